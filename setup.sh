@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs everything the project needs, then runs what you ask for:
+#   ./setup.sh demo    install, then speak a line and write WAV, timeline, plot and Rhubarb cues to demo/
+#   ./setup.sh test    install, then run the whole test suite
+#   ./setup.sh         install only
+set -euo pipefail
+cd "$(dirname "$0")"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+die() { printf 'setup: %s\n' "$*" >&2; exit 1; }
+
+# 1. System packages: espeak-ng (the built-in voice and its phoneme events).
+need_apt=()
+command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
+ldconfig -p 2>/dev/null | grep -q 'libespeak-ng.so.1' || need_apt+=(libespeak-ng1)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  command -v apt-get >/dev/null 2>&1 || die "missing ${need_apt[*]} and no apt-get here: install eSpeak NG with your system's package manager (e.g. 'brew install espeak-ng', 'dnf install espeak-ng'), then run this again."
+  say "installing ${need_apt[*]} with apt-get"
+  $sudo apt-get update -qq || die "apt-get update failed: run '$sudo apt-get install ${need_apt[*]}' yourself, then run this again."
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null \
+    || die "could not install ${need_apt[*]}: run '$sudo apt-get install ${need_apt[*]}' yourself, then run this again."
+fi
+
+# 2. Python packages, in .venv (uv makes this fast; pip is the fallback).
+PY=${PYTHON:-python3}
+"$PY" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null \
+  || die "Python 3.10 or newer is needed ($PY is $("$PY" --version 2>&1)): set PYTHON=/path/to/python3.11 and run this again."
+if [ ! -x .venv/bin/python ]; then
+  say "creating .venv"
+  "$PY" -m venv .venv || die "could not create a virtual environment: on Debian/Ubuntu run 'apt-get install python3-venv'."
+fi
+[ -x .venv/bin/uv ] || .venv/bin/python -m pip install -q uv || true
+say "installing Python packages into .venv"
+if [ -x .venv/bin/uv ]; then
+  .venv/bin/uv pip install -q -p .venv/bin/python -e ".[all,dev]"
+else
+  .venv/bin/python -m pip install -q -e ".[all,dev]"
+fi
+
+# 3. What was asked for.
+case "${1:-}" in
+  demo) say "running the demo"; exec .venv/bin/lipsync demo -o demo ;;
+  test) say "running the tests"; exec .venv/bin/python -m pytest -q ;;
+  "") say "done: run '.venv/bin/lipsync --help'" ;;
+  *) die "unknown step '$1': use './setup.sh demo' or './setup.sh test'" ;;
+esac
