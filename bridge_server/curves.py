@@ -1,0 +1,211 @@
+"""Timed phonemes -> per-channel weight curves (blended) or held shapes (2D), with guarantees.
+
+Blending is dominance-style coarticulation (Cohen & Massaro): every phoneme pulls the mouth
+towards its viseme with a strength that plateaus over the phoneme and falls off outside it;
+at each frame the visemes share the mouth in proportion to those strengths. Lip closures
+(p b m) and lip-teeth contacts (f v) are then forced to full weight on their frames, because a
+mouth that fails to close on "b" is the first thing a viewer notices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from .errors import InputError
+from .timeline import Curve, Phoneme, VisemeCue
+from .visemes import VisemeSet
+
+# Frame rates people type as decimals but mean as NTSC fractions.
+_NTSC = {23.976: Fraction(24000, 1001), 29.97: Fraction(30000, 1001), 59.94: Fraction(60000, 1001)}
+_CONTACT_DOMINANCE = 4.0  # closures and lip-teeth contacts resist their neighbours
+_REACH = 3.0  # a phoneme's pull is ignored beyond this many spreads outside it
+
+
+@dataclass(frozen=True)
+class CurveSettings:
+    """How the mouth moves. Every field has a default that suits dialogue at film rates."""
+
+    intensity: float = 1.0  # scales open shapes; closures and contacts always reach 1
+    smoothing: float = 0.5  # 0 = crisp, 1 = soft: how far shapes blend into neighbours
+    lead: float = 0.0  # seconds the mouth anticipates the sound
+    holds: bool = False  # one shape at a time, stepped (2D, Rhubarb-style)
+    max_error: float = 0.01  # keyframe reduction tolerance in weight units (0 keeps every frame)
+
+    def __post_init__(self) -> None:
+        checks = [
+            (0.0 <= self.intensity <= 2.0, "intensity must be within 0..2"),
+            (0.0 <= self.smoothing <= 1.0, "smoothing must be within 0..1"),
+            (-0.5 <= self.lead <= 0.5, "lead must be within -0.5..0.5 seconds"),
+            (0.0 <= self.max_error <= 0.2, "max error must be within 0..0.2"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise InputError(f"{message}; got {asdict(self)}.")
+
+    @property
+    def spread(self) -> float:
+        """Seconds over which a phoneme's pull fades outside it."""
+        return 0.015 + 0.065 * self.smoothing
+
+
+def exact_fps(fps: float) -> float:
+    """The frame rate as meant: 29.97 -> 30000/1001. Rejects rates no animation uses."""
+    if not 1.0 <= fps <= 1000.0:
+        raise InputError(f"fps {fps} is outside 1..1000; use your scene's rate, e.g. 24, 25, 30, 29.97 or 60.")
+    return float(_NTSC.get(round(fps, 3), fps))
+
+
+def frame_times(fps: float, duration: float) -> np.ndarray:
+    """Times of frames 0..N, the last at or just after `duration`."""
+    return np.arange(int(np.ceil(duration * fps - 1e-9)) + 1) / fps
+
+
+def make_curves(
+    phonemes: list[Phoneme], vset: VisemeSet, fps: float, duration: float, settings: CurveSettings
+) -> list[Curve]:
+    """Channel curves of the set, keyframe-reduced within settings.max_error."""
+    times = frame_times(fps, duration)
+    weights = viseme_weights(phonemes, vset, times, settings)
+    if settings.holds:
+        weights = _one_hot(weights)
+    values = _to_channels(weights, vset)
+    interp = "constant" if settings.holds else "linear"
+    reduce = _step_keys if settings.holds else _reduce
+    return [
+        Curve(ch, reduce(times, values[ch], settings.max_error), interp) for ch in vset.channels
+    ]
+
+
+def hold_cues(
+    phonemes: list[Phoneme], vset: VisemeSet, fps: float, duration: float, lead: float = 0.0
+) -> list[VisemeCue]:
+    """One shape at a time: contiguous, frame-aligned cues covering 0..duration."""
+    times = frame_times(fps, duration)
+    weights = viseme_weights(phonemes, vset, times, CurveSettings(lead=lead))
+    names = list(weights)
+    best = np.argmax(np.stack([weights[n] for n in names]), axis=0)
+    cues: list[VisemeCue] = []
+    for k, idx in enumerate(best):
+        start = float(times[k])
+        if start >= duration:
+            break
+        if cues and cues[-1].viseme == names[idx]:
+            continue
+        if cues:
+            cues[-1].end = start
+        cues.append(VisemeCue(names[idx], start, duration))
+    return cues or [VisemeCue(vset.rest, 0.0, duration)]
+
+
+def viseme_weights(
+    phonemes: list[Phoneme], vset: VisemeSet, times: np.ndarray, settings: CurveSettings
+) -> dict[str, np.ndarray]:
+    """Weight of every viseme at every frame time; they sum to 1 at each frame."""
+    spans = _spans(phonemes, vset, float(times[-1]) if len(times) else 0.0, settings.lead)
+    names = list(vset.visemes)
+    pull = np.zeros((len(names), len(times)))
+    strong = {vset.closed, vset.teeth}
+    reach = _REACH * settings.spread
+    for viseme, start, end in spans:
+        lo, hi = np.searchsorted(times, [start - reach, end + reach])
+        t = times[lo:hi]
+        outside = np.maximum(0.0, np.maximum(start - t, t - end))
+        strength = _CONTACT_DOMINANCE if viseme in strong else 1.0
+        pull[names.index(viseme), lo:hi] += strength * np.exp(-((outside / settings.spread) ** 2))
+    total = pull.sum(axis=0)
+    rest = names.index(vset.rest)
+    pull[rest, total == 0] = 1.0  # nothing nearby: the mouth rests
+    weights = pull / np.maximum(total, 1e-12)
+    _apply_intensity(weights, names, vset, settings.intensity)
+    _force_contacts(weights, names, spans, times, strong)
+    return dict(zip(names, weights))
+
+
+def _spans(
+    phonemes: list[Phoneme], vset: VisemeSet, end_time: float, lead: float
+) -> list[tuple[str, float, float]]:
+    """(viseme, start, end) per phoneme, shifted by the lead, with silent gaps as rest."""
+    spans = []
+    cursor = 0.0
+    for p in phonemes:
+        start, end = max(0.0, p.start - lead), max(0.0, p.end - lead)
+        if start > cursor:
+            spans.append((vset.rest, cursor, start))
+        spans.append((vset.viseme_for(p.ipa), start, end))
+        cursor = max(cursor, end)
+    spans.append((vset.rest, cursor, max(cursor, end_time) + 1.0))
+    return spans
+
+
+def _apply_intensity(weights: np.ndarray, names: list[str], vset: VisemeSet, intensity: float) -> None:
+    """Scale open shapes; what they give up (or take) is balanced by the rest shape."""
+    keep = {vset.rest, vset.closed, vset.teeth}
+    open_rows = [i for i, n in enumerate(names) if n not in keep]
+    before = weights[open_rows].sum(axis=0)
+    weights[open_rows] = np.minimum(weights[open_rows] * intensity, 1.0)
+    rest = names.index(vset.rest)
+    weights[rest] = np.maximum(weights[rest] + before - weights[open_rows].sum(axis=0), 0.0)
+
+
+def _force_contacts(
+    weights: np.ndarray, names: list[str], spans: list, times: np.ndarray, strong: set[str]
+) -> None:
+    """Closures and contacts own their frames outright (the nearest frame if shorter than one)."""
+    for viseme, start, end in spans:
+        if viseme not in strong or end <= start:
+            continue
+        lo, hi = np.searchsorted(times, [start, end])
+        if hi <= lo:  # shorter than a frame: take the frame nearest its middle
+            lo = int(np.clip(np.rint((start + end) / 2 * _fps_of(times)), 0, len(times) - 1))
+            hi = lo + 1
+        weights[:, lo:hi] = 0.0
+        weights[names.index(viseme), lo:hi] = 1.0
+
+
+def _fps_of(times: np.ndarray) -> float:
+    return 1.0 / (times[1] - times[0]) if len(times) > 1 else 1.0
+
+
+def _one_hot(weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    names = list(weights)
+    best = np.argmax(np.stack([weights[n] for n in names]), axis=0)
+    return {n: (best == i).astype(float) for i, n in enumerate(names)}
+
+
+def _to_channels(weights: dict[str, np.ndarray], vset: VisemeSet) -> dict[str, np.ndarray]:
+    """Mix viseme weights into the set's output channels (ARKit and VRM combine several)."""
+    n = len(next(iter(weights.values())))
+    out = {ch: np.zeros(n) for ch in vset.channels}
+    for name, w in weights.items():
+        for ch, amount in vset.visemes[name].channels.items():
+            out[ch] += amount * w
+    return {ch: np.clip(v, 0.0, 1.0) for ch, v in out.items()}
+
+
+def _reduce(times: np.ndarray, values: np.ndarray, tol: float) -> list[tuple[float, float]]:
+    """Fewest keys whose linear interpolation stays within `tol` of every frame (Douglas-Peucker)."""
+    keep = np.zeros(len(times), dtype=bool)
+    keep[[0, -1]] = True
+    stack = [(0, len(times) - 1)]
+    while stack:
+        a, b = stack.pop()
+        if b - a < 2:
+            continue
+        line = np.interp(times[a + 1 : b], times[[a, b]], values[[a, b]])
+        err = np.abs(values[a + 1 : b] - line)
+        k = int(np.argmax(err))
+        if err[k] > tol:
+            m = a + 1 + k
+            keep[m] = True
+            stack += [(a, m), (m, b)]
+    return [(round(float(t), 6), round(float(v), 4)) for t, v in zip(times[keep], values[keep])]
+
+
+def _step_keys(times: np.ndarray, values: np.ndarray, _tol: float) -> list[tuple[float, float]]:
+    """Held values: a key wherever the value changes (plus the first and last frame)."""
+    change = np.r_[True, values[1:] != values[:-1]]
+    change[-1] = True
+    return [(round(float(t), 6), round(float(v), 4)) for t, v in zip(times[change], values[change])]

@@ -1,0 +1,69 @@
+"""What engines return, and the small helpers they share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import Cancelled, EngineUnavailable
+from ..timeline import Phoneme, Word
+
+# progress(fraction_done, stage); it may raise Cancelled to stop the work.
+Progress = Callable[[float, str], None]
+
+
+def no_progress(done: float, stage: str) -> None:
+    """The default progress callback: report nothing, never cancel."""
+
+
+@dataclass
+class Speech:
+    """Synthesised audio with the engine's own word and phoneme times (phonemes already IPA)."""
+
+    audio: np.ndarray  # float32 mono in -1..1
+    sample_rate: int
+    words: list[Word]
+    phonemes: list[Phoneme]
+    engine: str
+    voice: str
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        return len(self.audio) / self.sample_rate
+
+
+def require(module: str, install: str):
+    """Import a heavy dependency or raise EngineUnavailable with the install command."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise EngineUnavailable(f"the Python package '{module}' is missing ({e}); fix: {install}") from None
+    except (OSError, RuntimeError) as e:  # e.g. a wrapper whose shared library is missing
+        raise EngineUnavailable(f"'{module}' cannot load ({e}); fix: {install}") from None
+
+
+def check_cancel(progress: Progress, done: float, stage: str) -> None:
+    """Report progress; re-raise a cancellation with a uniform message."""
+    try:
+        progress(done, stage)
+    except Cancelled:
+        raise
+    except KeyboardInterrupt:
+        raise Cancelled("cancelled by the user; nothing was written.") from None
+
+
+def span_words(words: list[Word], phonemes: list[Phoneme]) -> None:
+    """Set each word's start and end to those of its first and last phoneme."""
+    seen: set[int] = set()
+    for p in phonemes:
+        if 0 <= p.word < len(words):
+            w = words[p.word]
+            if p.word not in seen:
+                w.start = p.start
+                seen.add(p.word)
+            w.end = p.end

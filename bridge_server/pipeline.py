@@ -1,0 +1,78 @@
+"""The whole pipeline on one screen: each step is one stage module.
+
+    text ─► check ─► speech engine ─► phonemes ─► viseme cues + curves ─► Timeline
+"""
+
+from __future__ import annotations
+
+from . import engines
+from .curves import CurveSettings, exact_fps, hold_cues, make_curves
+from .engines.base import Progress, Speech, no_progress
+from .errors import InputError
+from .text import MAX_CHARS, check_text
+from .timeline import Phoneme, Timeline, Word
+from .visemes import load_set
+
+
+def say(
+    text: str,
+    *,
+    engine: str = "espeak",
+    voice: str = "",
+    rate_wpm: int | None = None,
+    viseme_set: str = "oculus15",
+    fps: float = 24.0,
+    settings: CurveSettings = CurveSettings(),
+    max_chars: int = MAX_CHARS,
+    skip_unknown: bool = False,
+    progress: Progress = no_progress,
+) -> tuple[Speech, Timeline]:
+    """Speak `text` and animate it: the audio and its timeline, timed by the synthesiser itself."""
+    text = check_text(text, max_chars=max_chars, skip_unknown=skip_unknown)
+    load_set(viseme_set)  # a wrong set name fails before any work
+    tts = engines.create(engine, "speech", voice=voice, rate_wpm=rate_wpm)
+    speech = tts.synthesize(text, progress)
+    if not speech.phonemes:
+        raise InputError("the voice produced no speech sounds for this text; give words to speak.")
+    source = {"kind": "text", "text": text, "engine": speech.engine, "voice": speech.voice}
+    timeline = animate(speech.words, speech.phonemes, speech.duration, viseme_set, fps, settings, source)
+    for message in speech.warnings:
+        timeline.warn("phoneme", message)
+    progress(1.0, "done")
+    return speech, timeline
+
+
+def animate(
+    words: list[Word],
+    phonemes: list[Phoneme],
+    duration: float,
+    viseme_set: str,
+    fps: float,
+    settings: CurveSettings,
+    source: dict,
+) -> Timeline:
+    """Timed phonemes -> a timeline with held viseme cues and blended curves (any input)."""
+    vset, fps = load_set(viseme_set), exact_fps(fps)
+    return Timeline(
+        duration=duration,
+        fps=fps,
+        viseme_set=vset.name,
+        source=source,
+        words=words,
+        phonemes=phonemes,
+        visemes=hold_cues(phonemes, vset, fps, duration, settings.lead),
+        curves=make_curves(phonemes, vset, fps, duration, settings),
+        curve_settings=vars(settings) | {"spread": settings.spread},
+    )
+
+
+def retarget(timeline: Timeline, viseme_set: str, fps: float | None = None,
+             settings: CurveSettings | None = None) -> Timeline:
+    """The same speech animated for another viseme set, frame rate or curve settings."""
+    if settings is None:
+        known = CurveSettings.__dataclass_fields__
+        settings = CurveSettings(**{k: v for k, v in timeline.curve_settings.items() if k in known})
+    new = animate(timeline.words, timeline.phonemes, timeline.duration, viseme_set,
+                  fps or timeline.fps, settings, timeline.source)
+    new.warnings = list(timeline.warnings)
+    return new
