@@ -20,7 +20,6 @@ from .visemes import VisemeSet
 
 # Frame rates people type as decimals but mean as NTSC fractions.
 _NTSC = {23.976: Fraction(24000, 1001), 29.97: Fraction(30000, 1001), 59.94: Fraction(60000, 1001)}
-_CONTACT_DOMINANCE = 4.0  # closures and lip-teeth contacts resist their neighbours
 _REACH = 3.0  # a phoneme's pull is ignored beyond this many spreads outside it
 
 
@@ -48,7 +47,7 @@ class CurveSettings:
     @property
     def spread(self) -> float:
         """Seconds over which a phoneme's pull fades outside it."""
-        return 0.015 + 0.065 * self.smoothing
+        return 0.01 + 0.05 * self.smoothing
 
 
 def exact_fps(fps: float) -> float:
@@ -113,8 +112,7 @@ def viseme_weights(
         lo, hi = np.searchsorted(times, [start - reach, end + reach])
         t = times[lo:hi]
         outside = np.maximum(0.0, np.maximum(start - t, t - end))
-        strength = _CONTACT_DOMINANCE if viseme in strong else 1.0
-        pull[names.index(viseme), lo:hi] += strength * np.exp(-((outside / settings.spread) ** 2))
+        pull[names.index(viseme), lo:hi] += np.exp(-((outside / settings.spread) ** 2))
     total = pull.sum(axis=0)
     rest = names.index(vset.rest)
     pull[rest, total == 0] = 1.0  # nothing nearby: the mouth rests

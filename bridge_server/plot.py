@@ -36,10 +36,11 @@ def plot_png(timeline: Timeline, audio: np.ndarray | None = None, sample_rate: i
     top.set_yticks([])
 
     times = np.linspace(0, timeline.duration, max(2, int(timeline.duration * 200)))
-    for curve in timeline.curves:
+    colours = plt.get_cmap("tab20").colors
+    for i, curve in enumerate(timeline.curves):
         values = curve.sample(times)
         if values.max() > 0.05:
-            bottom.plot(times, values, label=curve.channel, linewidth=1.4,
+            bottom.plot(times, values, label=curve.channel, linewidth=1.4, color=colours[i % 20],
                         drawstyle="steps-post" if curve.interpolation == "constant" else "default")
     for p in timeline.phonemes:
         bottom.axvline(p.start, color="0.85", linewidth=0.5, zorder=0)

@@ -1,0 +1,131 @@
+"""The `lipsync` command as a user meets it: outputs, help, and one clear error per bad input."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bridge_server.cli import main
+from bridge_server.timeline import Timeline
+
+LINE = "Pack my box with five dozen liquor jugs."
+
+
+def run(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_say_writes_every_output_and_they_agree(tmp_path, capsys):
+    files = {k: tmp_path / f"line.{k}" for k in ("wav", "json", "png", "tsv")}
+    code, _, err = run(capsys, "say", LINE, "-o", files["wav"], "--timeline", files["json"],
+                       "--visemes", "oculus15", "--fps", 24, "--plot", files["png"], "--export", files["tsv"])
+    assert code == 0, err
+    assert files["wav"].read_bytes()[:4] == b"RIFF"
+    assert files["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    tl = Timeline.load(files["json"])
+    assert tl.fps == 24 and tl.viseme_set == "oculus15"
+    assert [w.text for w in tl.words] == LINE.rstrip(".").split()
+    assert {c.channel for c in tl.curves} >= {"PP", "FF", "aa", "sil"}
+    tsv = files["tsv"].read_text().splitlines()
+    assert tsv[0].split("\t") == ["0.00", "X"] and tsv[-1].endswith("\tX")
+    assert "A" in {line.split("\t")[1] for line in tsv}  # the mouth closes for p, b, m
+
+
+def test_export_converts_a_timeline_to_every_format(tmp_path, capsys):
+    tl = tmp_path / "line.json"
+    assert run(capsys, "say", LINE, "--timeline", tl)[0] == 0
+    from bridge_server.exporters import FORMATS
+
+    for name, f in FORMATS.items():
+        out = tmp_path / f"out{f.suffix}"
+        code, _, err = run(capsys, "export", tl, "--format", name, "-o", out)
+        assert code == 0, (name, err)
+        assert out.stat().st_size > 0
+    code, out, _ = run(capsys, "export", tl, "--format", "rhubarb-json", "-o", "-")
+    assert json.loads(out)["mouthCues"][0]["value"] == "X"
+
+
+def test_timeline_goes_to_stdout_when_no_output_is_named(capsys):
+    code, out, _ = run(capsys, "say", "Hello there.", "--visemes", "vrm5", "--fps", 29.97)
+    assert code == 0
+    tl = Timeline.from_json(out)
+    assert tl.viseme_set == "vrm5" and tl.fps == pytest.approx(30000 / 1001)
+
+
+@pytest.mark.parametrize(
+    "args,code,message",
+    [
+        (["say", ""], 3, "the text is empty"),
+        (["say", "   \n "], 3, "the text is empty"),
+        (["say", "!!! ... ???"], 3, "no pronounceable characters"),
+        (["say", "x" * 50_000], 3, "50,000 characters, over the limit of 20,000"),
+        (["say", "Hello \U0001F600 world"], 3, "U+1F600 GRINNING FACE at 7; remove them, or pass --skip-unknown"),
+        (["say", "Hello", "--visemes", "klingon"], 3, "unknown viseme set 'klingon'; choose one of"),
+        (["say", "Hello", "--fps", "0"], 3, "fps 0.0 is outside 1..1000"),
+        (["say", "Hello", "--intensity", "5"], 3, "intensity must be within 0..2"),
+        (["say", "Hello", "-o", "/nonexistent-dir/x.wav"], 5, "folder /nonexistent-dir does not exist"),
+        (["say", "Hello", "--export", "out.unknown"], 3, "cannot tell the format of out.unknown"),
+        (["export", "/nonexistent.json", "-o", "x.tsv"], 3, "does not exist; check the path"),
+    ],
+    ids=["empty", "blank", "punctuation-only", "50k-chars", "emoji", "unknown-set", "fps-0",
+         "intensity", "unwritable", "unknown-suffix", "missing-timeline"],
+)
+def test_bad_input_is_one_clear_error_and_no_files(tmp_path, monkeypatch, capsys, args, code, message):
+    monkeypatch.chdir(tmp_path)
+    got, out, err = run(capsys, *args, *(["--timeline", "t.json", "--plot", "p.png"] if args[0] == "say" else []))
+    assert got == code
+    assert message in err
+    assert err.count("error:") == 1 and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ("{not json", "is not valid JSON (line 1, column 2"),
+        ('{"schema_version": "7.0"}', "uses timeline schema 7.0, newer than this version understands"),
+        ('{"schema_version": "1.0", "duration": 1, "fps": 24, "viseme_set": "oculus15", '
+         '"phonemes": [{"ipa": "p", "start": 0.1}]}', "phonemes[0] lacks a field"),
+    ],
+    ids=["malformed", "future-version", "missing-field"],
+)
+def test_bad_timelines_name_the_problem(tmp_path, capsys, content, message):
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    code, _, err = run(capsys, "export", bad, "--format", "rhubarb-tsv", "-o", tmp_path / "out.tsv")
+    assert code == 3 and message in err
+    assert not (tmp_path / "out.tsv").exists()
+
+
+def test_skip_unknown_drops_emoji_and_warns_nothing_else(capsys):
+    code, out, _ = run(capsys, "say", "Hello \U0001F600 world", "--skip-unknown")
+    assert code == 0
+    assert [w.text for w in Timeline.from_json(out).words] == ["Hello", "world"]
+
+
+def test_long_text_shows_progress(capsys, sentences):
+    code, _, err = run(capsys, "say", " ".join(sentences * 2), "--timeline", "-")
+    assert code == 0
+    assert "100% done" in err and "speaking" in err
+
+
+def test_help_teaches_and_the_console_script_runs():
+    exe = Path(sys.executable).with_name("lipsync")
+    out = subprocess.run([exe, "say", "--help"], capture_output=True, text=True, check=True).stdout
+    for needle in ["--visemes", "--holds", "examples:", "exit codes:", "rhubarb"]:
+        assert needle in out
+    engines = subprocess.run([exe, "engines"], capture_output=True, text=True)
+    assert engines.returncode == 0, engines.stdout
+    assert "espeak    yes" in engines.stdout and "piper     yes" in engines.stdout
+
+
+def test_phonemize_uses_the_dictionary_and_gruut_for_the_rest(capsys):
+    code, out, _ = run(capsys, "phonemize", "Bob paid $42 to Zorblax.")
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert rows[0] == ["Bob", "b ɑ b", "cmudict"]
+    assert ["forty", "two"] == [r[0] for r in rows[2:4]]
+    assert rows[-1][0] == "Zorblax" and rows[-1][2] == "gruut"
