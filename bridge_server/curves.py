@@ -53,7 +53,9 @@ class CurveSettings:
 def exact_fps(fps: float) -> float:
     """The frame rate as meant: 29.97 -> 30000/1001. Rejects rates no animation uses."""
     if not 1.0 <= fps <= 1000.0:
-        raise InputError(f"fps {fps} is outside 1..1000; use your scene's rate, e.g. 24, 25, 30, 29.97 or 60.")
+        raise InputError(
+            f"fps {fps} is outside 1..1000; use your scene's rate, e.g. 24, 25, 30, 29.97 or 60."
+        )
     return float(_NTSC.get(round(fps, 3), fps))
 
 
@@ -138,7 +140,9 @@ def _spans(
     return spans
 
 
-def _apply_intensity(weights: np.ndarray, names: list[str], vset: VisemeSet, intensity: float) -> None:
+def _apply_intensity(
+    weights: np.ndarray, names: list[str], vset: VisemeSet, intensity: float
+) -> None:
     """Scale open shapes; what they give up (or take) is balanced by the rest shape."""
     keep = {vset.rest, vset.closed, vset.teeth}
     open_rows = [i for i, n in enumerate(names) if n not in keep]

@@ -36,8 +36,11 @@ def check_gruut() -> str:
 def _gruut_languages() -> list[str]:
     import importlib.util
 
-    return [code for code in ("en", "de", "es", "fr", "it", "nl", "ru", "cs", "sv", "pt")
-            if importlib.util.find_spec(f"gruut_lang_{code}")]
+    return [
+        code
+        for code in ("en", "de", "es", "fr", "it", "nl", "ru", "cs", "sv", "pt")
+        if importlib.util.find_spec(f"gruut_lang_{code}")
+    ]
 
 
 @functools.cache

@@ -18,7 +18,9 @@ def check_writable(paths: list[Path]) -> None:
         if not folder.is_dir():
             raise OutputError(f"cannot write {p}: folder {folder} does not exist; create it first.")
         if not os.access(folder, os.W_OK):
-            raise OutputError(f"cannot write {p}: folder {folder} is not writable; choose another path.")
+            raise OutputError(
+                f"cannot write {p}: folder {folder} is not writable; choose another path."
+            )
 
 
 def write_all(files: dict[Path, bytes | str]) -> None:
@@ -35,6 +37,8 @@ def write_all(files: dict[Path, bytes | str]) -> None:
     except OSError as e:
         for tmp, _ in temps:
             Path(tmp).unlink(missing_ok=True)
-        raise OutputError(f"could not write {e.filename or 'output'}: {e.strerror}; nothing was written.") from None
+        raise OutputError(
+            f"could not write {e.filename or 'output'}: {e.strerror}; nothing was written."
+        ) from None
     for tmp, path in temps:
         os.replace(tmp, path)

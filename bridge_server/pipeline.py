@@ -1,6 +1,6 @@
 """The whole pipeline on one screen: each step is one stage module.
 
-    text ─► check ─► speech engine ─► phonemes ─► viseme cues + curves ─► Timeline
+text ─► check ─► speech engine ─► phonemes ─► viseme cues + curves ─► Timeline
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ def say(
     if not speech.phonemes:
         raise InputError("the voice produced no speech sounds for this text; give words to speak.")
     source = {"kind": "text", "text": text, "engine": speech.engine, "voice": speech.voice}
-    timeline = animate(speech.words, speech.phonemes, speech.duration, viseme_set, fps, settings, source)
+    timeline = animate(
+        speech.words, speech.phonemes, speech.duration, viseme_set, fps, settings, source
+    )
     for message in speech.warnings:
         timeline.warn("phoneme", message)
     progress(1.0, "done")
@@ -66,13 +68,24 @@ def animate(
     )
 
 
-def retarget(timeline: Timeline, viseme_set: str, fps: float | None = None,
-             settings: CurveSettings | None = None) -> Timeline:
+def retarget(
+    timeline: Timeline,
+    viseme_set: str,
+    fps: float | None = None,
+    settings: CurveSettings | None = None,
+) -> Timeline:
     """The same speech animated for another viseme set, frame rate or curve settings."""
     if settings is None:
         known = CurveSettings.__dataclass_fields__
         settings = CurveSettings(**{k: v for k, v in timeline.curve_settings.items() if k in known})
-    new = animate(timeline.words, timeline.phonemes, timeline.duration, viseme_set,
-                  fps or timeline.fps, settings, timeline.source)
+    new = animate(
+        timeline.words,
+        timeline.phonemes,
+        timeline.duration,
+        viseme_set,
+        fps or timeline.fps,
+        settings,
+        timeline.source,
+    )
     new.warnings = list(timeline.warnings)
     return new

@@ -30,8 +30,15 @@ def plot_png(timeline: Timeline, audio: np.ndarray | None = None, sample_rate: i
         top.plot(t[::step], audio[::step], color="0.4", linewidth=0.5)
     for w in timeline.words:
         top.axvspan(w.start, w.end, color="tab:blue", alpha=0.08)
-        top.text((w.start + w.end) / 2, 0.9, w.text, ha="center", va="top", fontsize=9,
-                 transform=top.get_xaxis_transform())
+        top.text(
+            (w.start + w.end) / 2,
+            0.9,
+            w.text,
+            ha="center",
+            va="top",
+            fontsize=9,
+            transform=top.get_xaxis_transform(),
+        )
     top.set_ylabel("audio")
     top.set_yticks([])
 
@@ -40,12 +47,25 @@ def plot_png(timeline: Timeline, audio: np.ndarray | None = None, sample_rate: i
     for i, curve in enumerate(timeline.curves):
         values = curve.sample(times)
         if values.max() > 0.05:
-            bottom.plot(times, values, label=curve.channel, linewidth=1.4, color=colours[i % 20],
-                        drawstyle="steps-post" if curve.interpolation == "constant" else "default")
+            bottom.plot(
+                times,
+                values,
+                label=curve.channel,
+                linewidth=1.4,
+                color=colours[i % 20],
+                drawstyle="steps-post" if curve.interpolation == "constant" else "default",
+            )
     for p in timeline.phonemes:
         bottom.axvline(p.start, color="0.85", linewidth=0.5, zorder=0)
-        bottom.text((p.start + p.end) / 2, -0.08, p.ipa, ha="center", va="top", fontsize=9,
-                    transform=bottom.get_xaxis_transform())
+        bottom.text(
+            (p.start + p.end) / 2,
+            -0.08,
+            p.ipa,
+            ha="center",
+            va="top",
+            fontsize=9,
+            transform=bottom.get_xaxis_transform(),
+        )
     bottom.set_ylim(-0.02, 1.05)
     bottom.set_xlim(0, timeline.duration)
     bottom.set_ylabel(f"{timeline.viseme_set} weight")

@@ -16,7 +16,9 @@ _ALLOWED_CONTROLS = {"\n", "\r", "\t"}
 def check_text(text: str, *, max_chars: int = MAX_CHARS, skip_unknown: bool = False) -> str:
     """The text to speak, or InputError saying what is wrong with it."""
     if not text or not text.strip():
-        raise InputError("the text is empty; give the line to speak, e.g. lipsync say \"Hello there.\"")
+        raise InputError(
+            'the text is empty; give the line to speak, e.g. lipsync say "Hello there."'
+        )
     if len(text) > max_chars:
         raise InputError(
             f"the text is {len(text):,} characters, over the limit of {max_chars:,} "

@@ -145,7 +145,9 @@ class Timeline:
         try:
             text = p.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise TimelineFormatError(f"timeline file {p} does not exist; check the path.") from None
+            raise TimelineFormatError(
+                f"timeline file {p} does not exist; check the path."
+            ) from None
         except (OSError, UnicodeDecodeError) as e:
             raise TimelineFormatError(f"cannot read timeline file {p}: {e}") from None
         return cls.from_json(text, str(p))
@@ -185,10 +187,16 @@ def _read_timeline(d: Any, where: str = "timeline") -> Timeline:
         "curve_settings": d.get("curve_settings") or {},
     }
     for name, cls in lists.items():
-        kw[name] = [_record(cls, item, f"{name}[{i}]", where) for i, item in enumerate(_list(d, name, where))]
-    kw["curves"] = [_curve(c, f"curves[{i}]", where) for i, c in enumerate(_list(d, "curves", where))]
+        kw[name] = [
+            _record(cls, item, f"{name}[{i}]", where)
+            for i, item in enumerate(_list(d, name, where))
+        ]
+    kw["curves"] = [
+        _curve(c, f"curves[{i}]", where) for i, c in enumerate(_list(d, "curves", where))
+    ]
     kw["mouth_controls"] = [
-        _curve(c, f"mouth_controls[{i}]", where) for i, c in enumerate(_list(d, "mouth_controls", where))
+        _curve(c, f"mouth_controls[{i}]", where)
+        for i, c in enumerate(_list(d, "mouth_controls", where))
     ]
     if d.get("landmarks") is not None:
         kw["landmarks"] = _record(Landmarks, d["landmarks"], "landmarks", where)
@@ -258,9 +266,13 @@ def _curve(item: Any, path: str, where: str) -> Curve:
             or len(k) != 2
             or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in k)
         ):
-            raise _bad(where, f"{path}.keys[{j}]", f"must be a [time, value] pair of numbers (got {k!r})")
+            raise _bad(
+                where, f"{path}.keys[{j}]", f"must be a [time, value] pair of numbers (got {k!r})"
+            )
         out.append((float(k[0]), float(k[1])))
     interp = item.get("interpolation", "linear")
     if interp not in ("linear", "constant"):
-        raise _bad(where, f"{path}.interpolation", f"must be 'linear' or 'constant' (got {interp!r})")
+        raise _bad(
+            where, f"{path}.interpolation", f"must be 'linear' or 'constant' (got {interp!r})"
+        )
     return Curve(channel, out, interp)

@@ -21,8 +21,23 @@ def run(capsys, *args):
 
 def test_say_writes_every_output_and_they_agree(tmp_path, capsys):
     files = {k: tmp_path / f"line.{k}" for k in ("wav", "json", "png", "tsv")}
-    code, _, err = run(capsys, "say", LINE, "-o", files["wav"], "--timeline", files["json"],
-                       "--visemes", "oculus15", "--fps", 24, "--plot", files["png"], "--export", files["tsv"])
+    code, _, err = run(
+        capsys,
+        "say",
+        LINE,
+        "-o",
+        files["wav"],
+        "--timeline",
+        files["json"],
+        "--visemes",
+        "oculus15",
+        "--fps",
+        24,
+        "--plot",
+        files["png"],
+        "--export",
+        files["tsv"],
+    )
     assert code == 0, err
     assert files["wav"].read_bytes()[:4] == b"RIFF"
     assert files["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -63,20 +78,47 @@ def test_timeline_goes_to_stdout_when_no_output_is_named(capsys):
         (["say", "   \n "], 3, "the text is empty"),
         (["say", "!!! ... ???"], 3, "no pronounceable characters"),
         (["say", "x" * 50_000], 3, "50,000 characters, over the limit of 20,000"),
-        (["say", "Hello \U0001F600 world"], 3, "U+1F600 GRINNING FACE at 7; remove them, or pass --skip-unknown"),
-        (["say", "Hello", "--visemes", "klingon"], 3, "unknown viseme set 'klingon'; choose one of"),
+        (
+            ["say", "Hello \U0001f600 world"],
+            3,
+            "U+1F600 GRINNING FACE at 7; remove them, or pass --skip-unknown",
+        ),
+        (
+            ["say", "Hello", "--visemes", "klingon"],
+            3,
+            "unknown viseme set 'klingon'; choose one of",
+        ),
         (["say", "Hello", "--fps", "0"], 3, "fps 0.0 is outside 1..1000"),
         (["say", "Hello", "--intensity", "5"], 3, "intensity must be within 0..2"),
-        (["say", "Hello", "-o", "/nonexistent-dir/x.wav"], 5, "folder /nonexistent-dir does not exist"),
+        (
+            ["say", "Hello", "-o", "/nonexistent-dir/x.wav"],
+            5,
+            "folder /nonexistent-dir does not exist",
+        ),
         (["say", "Hello", "--export", "out.unknown"], 3, "cannot tell the format of out.unknown"),
         (["export", "/nonexistent.json", "-o", "x.tsv"], 3, "does not exist; check the path"),
     ],
-    ids=["empty", "blank", "punctuation-only", "50k-chars", "emoji", "unknown-set", "fps-0",
-         "intensity", "unwritable", "unknown-suffix", "missing-timeline"],
+    ids=[
+        "empty",
+        "blank",
+        "punctuation-only",
+        "50k-chars",
+        "emoji",
+        "unknown-set",
+        "fps-0",
+        "intensity",
+        "unwritable",
+        "unknown-suffix",
+        "missing-timeline",
+    ],
 )
-def test_bad_input_is_one_clear_error_and_no_files(tmp_path, monkeypatch, capsys, args, code, message):
+def test_bad_input_is_one_clear_error_and_no_files(
+    tmp_path, monkeypatch, capsys, args, code, message
+):
     monkeypatch.chdir(tmp_path)
-    got, out, err = run(capsys, *args, *(["--timeline", "t.json", "--plot", "p.png"] if args[0] == "say" else []))
+    got, out, err = run(
+        capsys, *args, *(["--timeline", "t.json", "--plot", "p.png"] if args[0] == "say" else [])
+    )
     assert got == code
     assert message in err
     assert err.count("error:") == 1 and "Traceback" not in err
@@ -87,9 +129,15 @@ def test_bad_input_is_one_clear_error_and_no_files(tmp_path, monkeypatch, capsys
     "content,message",
     [
         ("{not json", "is not valid JSON (line 1, column 2"),
-        ('{"schema_version": "7.0"}', "uses timeline schema 7.0, newer than this version understands"),
-        ('{"schema_version": "1.0", "duration": 1, "fps": 24, "viseme_set": "oculus15", '
-         '"phonemes": [{"ipa": "p", "start": 0.1}]}', "phonemes[0] lacks a field"),
+        (
+            '{"schema_version": "7.0"}',
+            "uses timeline schema 7.0, newer than this version understands",
+        ),
+        (
+            '{"schema_version": "1.0", "duration": 1, "fps": 24, "viseme_set": "oculus15", '
+            '"phonemes": [{"ipa": "p", "start": 0.1}]}',
+            "phonemes[0] lacks a field",
+        ),
     ],
     ids=["malformed", "future-version", "missing-field"],
 )
@@ -102,7 +150,7 @@ def test_bad_timelines_name_the_problem(tmp_path, capsys, content, message):
 
 
 def test_skip_unknown_drops_emoji_and_warns_nothing_else(capsys):
-    code, out, _ = run(capsys, "say", "Hello \U0001F600 world", "--skip-unknown")
+    code, out, _ = run(capsys, "say", "Hello \U0001f600 world", "--skip-unknown")
     assert code == 0
     assert [w.text for w in Timeline.from_json(out).words] == ["Hello", "world"]
 

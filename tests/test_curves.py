@@ -19,7 +19,9 @@ FPS = [24, 25, 30, 60, 29.97]
 
 
 def seq(ipas: str, step: float = 0.1, start: float = 0.2) -> list[Phoneme]:
-    return [Phoneme(p, start + i * step, start + (i + 1) * step, 0) for i, p in enumerate(ipas.split())]
+    return [
+        Phoneme(p, start + i * step, start + (i + 1) * step, 0) for i, p in enumerate(ipas.split())
+    ]
 
 
 def sampled(phonemes, vset, fps, settings=CurveSettings()):
@@ -97,7 +99,10 @@ def test_key_reduction_stays_within_the_stated_error(max_error):
     phonemes = seq("ð ə k w ɪ k b ɹ aʊ n f ɑ k s", step=0.07)
     duration = phonemes[-1].end + 0.2
     times = frame_times(24, duration)
-    full = {c.channel: c.sample(times) for c in make_curves(phonemes, vset, 24, duration, CurveSettings(max_error=0))}
+    full = {
+        c.channel: c.sample(times)
+        for c in make_curves(phonemes, vset, 24, duration, CurveSettings(max_error=0))
+    }
     reduced = make_curves(phonemes, vset, 24, duration, CurveSettings(max_error=max_error))
     for c in reduced:
         assert np.abs(c.sample(times) - full[c.channel]).max() <= max_error + 1e-4
@@ -118,7 +123,10 @@ def test_intensity_scales_open_shapes_but_never_closures():
 def test_smoothing_spreads_a_shape_into_its_neighbours():
     vset = load_set("oculus15")
     phonemes = seq("s ɑ s", step=0.12)
-    at_s = lambda ch, times: ch["aa"][np.argmin(np.abs(times - 0.26))]  # middle of the first s
+
+    def at_s(ch, times):  # "aa" in the middle of the first s
+        return ch["aa"][np.argmin(np.abs(times - 0.26))]
+
     t0, crisp = sampled(phonemes, vset, 60, CurveSettings(smoothing=0.0))
     t1, soft = sampled(phonemes, vset, 60, CurveSettings(smoothing=1.0))
     assert at_s(soft, t1) > at_s(crisp, t0) + 0.1
@@ -129,7 +137,10 @@ def test_lead_moves_the_closure_earlier():
     phonemes = seq("ɑ ɑ m ɑ ɑ")
     times, on_time = sampled(phonemes, vset, 60)
     _, early = sampled(phonemes, vset, 60, CurveSettings(lead=0.05))
-    first = lambda ch: times[np.argmax(ch["PP"] >= 0.99)]
+
+    def first(ch):
+        return times[np.argmax(ch["PP"] >= 0.99)]
+
     assert first(on_time) - first(early) == pytest.approx(0.05, abs=1 / 60)
 
 
@@ -161,8 +172,11 @@ def test_ntsc_rates_are_exact_fractions():
     assert exact_fps(25) == 25
 
 
-@pytest.mark.parametrize("bad", [dict(intensity=-1), dict(smoothing=2), dict(lead=3), dict(max_error=-0.1)],
-                         ids=lambda d: next(iter(d)))
+@pytest.mark.parametrize(
+    "bad",
+    [dict(intensity=-1), dict(smoothing=2), dict(lead=3), dict(max_error=-0.1)],
+    ids=lambda d: next(iter(d)),
+)
 def test_bad_settings_say_what_is_allowed(bad):
     with pytest.raises(InputError, match="must be within"):
         CurveSettings(**bad)

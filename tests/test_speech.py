@@ -41,7 +41,10 @@ def test_stop_closures_are_quiet_where_the_timeline_says(voice, sentences):
         for a, b in zip(s.phonemes, s.phonemes[1:]):
             if a.ipa in STOPS and b.ipa[0] in VOWELS and a.end - a.start > 0.03:
                 mid = (a.start + a.end) / 2
-                ratios.append(rms(s.audio, s.sample_rate, a.start, mid) / rms(s.audio, s.sample_rate, b.start, b.end))
+                ratios.append(
+                    rms(s.audio, s.sample_rate, a.start, mid)
+                    / rms(s.audio, s.sample_rate, b.start, b.end)
+                )
     assert len(ratios) > 20
     assert np.median(ratios) < 0.35
 

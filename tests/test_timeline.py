@@ -48,16 +48,31 @@ def test_warnings_fold_repeats():
 @pytest.mark.parametrize(
     "mutate,message",
     [
-        (lambda d: d.update(schema_version="2.0"), "newer than this version understands (1.0); update"),
+        (
+            lambda d: d.update(schema_version="2.0"),
+            "newer than this version understands (1.0); update",
+        ),
         (lambda d: d.pop("schema_version"), "schema_version is missing"),
         (lambda d: d.update(fps="24"), "fps must be a number (got '24')"),
         (lambda d: d.update(words={"a": 1}), "words must be a list"),
         (lambda d: d["phonemes"][1].update(end=-1), "phonemes[1] ends (-1.0) before it starts"),
-        (lambda d: d["curves"][0].update(keys=[[0, "x"]]), "curves[0].keys[0] must be a [time, value] pair"),
+        (
+            lambda d: d["curves"][0].update(keys=[[0, "x"]]),
+            "curves[0].keys[0] must be a [time, value] pair",
+        ),
         (lambda d: d["curves"][0].update(interpolation="cubic"), "must be 'linear' or 'constant'"),
         (lambda d: d["words"].append("Bob"), "words[3] must be an object"),
     ],
-    ids=["future", "no-version", "fps-string", "words-dict", "negative-phoneme", "bad-key", "bad-interp", "word-string"],
+    ids=[
+        "future",
+        "no-version",
+        "fps-string",
+        "words-dict",
+        "negative-phoneme",
+        "bad-key",
+        "bad-interp",
+        "word-string",
+    ],
 )
 def test_malformed_documents_are_refused_with_where_and_why(mutate, message):
     d = json.loads(GOLDEN.read_text(encoding="utf-8"))
@@ -68,5 +83,11 @@ def test_malformed_documents_are_refused_with_where_and_why(mutate, message):
 
 
 def test_a_small_timeline_round_trips():
-    tl = Timeline(0.5, 30000 / 1001, "vrm5", words=[Word("a", 0, 0.5)], phonemes=[Phoneme("ɑ", 0.1, 0.4, 0, 0.9)])
+    tl = Timeline(
+        0.5,
+        30000 / 1001,
+        "vrm5",
+        words=[Word("a", 0, 0.5)],
+        phonemes=[Phoneme("ɑ", 0.1, 0.4, 0, 0.9)],
+    )
     assert Timeline.from_json(tl.to_json()) == tl

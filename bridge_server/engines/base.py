@@ -29,6 +29,8 @@ class Speech:
     engine: str
     voice: str
     warnings: list[str] = field(default_factory=list)
+    # The synthesiser's own phone start times (seconds), kept to verify the timeline against.
+    events: list[float] = field(default_factory=list)
 
     @property
     def duration(self) -> float:
@@ -42,7 +44,9 @@ def require(module: str, install: str):
     try:
         return importlib.import_module(module)
     except ImportError as e:
-        raise EngineUnavailable(f"the Python package '{module}' is missing ({e}); fix: {install}") from None
+        raise EngineUnavailable(
+            f"the Python package '{module}' is missing ({e}); fix: {install}"
+        ) from None
     except (OSError, RuntimeError) as e:  # e.g. a wrapper whose shared library is missing
         raise EngineUnavailable(f"'{module}' cannot load ({e}); fix: {install}") from None
 

@@ -50,7 +50,9 @@ _sample_rate = 0
 def _init(e) -> int:
     global _sample_rate
     if not _sample_rate:
-        _sample_rate = e.Initialize(e.AUDIO_OUTPUT_SYNCHRONOUS, 0, None, _PHONEME_EVENTS | _IPA_NAMES)
+        _sample_rate = e.Initialize(
+            e.AUDIO_OUTPUT_SYNCHRONOUS, 0, None, _PHONEME_EVENTS | _IPA_NAMES
+        )
         if _sample_rate <= 0:
             raise EngineUnavailable(f"libespeak-ng failed to initialise; fix: {INSTALL}")
     return _sample_rate
@@ -71,7 +73,9 @@ class EspeakVoice:
     def __init__(self, voice: str, rate_wpm: int | None):
         self.voice, self.rate_wpm = voice, rate_wpm
         if rate_wpm is not None and not 80 <= rate_wpm <= 450:
-            raise InputError(f"rate {rate_wpm} wpm is outside eSpeak's 80..450; pick a rate in that range.")
+            raise InputError(
+                f"rate {rate_wpm} wpm is outside eSpeak's 80..450; pick a rate in that range."
+            )
 
     def synthesize(self, text: str, progress: Progress = no_progress) -> Speech:
         """Speak `text`; phoneme starts are the synthesiser's own sample positions."""
@@ -108,7 +112,9 @@ def _run(e, text: str, progress: Progress) -> tuple[np.ndarray, list[_Event]]:
             i += 1
             if x.type == _EV_WORD:
                 try:
-                    check_cancel(progress, min(0.99, x.text_position / max(1, len(text))), "speaking")
+                    check_cancel(
+                        progress, min(0.99, x.text_position / max(1, len(text))), "speaking"
+                    )
                 except BaseException as err:  # stop the C loop, re-raise below
                     failure.append(err)
                     return 1
@@ -146,7 +152,8 @@ def _speech(text: str, audio: np.ndarray, events: list[_Event], sr: int, voice: 
     for i, (s, e) in enumerate(spans):
         words[i].text = text[s:e]
     span_words(words, phonemes)
-    return Speech(audio, sr, words, phonemes, "espeak", voice, warnings)
+    named = [ev.sample / sr for ev in events if ev.kind == _EV_PHONEME and ev.name.strip("_ ")]
+    return Speech(audio, sr, words, phonemes, "espeak", voice, warnings, named)
 
 
 def _add(out: list[Phoneme], warnings: list[str], ev: _Event, end: int, word: int, sr: int) -> None:
@@ -158,4 +165,6 @@ def _add(out: list[Phoneme], warnings: list[str], ev: _Event, end: int, word: in
         if warning:
             warnings.append(warning)
         if ipa != "_":
-            out.append(Phoneme(ipa, (ev.sample + k * step) / sr, (ev.sample + (k + 1) * step) / sr, word))
+            out.append(
+                Phoneme(ipa, (ev.sample + k * step) / sr, (ev.sample + (k + 1) * step) / sr, word)
+            )

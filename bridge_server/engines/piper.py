@@ -59,7 +59,9 @@ def _load(model: Path, config: Path):
     try:
         return piper.PiperVoice.load(model, config_path=config, include_alignments=True)
     except Exception as e:  # a damaged or foreign .onnx file
-        raise EngineUnavailable(f"cannot load Piper voice {model}: {e}; reinstall it: {INSTALL}") from None
+        raise EngineUnavailable(
+            f"cannot load Piper voice {model}: {e}; reinstall it: {INSTALL}"
+        ) from None
 
 
 class PiperVoiceEngine:
@@ -100,26 +102,28 @@ class PiperVoiceEngine:
             if ipa != "_":
                 phonemes.append(Phoneme(ipa, start / sr, end / sr, owner[group]))
         span_words(words, phonemes)
-        return Speech(samples, sr, words, phonemes, "piper", self.model.stem, warnings)
+        events = [start / sr for _, start, _, _ in phones]
+        return Speech(samples, sr, words, phonemes, "piper", self.model.stem, warnings, events)
 
 
 def _time_chunk(alignments, offset: int, sr: int, phones: list, groups: list) -> None:
     """Turn per-codepoint sample counts into phones [symbol, start, end, word] (samples).
 
-    Stress marks precede their vowel, so their time goes to the next phone; length marks and
-    diacritics follow theirs. A word gap is shared by the phones either side of it.
+    Stress marks precede their vowel, so their time goes to the next phone; length marks,
+    modifier letters (ʲ ʰ), diacritics and the word gap follow theirs, so their time goes to the phone before.
     """
     cursor, carry, in_word = offset, 0, False
     for a in alignments:
         sym, n = a.phoneme, a.num_samples
         if sym in _STRESS:
             carry += n
-        elif sym == _WORD_GAP:
+        elif sym == _WORD_GAP:  # the word boundary's time ends the word
             if phones and in_word:
-                phones[-1][2] += n // 2
-            carry += n - n // 2
+                phones[-1][2] += n
             in_word = False
-        elif phones and in_word and (sym == "ː" or unicodedata.combining(sym)):
+        elif (
+            phones and in_word and (unicodedata.combining(sym) or unicodedata.category(sym) == "Lm")
+        ):
             phones[-1][0] += sym
             phones[-1][2] += n
         elif sym in _SILENT or not (sym.isalpha() or sym in "ɚɝ"):  # punctuation: a pause
@@ -142,6 +146,12 @@ def _name_words(text: str, groups: list[int], voice) -> tuple[list[Word], list[i
         n = sum(len("".join(s).split()) for s in voice.phonemize(token))
         owner += [i] * max(1, n)
     if len(owner) != len(groups):
-        warning = "Piper's word groups do not line up with the text's words; words are numbered instead"
-        return [Word(f"word{i + 1}", 0, 0) for i in range(len(groups))], list(range(len(groups))), [warning]
+        warning = (
+            "Piper's word groups do not line up with the text's words; words are numbered instead"
+        )
+        return (
+            [Word(f"word{i + 1}", 0, 0) for i in range(len(groups))],
+            list(range(len(groups))),
+            [warning],
+        )
     return [Word(t, 0.0, 0.0) for t in tokens], owner, []
