@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from difflib import SequenceMatcher
 from pathlib import Path
 
 import numpy as np
@@ -81,43 +82,44 @@ class PiperVoiceEngine:
         cfg = piper.SynthesisConfig(length_scale=170 / self.rate_wpm if self.rate_wpm else None)
         sr = voice.config.sample_rate
         total = max(1, sum(len(s) for s in voice.phonemize(text)))
-        audio, phones, groups, done = [], [], [], 0
+        audio, phones, done = [], [], 0
         for chunk in voice.synthesize(text, syn_config=cfg, include_alignments=True):
             if not chunk.phoneme_alignments:
                 raise EngineUnavailable(
                     f"Piper voice {self.model.name} gives no phoneme alignments; fix: {INSTALL}"
                 )
             offset = sum(len(a) for a in audio)
-            _time_chunk(chunk.phoneme_alignments, offset, sr, phones, groups)
+            _time_chunk(chunk.phoneme_alignments, offset, phones)
             audio.append(chunk.audio_float_array.astype(np.float32))
             done += len(chunk.phonemes)
             check_cancel(progress, min(0.99, done / total), "speaking")
         samples = np.concatenate(audio) if audio else np.zeros(0, np.float32)
-        words, owner, warnings = _name_words(text, groups, voice)
-        phonemes = []
-        for symbol, start, end, group in phones:
+        words, owners = _words(text, [sym for sym, _, _ in phones], voice)
+        phonemes, warnings = [], []
+        for (symbol, start, end), word in zip(phones, owners):
             ipa, warning = normalize(symbol)
             if warning:
                 warnings.append(warning)
             if ipa != "_":
-                phonemes.append(Phoneme(ipa, start / sr, end / sr, owner[group]))
+                phonemes.append(Phoneme(ipa, start / sr, end / sr, word))
         span_words(words, phonemes)
-        events = [start / sr for _, start, _, _ in phones]
+        events = [start / sr for _, start, _ in phones]
         return Speech(samples, sr, words, phonemes, "piper", self.model.stem, warnings, events)
 
 
-def _time_chunk(alignments, offset: int, sr: int, phones: list, groups: list) -> None:
-    """Turn per-codepoint sample counts into phones [symbol, start, end, word] (samples).
+def _time_chunk(alignments, offset: int, phones: list) -> None:
+    """Turn per-codepoint sample counts into phones [symbol, start, end] (in samples).
 
     Stress marks precede their vowel, so their time goes to the next phone; length marks,
-    modifier letters (ʲ ʰ), diacritics and the word gap follow theirs, so their time goes to the phone before.
+    modifier letters (ʲ ʰ), diacritics and the word gap follow theirs, so their time goes to
+    the phone before. Punctuation and sentence marks are pauses.
     """
     cursor, carry, in_word = offset, 0, False
     for a in alignments:
         sym, n = a.phoneme, a.num_samples
         if sym in _STRESS:
             carry += n
-        elif sym == _WORD_GAP:  # the word boundary's time ends the word
+        elif sym == _WORD_GAP:
             if phones and in_word:
                 phones[-1][2] += n
             in_word = False
@@ -126,32 +128,32 @@ def _time_chunk(alignments, offset: int, sr: int, phones: list, groups: list) ->
         ):
             phones[-1][0] += sym
             phones[-1][2] += n
-        elif sym in _SILENT or not (sym.isalpha() or sym in "ɚɝ"):  # punctuation: a pause
+        elif sym in _SILENT or not (sym.isalpha() or sym in "ɚɝ"):
             in_word, carry = False, 0
         else:
-            if not in_word:
-                groups.append(len(phones))
-                in_word = True
-            phones.append([sym, cursor - carry, cursor + n, len(groups) - 1])
-            carry = 0
+            phones.append([sym, cursor - carry, cursor + n])
+            in_word, carry = True, 0
         cursor += n
-    # a stress mark or gap with no phone after it stays silent
 
 
-def _name_words(text: str, groups: list[int], voice) -> tuple[list[Word], list[int], list[str]]:
-    """The text's words, and which word each phone group belongs to ('42' gives two groups)."""
-    owner: list[int] = []
+def _words(text: str, symbols: list[str], voice) -> tuple[list[Word], list[int]]:
+    """The text's words, and the word each phone belongs to.
+
+    Piper reads the text as a whole ('for the' may become one group, '42' two), so each word
+    is phonemized alone and that sequence is aligned to the spoken one.
+    """
     tokens = re.findall(r"[\w'’-]+", text)
+    ref, ref_word = [], []
     for i, token in enumerate(tokens):
-        n = sum(len("".join(s).split()) for s in voice.phonemize(token))
-        owner += [i] * max(1, n)
-    if len(owner) != len(groups):
-        warning = (
-            "Piper's word groups do not line up with the text's words; words are numbered instead"
-        )
-        return (
-            [Word(f"word{i + 1}", 0, 0) for i in range(len(groups))],
-            list(range(len(groups))),
-            [warning],
-        )
-    return [Word(t, 0.0, 0.0) for t in tokens], owner, []
+        for sentence in voice.phonemize(token):
+            letters = [c for c in sentence if c.isalpha() and unicodedata.category(c) != "Lm"]
+            ref += letters
+            ref_word += [i] * len(letters)
+    spoken = [s[0] for s in symbols]
+    owners = [-1] * len(spoken)
+    for a, b, n in SequenceMatcher(None, ref, spoken, autojunk=False).get_matching_blocks():
+        owners[b : b + n] = ref_word[a : a + n]
+    last = 0
+    for k, w in enumerate(owners):  # unmatched phones join the word before; order is kept
+        last = owners[k] = max(last, w)
+    return [Word(t, 0.0, 0.0) for t in tokens], owners
