@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 
 import numpy as np
 
@@ -71,3 +74,28 @@ def span_words(words: list[Word], phonemes: list[Phoneme]) -> None:
                 w.start = p.start
                 seen.add(p.word)
             w.end = p.end
+
+
+def assign_words(
+    text: str, spoken: list[str], phonemize: Callable[[str], str]
+) -> tuple[list[Word], list[int]]:
+    """The text's words, and the word each spoken phone (IPA) belongs to.
+
+    Voices read text as a whole: eSpeak joins "for the" into one word, reads "42" as two.
+    So each word is phonemized alone and that sequence is aligned to the spoken one.
+    """
+    tokens = re.findall(r"[\w'’-]+", text)
+    ref: list[str] = []
+    ref_word: list[int] = []
+    for i, token in enumerate(tokens):
+        letters = [c for c in phonemize(token) if c.isalpha() and unicodedata.category(c) != "Lm"]
+        ref += letters
+        ref_word += [i] * len(letters)
+    owners = [-1] * len(spoken)
+    heads = [p[:1] for p in spoken]
+    for a, b, n in SequenceMatcher(None, ref, heads, autojunk=False).get_matching_blocks():
+        owners[b : b + n] = ref_word[a : a + n]
+    last = 0
+    for k, w in enumerate(owners):  # an unmatched phone joins the word before; order is kept
+        last = owners[k] = max(last, w)
+    return [Word(t, 0.0, 0.0) for t in tokens], owners

@@ -14,8 +14,16 @@ import numpy as np
 
 from ..errors import Cancelled, EngineUnavailable, InputError
 from ..phonemes import normalize, split_ipa
-from ..timeline import Phoneme, Word
-from .base import Progress, Speech, check_cancel, no_progress, require, span_words
+from ..timeline import Phoneme
+from .base import (
+    Progress,
+    Speech,
+    assign_words,
+    check_cancel,
+    no_progress,
+    require,
+    span_words,
+)
 
 INSTALL = "sudo apt-get install espeak-ng libespeak-ng1 && pip install pyttsx3  (or ./setup.sh)"
 _PHONEME_EVENTS, _IPA_NAMES = 0x0001, 0x0002
@@ -60,11 +68,10 @@ def _init(e) -> int:
 
 @dataclass
 class _Event:
-    kind: int
+    """A PHONEME event: where a phone starts, and its IPA name ("" or "_..." for a pause)."""
+
     sample: int
-    text_pos: int = 0  # words: 0-based character offset
-    length: int = 0
-    name: str = ""  # phonemes: IPA name, "" for a pause
+    name: str
 
 
 class EspeakVoice:
@@ -89,10 +96,17 @@ class EspeakVoice:
             if self.rate_wpm:
                 e.SetParameter(e.RATE, self.rate_wpm, 0)
             audio, events = _run(e, text, progress)
-        return _speech(text, audio, events, sr, self.voice)
+            phonemes, warnings = _phonemes(events, len(audio), sr)
+            words, owners = assign_words(text, [p.ipa for p in phonemes], lambda w: _ipa_of(e, w))
+        for p, w in zip(phonemes, owners):
+            p.word = w
+        span_words(words, phonemes)
+        named = [ev.sample / sr for ev in events if ev.name.strip("_ ")]
+        return Speech(audio, sr, words, phonemes, "espeak", self.voice, warnings, named)
 
 
 def _run(e, text: str, progress: Progress) -> tuple[np.ndarray, list[_Event]]:
+    """Synthesise, collecting audio and PHONEME events; WORD events only report progress."""
     chunks: list[bytes] = []
     events: list[_Event] = []
     failure: list[BaseException] = []
@@ -104,18 +118,15 @@ def _run(e, text: str, progress: Progress) -> tuple[np.ndarray, list[_Event]]:
         i = 0
         while ev[i].type != _EV_END_LIST:
             x = ev[i]
-            if x.type == _EV_WORD:
-                events.append(_Event(_EV_WORD, x.sample, x.text_position - 1, x.length))
-            elif x.type == _EV_PHONEME:
-                raw = ctypes.string_at(ctypes.addressof(x) + id_offset, 8).split(b"\0")[0]
-                events.append(_Event(_EV_PHONEME, x.sample, name=raw.decode(errors="replace")))
             i += 1
-            if x.type == _EV_WORD:
+            if x.type == _EV_PHONEME:
+                raw = ctypes.string_at(ctypes.addressof(x) + id_offset, 8).split(b"\0")[0]
+                events.append(_Event(x.sample, raw.decode(errors="replace")))
+            elif x.type == _EV_WORD:
                 try:
-                    check_cancel(
-                        progress, min(0.99, x.text_position / max(1, len(text))), "speaking"
-                    )
-                except BaseException as err:  # stop the C loop, re-raise below
+                    done = min(0.99, x.text_position / max(1, len(text)))
+                    check_cancel(progress, done, "speaking")
+                except BaseException as err:  # stop the C loop; re-raised below
                     failure.append(err)
                     return 1
         return 0
@@ -128,43 +139,36 @@ def _run(e, text: str, progress: Progress) -> tuple[np.ndarray, list[_Event]]:
     return audio, events
 
 
-def _speech(text: str, audio: np.ndarray, events: list[_Event], sr: int, voice: str) -> Speech:
-    words: list[Word] = []
-    spans: list[tuple[int, int]] = []
-    phonemes: list[Phoneme] = []
+def _phonemes(events: list[_Event], n_samples: int, sr: int) -> tuple[list[Phoneme], list[str]]:
+    """Each phone runs from its event to the next; a compound name ("ɑːɹ") shares its time."""
+    out: list[Phoneme] = []
     warnings: list[str] = []
-    pending: tuple[_Event, int] | None = None  # a phoneme waits for the next one to know its end
-    for ev in events:
-        if ev.kind == _EV_WORD:
-            start, end = ev.text_pos, ev.text_pos + ev.length
-            if spans and start < spans[-1][1]:  # "42" arrives as two WORD events over one span
-                spans[-1] = (spans[-1][0], max(end, spans[-1][1]))
-            else:
-                spans.append((start, end))
-                words.append(Word("", ev.sample / sr, ev.sample / sr))
-            continue
-        if pending:
-            _add(phonemes, warnings, pending[0], ev.sample, pending[1], sr)
-        silent = not ev.name.strip() or ev.name.startswith("_")
-        pending = None if silent else (ev, len(words) - 1)
-    if pending:
-        _add(phonemes, warnings, pending[0], len(audio), pending[1], sr)
-    for i, (s, e) in enumerate(spans):
-        words[i].text = text[s:e]
-    span_words(words, phonemes)
-    named = [ev.sample / sr for ev in events if ev.kind == _EV_PHONEME and ev.name.strip("_ ")]
-    return Speech(audio, sr, words, phonemes, "espeak", voice, warnings, named)
+    ends = [ev.sample for ev in events[1:]] + [n_samples]
+    for ev, end in zip(events, ends):
+        if not ev.name.strip("_ "):
+            continue  # a pause: the gap stays silent
+        parts = split_ipa(ev.name) or [ev.name]
+        step = (end - ev.sample) / len(parts)
+        for k, part in enumerate(parts):
+            ipa, warning = normalize(part)
+            if warning:
+                warnings.append(warning)
+            if ipa != "_":
+                start = ev.sample + k * step
+                out.append(Phoneme(ipa, start / sr, (start + step) / sr))
+    return out, warnings
 
 
-def _add(out: list[Phoneme], warnings: list[str], ev: _Event, end: int, word: int, sr: int) -> None:
-    """Append one PHONEME event's phones; a compound name like "ɑːɹ" shares its time equally."""
-    parts = split_ipa(ev.name) or [ev.name]
-    step = (end - ev.sample) / len(parts)
-    for k, part in enumerate(parts):
-        ipa, warning = normalize(part)
-        if warning:
-            warnings.append(warning)
-        if ipa != "_":
-            out.append(
-                Phoneme(ipa, (ev.sample + k * step) / sr, (ev.sample + (k + 1) * step) / sr, word)
-            )
+def _ipa_of(e, word: str) -> str:
+    """The IPA eSpeak gives a word said alone (espeak_TextToPhonemes)."""
+    f = e.dll.espeak_TextToPhonemes
+    f.restype, f.argtypes = (
+        ctypes.c_char_p,
+        [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_int],
+    )
+    buf = ctypes.create_string_buffer(word.encode("utf-8"))
+    ptr = ctypes.c_void_p(ctypes.addressof(buf))
+    out = []
+    while ptr.value:
+        out.append((f(ctypes.byref(ptr), e.CHARS_UTF8, _IPA_NAMES) or b"").decode(errors="replace"))
+    return " ".join(out)

