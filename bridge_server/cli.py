@@ -78,6 +78,7 @@ def cmd_say(a: argparse.Namespace) -> int:
         text,
         engine=a.engine,
         voice=a.voice,
+        lang=a.lang,
         rate_wpm=a.rate,
         viseme_set=a.visemes,
         fps=a.fps,
@@ -275,6 +276,12 @@ def _parser() -> argparse.ArgumentParser:
         default="",
         help="espeak: a voice/language such as en-us, en-gb, de "
         "(see 'lipsync voices'); piper: 'joe' or the path of a .onnx voice",
+    )
+    g.add_argument(
+        "--lang",
+        default="",
+        help="language, e.g. en-us, en-gb, de, fr, es (espeak "
+        "picks its voice for it; a Piper voice must speak it)",
     )
     g.add_argument("--rate", type=int, metavar="WPM", help="speaking rate in words per minute")
     g.add_argument(

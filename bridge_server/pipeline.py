@@ -19,6 +19,7 @@ def say(
     *,
     engine: str = "espeak",
     voice: str = "",
+    lang: str = "",
     rate_wpm: int | None = None,
     viseme_set: str = "oculus15",
     fps: float = 24.0,
@@ -30,7 +31,7 @@ def say(
     """Speak `text` and animate it: the audio and its timeline, timed by the synthesiser itself."""
     text = check_text(text, max_chars=max_chars, skip_unknown=skip_unknown)
     load_set(viseme_set)  # a wrong set name fails before any work
-    tts = engines.create(engine, "speech", voice=voice, rate_wpm=rate_wpm)
+    tts = engines.create(engine, "speech", voice=voice, lang=lang, rate_wpm=rate_wpm)
     speech = tts.synthesize(text, progress)
     if not speech.phonemes:
         raise InputError("the voice produced no speech sounds for this text; give words to speak.")

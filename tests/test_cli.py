@@ -177,3 +177,16 @@ def test_phonemize_uses_the_dictionary_and_gruut_for_the_rest(capsys):
     assert rows[0] == ["Bob", "b ɑ b", "cmudict"]
     assert ["forty", "two"] == [r[0] for r in rows[2:4]]
     assert rows[-1][0] == "Zorblax" and rows[-1][2] == "gruut"
+
+
+def test_other_languages_fall_back_to_espeak_pronunciations(capsys):
+    code, out, _ = run(capsys, "phonemize", "Guten Morgen", "--lang", "de")
+    assert code == 0
+    assert [r.split("\t") for r in out.splitlines()][1] == ["Morgen", "m ɔ ɾ ɡ ə n", "espeak"]
+
+
+def test_language_choice(tmp_path, capsys):
+    code, out, _ = run(capsys, "say", "Bonjour tout le monde.", "--lang", "fr")
+    assert code == 0 and Timeline.from_json(out).source["voice"] == "fr"
+    code, _, err = run(capsys, "say", "Hola.", "--lang", "es", "--engine", "piper")
+    assert code == 3 and "speaks en-us, not es" in err

@@ -21,7 +21,9 @@ def rms(audio, sr, start, end):
     return float(np.sqrt(np.mean(seg.astype(float) ** 2)))
 
 
-@pytest.mark.parametrize("line", [LINE, "Maybe Mom made plum pie for the picnic."], ids=["pack", "for-the"])
+@pytest.mark.parametrize(
+    "line", [LINE, "Maybe Mom made plum pie for the picnic."], ids=["pack", "for-the"]
+)
 def test_words_and_phonemes_follow_the_text(voice, line):
     speech = voice.synthesize(line)
     assert [w.text for w in speech.words] == line.rstrip(".").split()

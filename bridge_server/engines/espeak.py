@@ -40,8 +40,23 @@ def check_espeak() -> str:
     return f"libespeak-ng {e.Info(None).decode(errors='replace').split()[0]} via pyttsx3"
 
 
-def create_espeak(voice: str = "en-us", rate_wpm: int | None = None, **_) -> EspeakVoice:
-    return EspeakVoice(voice or "en-us", rate_wpm)
+def create_espeak(voice: str = "", rate_wpm: int | None = None, lang: str = "", **_) -> EspeakVoice:
+    """eSpeak voices are languages: --voice or --lang picks one (default en-us)."""
+    return EspeakVoice(voice or lang or "en-us", rate_wpm)
+
+
+def phonemize(words: list[str], voice: str) -> list[str]:
+    """IPA of each word said alone, in any language eSpeak speaks."""
+    e = _lib()
+    with _lock:
+        _init(e)
+        _set_voice(e, voice)
+        return [_ipa_of(e, w) for w in words]
+
+
+def _set_voice(e, voice: str) -> None:
+    if e.SetVoiceByName(voice.encode()) != 0:
+        raise InputError(f"eSpeak has no voice '{voice}'; run 'lipsync voices' to list them.")
 
 
 def voices() -> list[str]:
@@ -89,10 +104,7 @@ class EspeakVoice:
         e = _lib()
         with _lock:
             sr = _init(e)
-            if e.SetVoiceByName(self.voice.encode()) != 0:
-                raise InputError(
-                    f"eSpeak has no voice '{self.voice}'; run 'lipsync voices' to list them."
-                )
+            _set_voice(e, self.voice)
             if self.rate_wpm:
                 e.SetParameter(e.RATE, self.rate_wpm, 0)
             audio, events = _run(e, text, progress)

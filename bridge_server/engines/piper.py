@@ -9,6 +9,7 @@ are the synthesiser's own, on a grid of one hop (11.6 ms at 22.05 kHz).
 from __future__ import annotations
 
 import functools
+import json
 import unicodedata
 from pathlib import Path
 
@@ -47,8 +48,19 @@ def check_piper() -> str:
     return f"piper-tts with voice {model.stem}"
 
 
-def create_piper(voice: str = "joe", rate_wpm: int | None = None, **_) -> PiperVoiceEngine:
-    return PiperVoiceEngine(voice or "joe", rate_wpm)
+def create_piper(
+    voice: str = "joe", rate_wpm: int | None = None, lang: str = "", **_
+) -> PiperVoiceEngine:
+    engine = PiperVoiceEngine(voice or "joe", rate_wpm)
+    spoken = (
+        json.loads(engine.config.read_text(encoding="utf-8")).get("espeak", {}).get("voice", "")
+    )
+    if lang and lang.lower().replace("_", "-") != spoken:
+        raise InputError(
+            f"the Piper voice {engine.model.stem} speaks {spoken}, not {lang}; pass --voice with a "
+            f"Piper .onnx voice for {lang}, or use --engine espeak."
+        )
+    return engine
 
 
 @functools.lru_cache(maxsize=2)
