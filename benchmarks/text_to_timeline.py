@@ -10,7 +10,10 @@ Tables:
    samples; Piper: cumulative per-phoneme sample counts from the model) against the nearest
    phoneme start in the timeline JSON (after writing and reading it back), in ms; and how many
    timeline phonemes start between events (eSpeak reports "ɑːɹ" as one event: we split it);
-3. closures: for every p/b/m, the frame where the closed-lips channel peaks and its value.
+3. closures: for every p/b/m, the frame where the closed-lips channel peaks and its value;
+4. acoustics, independent of what the synthesiser says: after a stop's silent closure the sound
+   gets loud at the release and vowel; where that happens against the timeline's vowel start
+   shows how well the times fit the sound itself.
 """
 
 from __future__ import annotations
@@ -33,6 +36,26 @@ SENTENCES = Path(__file__).resolve().parents[1] / "tests" / "data" / "harvard.tx
 FPS = 24
 
 
+STOPS, VOWELS = set("pbtdkɡ"), set("aɑæɛeɪiɔoʊuʌəɜɐ")
+
+
+def onset_offsets_ms(audio: np.ndarray, sr: int, tl: Timeline) -> list[float]:
+    """For each stop + vowel: when the sound gets loud (half the vowel's peak loudness, 5 ms
+    windows) minus the timeline's vowel start. Tight and near 0 means the times fit the sound."""
+    win, hop = int(0.005 * sr), int(0.001 * sr)
+    frames = np.lib.stride_tricks.sliding_window_view(audio.astype(float), win)[::hop]
+    env = np.sqrt((frames**2).mean(axis=1))
+    out = []
+    for a, b in zip(tl.phonemes, tl.phonemes[1:]):
+        if a.ipa in STOPS and b.ipa[0] in VOWELS and a.end - a.start > 0.03:
+            lo, hi = int(a.start * 1000), int(b.end * 1000)
+            vowel = env[int(b.start * 1000) : hi]
+            if len(vowel) and hi <= len(env):
+                loud = np.flatnonzero(env[lo:hi] >= 0.5 * vowel.max())
+                out.append((lo + loud[0]) - b.start * 1000)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -41,19 +64,21 @@ def main() -> None:
     args = ap.parse_args()
     sentences = SENTENCES.read_text().splitlines()[: args.sentences]
     vset = load_set("oculus15")
-    rows_speed, rows_timing, closures = [], [], []
+    rows_speed, rows_timing, closures, rows_acoustic = [], [], [], []
     for name in ("espeak", "piper"):
         t0 = time.perf_counter()
         engines.create(name).synthesize("Warm up.")
         load_s = time.perf_counter() - t0
         audio_s = wall_s = 0.0
         diffs, between = [], 0
+        onsets = []
         for text in sentences:
             t0 = time.perf_counter()
             speech, tl = pipeline.say(text, engine=name, fps=FPS)
             tl = Timeline.from_json(tl.to_json())
             wall_s += time.perf_counter() - t0
             audio_s += speech.duration
+            onsets += onset_offsets_ms(speech.audio, speech.sample_rate, tl)
             starts = np.array([p.start for p in tl.phonemes])
             diffs += [np.abs(starts - e).min() * 1000 for e in speech.events]
             events = np.array(speech.events)
@@ -67,6 +92,7 @@ def main() -> None:
                     )
                     k = inside[np.argmax(pp[inside])] if len(inside) else int(np.argmax(pp))
                     closures.append((name, text[:28], p.ipa, p.start, p.end, int(k), float(pp[k])))
+        rows_acoustic.append((name, len(onsets), *np.percentile(onsets, [10, 50, 90])))
         diffs = np.array(diffs)
         rows_speed.append((name, len(sentences), audio_s, wall_s, audio_s / wall_s, load_s))
         rows_timing.append(
@@ -96,6 +122,11 @@ def main() -> None:
         print(
             f"{name}: {len(vals)} closures, {sum(v >= 0.999 for v in vals)} reach 1.0, min {min(vals):.3f}"
         )
+
+    print("\n4. Acoustic check: loudness onset after a stop minus the timeline's vowel start (ms)")
+    print(f"{'voice':<8}{'pairs':>6}{'p10':>8}{'median':>8}{'p90':>8}")
+    for r in rows_acoustic:
+        print(f"{r[0]:<8}{r[1]:>6}{r[2]:>8.1f}{r[3]:>8.1f}{r[4]:>8.1f}")
 
 
 if __name__ == "__main__":
