@@ -45,8 +45,8 @@ class ProgressBar:
                 sys.stderr.write(f" {time.monotonic() - self.started:.1f}s\n")
         elif pct // 10 > self.last // 10 or done >= 1.0:
             sys.stderr.write(f"{pct:3d}% {stage}\n")
+            self.last = pct
         sys.stderr.flush()
-        self.last = pct
 
 
 # --- commands ------------------------------------------------------------------------------

@@ -91,11 +91,31 @@ def assign_words(
         letters = [c for c in phonemize(token) if c.isalpha() and unicodedata.category(c) != "Lm"]
         ref += letters
         ref_word += [i] * len(letters)
-    owners = [-1] * len(spoken)
-    heads = [p[:1] for p in spoken]
-    for a, b, n in SequenceMatcher(None, ref, heads, autojunk=False).get_matching_blocks():
-        owners[b : b + n] = ref_word[a : a + n]
+    owners = _align([p[:1] for p in spoken], ref, ref_word)
     last = 0
     for k, w in enumerate(owners):  # an unmatched phone joins the word before; order is kept
         last = owners[k] = max(last, w)
     return [Word(t, 0.0, 0.0) for t in tokens], owners
+
+
+def _align(spoken: list[str], ref: list[str], ref_word: list[int], window: int = 200) -> list[int]:
+    """The word of each spoken letter (-1 if unmatched), matching in overlapping windows so a
+    long text stays linear (one SequenceMatcher over thousands of phones is quadratic)."""
+    owners = [-1] * len(spoken)
+    i = j = 0
+    while i < len(ref) and j < len(spoken):
+        last = i + window >= len(ref)
+        matcher = SequenceMatcher(
+            None, ref[i : i + window], spoken[j : j + window * 5 // 4], autojunk=False
+        )
+        end = None
+        for a, b, n in matcher.get_matching_blocks():
+            for k in range(n):
+                if last or a + k < window * 3 // 4:  # the window's tail is matched again next time
+                    owners[j + b + k] = ref_word[i + a + k]
+                    end = (a + k + 1, b + k + 1)
+        if last:
+            break
+        di, dj = end or (window // 2, window // 2)
+        i, j = i + di, j + dj
+    return owners
