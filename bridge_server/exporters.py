@@ -58,7 +58,8 @@ def _cues(timeline: Timeline, vset: str) -> list[VisemeCue]:
     from .curves import hold_cues  # imported here: the exporters work without the curve stage
     from .visemes import load_set
 
-    return hold_cues(timeline.phonemes, load_set(vset), timeline.fps, timeline.duration)
+    lead = float(timeline.curve_settings.get("lead", 0.0))
+    return hold_cues(timeline.phonemes, load_set(vset), timeline.fps, timeline.duration, lead)
 
 
 def _steps(timeline: Timeline, vset: str, rate: float) -> list[tuple[str, int, int]]:
