@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,28 +170,26 @@ def _papagayo_pgo(t: Timeline, sound_file: str) -> str:
     # written in the file (29.97 -> 30): times stay right in seconds. Word lines are split on
     # spaces, so a word's spaces become "_". Frames are 0-based; a word's end frame is its
     # last frame; a phoneme is a frame where its shape starts, and phoneme frames rise
-    # strictly inside their word (Papagayo's RepositionWord/RepositionPhoneme rules).
+    # strictly inside their word (Papagayo's RepositionWord/RepositionPhoneme rules); each
+    # phoneme is named by its own Preston Blair viseme, as Papagayo's breakdown names it.
+    from .visemes import load_set  # imported here like the curve stage in _cues
+
+    blair = load_set("preston_blair")
     fps = max(1, round(t.fps))
-    steps = _steps(t, "preston_blair", fps)
-    starts = [s for _, s, _ in steps]
-
-    def shape_at(frame: int) -> str:
-        i = bisect_right(starts, frame) - 1
-        return steps[i][0] if 0 <= i and frame < steps[i][2] else "rest"
-
     lines: list[str] = []
     first_start = prev_end = -1
     for i, w in enumerate(t.words):
         start = max(round(w.start * fps), prev_end + 1)
         end = max(round(w.end * fps) - 1, start)
         phones = sorted((p for p in t.phonemes if p.word == i), key=lambda p: p.start)
-        frames = [start]  # the first phoneme (or a word without any) holds from the word's start
+        # The first phoneme (or "rest" for a word without any) holds from the word's start.
+        keys = [(start, blair.viseme_for(phones[0].ipa) if phones else blair.rest)]
         for p in phones[1:]:
-            f = max(round(p.start * fps), frames[-1] + 1)
+            f = max(round(p.start * fps), keys[-1][0] + 1)
             if f <= end:
-                frames.append(f)
-        lines.append(f"\t\t\t{_one_word(w.text)} {start} {end} {len(frames)}\n")
-        lines += [f"\t\t\t\t{f} {shape_at(f)}\n" for f in frames]
+                keys.append((f, blair.viseme_for(p.ipa)))
+        lines.append(f"\t\t\t{_one_word(w.text)} {start} {end} {len(keys)}\n")
+        lines += [f"\t\t\t\t{f} {shape}\n" for f, shape in keys]
         first_start = start if first_start < 0 else first_start
         prev_end = end
 

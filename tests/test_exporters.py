@@ -213,7 +213,7 @@ def test_papagayo_phoneme_frames_rise_inside_their_word() -> None:
                   Phoneme("aɪ", 0.135, 0.5, 0), Phoneme("u", 0.5, 0.75, 1)]  # fmt: skip
     words = read_pgo(export(t, "papagayo-pgo"))["voices"][0]["phrases"][0]["words"]
     assert words[0][3] == [(3, "etc"), (4, "etc"), (5, "AI")]
-    assert words[1][3] == [(12, "etc")]
+    assert words[1][3] == [(12, "U")]  # each phoneme named by its own viseme: u is U
 
 
 # --- csv, timeline json, the table -------------------------------------------------------
