@@ -85,13 +85,27 @@ def main() -> None:
             between += sum(np.abs(events - s).min() > 5e-4 for s in starts)
             times = frame_times(tl.fps, tl.duration)
             pp = tl.curve(vset.closed).sample(times)
+            opened = np.max(
+                [c.sample(times) for c in tl.curves if c.channel not in ("sil", "PP")], axis=0
+            )
             for p in tl.phonemes:
                 if p.ipa in ("p", "b", "m"):
                     inside = np.flatnonzero(
                         (times >= p.start - 0.5 / FPS) & (times < p.end + 0.5 / FPS)
                     )
                     k = inside[np.argmax(pp[inside])] if len(inside) else int(np.argmax(pp))
-                    closures.append((name, text[:28], p.ipa, p.start, p.end, int(k), float(pp[k])))
+                    closures.append(
+                        (
+                            name,
+                            text[:28],
+                            p.ipa,
+                            p.start,
+                            p.end,
+                            int(k),
+                            float(pp[k]),
+                            float(opened[k]),
+                        )
+                    )
         rows_acoustic.append((name, len(onsets), *np.percentile(onsets, [10, 50, 90])))
         diffs = np.array(diffs)
         rows_speed.append((name, len(sentences), audio_s, wall_s, audio_s / wall_s, load_s))
@@ -114,13 +128,18 @@ def main() -> None:
         print(f"{r[0]:<8}{r[1]:>7}{r[2]:>8.3f}{r[3]:>8.3f}{r[4]:>8.3f}{r[5]:>14}")
 
     print(f"\n3. Lip closures: every p/b/m, the frame ({FPS} fps) where '{vset.closed}' peaks")
-    print(f"{'voice':<8}{'line':<30}{'ph':<4}{'start':>7}{'end':>7}{'peak frame':>11}{'value':>7}")
+    print(
+        f"{'voice':<8}{'line':<30}{'ph':<4}{'start':>7}{'end':>7}{'peak frame':>11}{'value':>7}{'most open':>10}"
+    )
     for c in closures:
-        print(f"{c[0]:<8}{c[1]:<30}{c[2]:<4}{c[3]:>7.3f}{c[4]:>7.3f}{c[5]:>11}{c[6]:>7.3f}")
+        print(
+            f"{c[0]:<8}{c[1]:<30}{c[2]:<4}{c[3]:>7.3f}{c[4]:>7.3f}{c[5]:>11}{c[6]:>7.3f}{c[7]:>10.3f}"
+        )
     for name in ("espeak", "piper"):
         vals = [c[6] for c in closures if c[0] == name]
+        most_open = max(c[7] for c in closures if c[0] == name)
         print(
-            f"{name}: {len(vals)} closures, {sum(v >= 0.999 for v in vals)} reach 1.0, min {min(vals):.3f}"
+            f"{name}: {len(vals)} closures, {sum(v >= 0.999 for v in vals)} reach 1.0, min {min(vals):.3f}; open shapes at most {most_open:.3f} there"
         )
 
     print("\n4. Acoustic check: loudness onset after a stop minus the timeline's vowel start (ms)")
