@@ -38,6 +38,16 @@ else
   .venv/bin/python -m pip install -q -e ".[all,dev]"
 fi
 
+# allosaurus (transcript-free phones, any language) needs torch. A CPU build of torch, where
+# this machine keeps one beside its pip config, avoids gigabytes of CUDA packages.
+links=${PIP_FIND_LINKS:-/opt/wheels}
+torch_wheel=$(ls "$links"/torch-*+cpu-*.whl 2>/dev/null | head -n 1 || true)
+if [ -n "$torch_wheel" ] && [ -x .venv/bin/uv ]; then
+  .venv/bin/uv pip install -q -p .venv/bin/python --find-links "$links" "$torch_wheel" -e ".[phones]"
+else
+  say "skipping allosaurus: it needs torch; for CPU only: .venv/bin/pip install torch --index-url https://download.pytorch.org/whl/cpu && .venv/bin/pip install -e '.[phones]'"
+fi
+
 # 3. What was asked for.
 case "${1:-}" in
   demo) say "running the demo"; exec .venv/bin/lipsync demo -o demo ;;
