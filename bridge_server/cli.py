@@ -24,6 +24,14 @@ SAY_EXAMPLES = """examples:
   echo "Hi." | lipsync say - --timeline -          # timeline JSON to standard output"""
 
 
+BAKE_EXAMPLES = """examples:
+  lipsync bake dialogue.wav --timeline dialogue.json                 # transcribe, align, animate
+  lipsync bake dialogue.wav --text "the script of the line" --timeline dialogue.json
+  lipsync bake dialogue.wav --text-file script.txt --visemes rhubarb --format rhubarb-tsv -o cues.tsv
+  lipsync bake interview.mp4 --plot interview.png                    # the audio track of a video
+  lipsync bake take.wav --engine phoneloop --timeline take.json      # no transcript, any language"""
+
+
 # --- progress ------------------------------------------------------------------------------
 
 
@@ -103,16 +111,86 @@ def cmd_say(a: argparse.Namespace) -> int:
     if a.export:
         files[a.export] = export(timeline, fmt, sound_file=a.output or "")
     _emit(files)
+    _report(timeline, files, a.quiet)
+    return 0
+
+
+def cmd_bake(a: argparse.Namespace) -> int:
+    from .curves import CurveSettings
+    from .exporters import export, format_for_path
+    from .outputs import check_writable
+    from .pipeline import bake
+
+    audio = Path(a.audio)
+    text = _script(a, audio)
+    if not (a.timeline or a.output or a.plot):
+        a.timeline = "-"
+    fmt = a.format or (format_for_path(a.output) if a.output else None)
+    if a.output and not fmt:
+        raise InputError(f"cannot tell the format of {a.output} from its name; add --format.")
+    check_writable([Path(p) for p in (a.timeline, a.output, a.plot) if p and p != "-"])
+    settings = CurveSettings(
+        intensity=a.intensity,
+        smoothing=a.smoothing,
+        lead=a.lead,
+        holds=a.holds,
+        max_error=a.max_error,
+    )
+    bar = ProgressBar(not a.quiet)
+    timeline = bake(
+        audio,
+        text=text,
+        engine=a.engine,
+        model=a.model,
+        lang=a.lang,
+        viseme_set=a.visemes,
+        fps=a.fps,
+        settings=settings,
+        progress=bar,
+    )
+    files: dict[str, bytes | str] = {}
+    if a.timeline:
+        files[a.timeline] = timeline.to_json()
+    if a.output:
+        files[a.output] = export(timeline, fmt, sound_file=audio.name)
+    if a.plot:
+        from .audio import load_audio
+        from .plot import plot_png
+
+        sound = load_audio(audio)
+        files[a.plot] = plot_png(timeline, sound.samples, sound.sample_rate)
+    _emit(files)
+    _report(timeline, files, a.quiet)
+    return 0
+
+
+def _script(a: argparse.Namespace, audio: Path) -> str | None:
+    """The script: --text, --text-file, or a sidecar .txt beside the audio (as Rhubarb's add-ons do)."""
+    if a.text is not None:
+        return a.text
+    if a.text_file:
+        return _read_text(a)
+    sidecar = audio.with_suffix(".txt")
+    if not a.no_sidecar and sidecar.is_file():
+        if not a.quiet:
+            print(
+                f"using the script in {sidecar} (--no-sidecar to transcribe instead)",
+                file=sys.stderr,
+            )
+        return sidecar.read_text(encoding="utf-8", errors="replace")
+    return None
+
+
+def _report(timeline, files: dict, quiet: bool) -> None:
     for w in timeline.warnings:
         print(f"warning: {w.message}" + (f" (x{w.count})" if w.count > 1 else ""), file=sys.stderr)
-    if not a.quiet:
+    if not quiet:
         written = ", ".join(p for p in files if p != "-")
         print(
-            f"{speech.duration:.2f} s of speech, {len(timeline.phonemes)} phonemes"
+            f"{timeline.duration:.2f} s, {len(timeline.words)} words, {len(timeline.phonemes)} phonemes"
             + (f" -> {written}" if written else ""),
             file=sys.stderr,
         )
-    return 0
 
 
 def cmd_export(a: argparse.Namespace) -> int:

@@ -5,6 +5,8 @@ text ─► check ─► speech engine ─► phonemes ─► viseme cues + curv
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from . import engines
 from .curves import CurveSettings, exact_fps, hold_cues, make_curves
 from .engines.base import Progress, Speech, no_progress
@@ -43,6 +45,45 @@ def say(
         timeline.warn("phoneme", message)
     progress(1.0, "done")
     return speech, timeline
+
+
+def bake(
+    source: str | Path | bytes,
+    *,
+    text: str | None = None,
+    engine: str = "auto",
+    model: str = "tiny.en",
+    lang: str = "",
+    viseme_set: str = "oculus15",
+    fps: float = 24.0,
+    settings: CurveSettings = CurveSettings(),
+    name: str = "",
+    progress: Progress = no_progress,
+) -> Timeline:
+    """Animate a recording (optionally with its script): the timeline lines up with what is heard."""
+    from .audio import load_audio
+    from .recognize import part, recognize
+
+    load_set(viseme_set)  # a wrong set name fails before any work
+    progress(0.0, "decoding")
+    audio = load_audio(source, name=name)
+    found = recognize(
+        audio, text=text, engine=engine, model=model, lang=lang, progress=part(progress, 0.05, 0.95)
+    )
+    source_info = {
+        "kind": "audio",
+        "audio": audio.source,
+        "transcript": found.transcript,
+        "language": found.language,
+        "engine": engine,
+    }
+    timeline = animate(
+        found.words, found.phonemes, audio.duration, viseme_set, fps, settings, source_info
+    )
+    for message in audio.warnings + found.warnings:
+        timeline.warn("audio", message)
+    progress(1.0, "done")
+    return timeline
 
 
 def animate(
