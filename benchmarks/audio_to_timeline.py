@@ -1,0 +1,175 @@
+"""Audio -> timeline: alignment accuracy, agreement with Rhubarb, speed and memory.
+
+    .venv/bin/python benchmarks/audio_to_timeline.py [--hour]
+
+1. accuracy on speech with exact reference times: our two voices say the 23 test sentences,
+   their own phoneme times are the reference, and `bake --text` must find them again: the
+   share of phone boundaries within 20 ms and the mean error (phones matched in order);
+2. agreement with Rhubarb Lip Sync 1.13 on the 356.6 s LibriVox reading: our rhubarb-set cues
+   against Rhubarb's own, per 10 ms, and how often our mouth is closed (A) where Rhubarb's is;
+3. speed as x realtime on that reading, with its script and with Whisper transcribing, each in
+   a fresh process so peak memory (max RSS) is its own; --hour adds one hour of audio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from difflib import SequenceMatcher
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bridge_server import engines  # noqa: E402
+from bridge_server.audio import wav_bytes  # noqa: E402
+from bridge_server.pipeline import bake  # noqa: E402
+from bridge_server.visemes import load_set  # noqa: E402
+
+KITTENS = ROOT.parent / "shared" / "data" / "librivox_kittens"
+READING = KITTENS / "threelittlekittens_01_rountreesmith.ogg"
+SENTENCES = (ROOT / "tests" / "data" / "harvard.txt").read_text().splitlines()
+
+
+def boundary_errors(reference, found) -> tuple[list[float], int]:
+    """Start-time errors (ms) of phones matched in order by their Oculus viseme class."""
+    vset = load_set("oculus15")
+    ref = [vset.viseme_for(p.ipa) for p in reference]
+    hyp = [vset.viseme_for(p.ipa) for p in found]
+    errors = []
+    for a, b, n in SequenceMatcher(None, ref, hyp, autojunk=False).get_matching_blocks():
+        errors += [abs(reference[a + k].start - found[b + k].start) * 1000 for k in range(n)]
+    return errors, len(reference)
+
+
+def accuracy(tmp: Path) -> list[tuple]:
+    rows = []
+    for voice in ("espeak", "piper"):
+        tts = engines.create(voice)
+        errors, total = [], 0
+        for i, text in enumerate(SENTENCES):
+            speech = tts.synthesize(text)
+            wav = tmp / f"{voice}{i}.wav"
+            wav.write_bytes(wav_bytes(speech.audio, speech.sample_rate))
+            timeline = bake(wav, text=text)
+            e, n = boundary_errors(speech.phonemes, timeline.phonemes)
+            errors += e
+            total += n
+        e = np.array(errors)
+        rows.append(
+            (voice, total, len(e) / total * 100, (e <= 20).mean() * 100, e.mean(), np.median(e))
+        )
+    return rows
+
+
+def rhubarb_agreement() -> tuple[float, float, float, int]:
+    expected = json.loads(
+        (KITTENS / "threelittlekittens_01_rountreesmith-expected.json").read_text()
+    )
+    theirs = _per_centisecond(expected["mouthCues"])
+    script = (KITTENS / "threelittlekittens_01_rountreesmith.txt").read_text()
+    from bridge_server.exporters import export
+
+    ours_json = json.loads(export(bake(READING, text=script, viseme_set="rhubarb"), "rhubarb-json"))
+    ours = _per_centisecond(ours_json["mouthCues"])
+    n = min(len(ours), len(theirs))
+    ours, theirs = ours[:n], theirs[:n]
+    closed = theirs == "A"
+    return (
+        (ours == theirs).mean() * 100,
+        (ours[closed] == "A").mean() * 100,
+        (ours == "A").mean() * 100,
+        n,
+    )
+
+
+def _per_centisecond(cues) -> np.ndarray:
+    end = round(float(cues[-1]["end"]) * 100)
+    out = np.full(end, "X", dtype="<U1")
+    for c in cues:
+        out[round(float(c["start"]) * 100) : round(float(c["end"]) * 100)] = c["value"]
+    return out
+
+
+def timed_run(args: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak memory (MB) of one `lipsync bake` in a fresh process."""
+    code = (
+        "import resource, sys, time; from bridge_server.cli import main; t = time.perf_counter(); "
+        f"rc = main({args!r}); "
+        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, rc)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    wall, rss, rc = out.stdout.split()[-3:]
+    if rc != "0":
+        raise SystemExit(f"bake failed: {out.stderr[-2000:]}")
+    return float(wall), float(rss)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--hour", action="store_true", help="also bake one hour of audio (takes minutes)"
+    )
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        print(
+            "\n1. Alignment against exact synthesiser times (bake --text, phones matched in order)"
+        )
+        print(
+            f"{'voice':<8}{'phones':>8}{'matched %':>11}{'<=20 ms %':>11}{'mean ms':>9}{'median ms':>11}"
+        )
+        for r in accuracy(tmp):
+            print(f"{r[0]:<8}{r[1]:>8}{r[2]:>11.1f}{r[3]:>11.1f}{r[4]:>9.1f}{r[5]:>11.1f}")
+
+        agree, closed, ours_closed, n = rhubarb_agreement()
+        print(
+            "\n2. Agreement with Rhubarb Lip Sync 1.13 on the 356.6 s reading (its script, rhubarb set)"
+        )
+        print(
+            f"per 10 ms over {n / 100:.1f} s: same shape {agree:.1f}%; where Rhubarb's mouth is closed "
+            f"(A) ours is too {closed:.1f}%; ours is closed {ours_closed:.1f}% of the time"
+        )
+
+        script = KITTENS / "threelittlekittens_01_rountreesmith.txt"
+        duration = 356.57
+        runs = [
+            (
+                "with its script",
+                [str(READING), "--text-file", str(script), "-q", "--timeline", str(tmp / "a.json")],
+            ),
+            (
+                "Whisper tiny.en",
+                [str(READING), "--no-sidecar", "-q", "--timeline", str(tmp / "b.json")],
+            ),
+        ]
+        if args.hour:
+            hour = tmp / "hour.wav"
+            _make_hour(hour)
+            runs.append(("1 hour, Whisper", [str(hour), "-q", "--timeline", str(tmp / "c.json")]))
+        print("\n3. Speed and memory (each run a fresh process)")
+        print(f"{'run':<18}{'audio s':>9}{'wall s':>9}{'x realtime':>12}{'peak MB':>9}")
+        for label, argv in runs:
+            wall, rss = timed_run(["bake", *argv])
+            seconds = 3600.0 if label.startswith("1 hour") else duration
+            print(f"{label:<18}{seconds:>9.1f}{wall:>9.1f}{seconds / wall:>12.1f}{rss:>9.0f}")
+
+
+def _make_hour(path: Path) -> None:
+    """One hour of real speech: the reading, repeated."""
+    from bridge_server.audio import load_audio
+
+    reading = load_audio(READING).samples
+    reps = int(np.ceil(3600 * 16000 / len(reading)))
+    path.write_bytes(wav_bytes(np.tile(reading, reps)[: 3600 * 16000], 16000))
+
+
+if __name__ == "__main__":
+    main()
