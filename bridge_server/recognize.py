@@ -69,8 +69,10 @@ def recognize(
         result = _align_script(audio, text, progress)
         if result:
             return result
+    # An English-only model (tiny.en) needs no detection: tell it, so it does not warn.
+    hint = lang or ("en" if model.endswith(".en") else None)
     transcript = engines.create("whisper", model=model).transcribe(
-        audio.samples, language=(lang or None), progress=part(progress, 0.0, 0.5)
+        audio.samples, language=hint, progress=part(progress, 0.0, 0.5)
     )
     language = lang or transcript.language
     warnings = list(getattr(transcript, "warnings", []))
