@@ -393,6 +393,52 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--fps", type=float, help="re-animate at another frame rate first")
     ex.set_defaults(func=cmd_export)
 
+    bk = sub.add_parser(
+        "bake",
+        help="animate a recording (with or without its script)",
+        description="Animate a recording: transcribe it (or use its script), align every phoneme "
+        "to the sound, and write the timeline or an export.",
+        epilog=BAKE_EXAMPLES + "\n\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bk.add_argument("audio", help="WAV, FLAC, OGG, MP3, M4A, or a video (MP4, MOV, MKV, MPG)")
+    g = bk.add_argument_group("script (default: a .txt beside the audio, else Whisper transcribes)")
+    g.add_argument("--text", help="the words spoken in the audio")
+    g.add_argument("--text-file", metavar="FILE", help="read the script from a UTF-8 text file")
+    g.add_argument("--no-sidecar", action="store_true", help="ignore a .txt beside the audio")
+    g = bk.add_argument_group("recognition")
+    g.add_argument(
+        "--engine",
+        default="auto",
+        choices=["auto", "whisper", "allosaurus", "phoneloop"],
+        help="auto: the script or Whisper's words, then forced alignment (default); whisper: "
+        "Whisper's word times only; allosaurus / phoneloop: phones without a transcript",
+    )
+    g.add_argument(
+        "--model",
+        default="tiny.en",
+        help="Whisper model: a name (tiny.en, base.en, small, ...; downloaded by faster-whisper) "
+        "or a local folder (default tiny.en, packaged, works offline)",
+    )
+    g.add_argument(
+        "--lang",
+        default="",
+        help="language of the speech (default: English, or "
+        "what a multilingual Whisper model detects)",
+    )
+    g = bk.add_argument_group("outputs (without any, the timeline JSON goes to standard output)")
+    g.add_argument(
+        "--timeline", metavar="JSON", help="write the timeline document ('-' for stdout)"
+    )
+    g.add_argument(
+        "-o", "--output", metavar="FILE", help="write an export; format from the suffix or --format"
+    )
+    g.add_argument("--format", choices=sorted(FORMATS), help="format of -o")
+    g.add_argument("--plot", metavar="PNG", help="write a picture of the curves over the waveform")
+    _animation_options(bk, d)
+    bk.add_argument("-q", "--quiet", action="store_true", help="no progress or summary on stderr")
+    bk.set_defaults(func=cmd_bake)
+
     en = sub.add_parser(
         "engines", help="which engines can run here, and how to fix those that cannot"
     )
