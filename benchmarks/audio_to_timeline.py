@@ -129,13 +129,12 @@ def main() -> None:
         for r in accuracy(tmp):
             print(f"{r[0]:<8}{r[1]:>8}{r[2]:>11.1f}{r[3]:>11.1f}{r[4]:>9.1f}{r[5]:>11.1f}")
 
-        agree, closed, ours_closed, n = rhubarb_agreement()
+        agree, closed, (hit, theirs, ours), n = rhubarb_agreement()
+        print("\n2. Agreement with Rhubarb Lip Sync 1.13 on the 356.6 s reading (its script)")
         print(
-            "\n2. Agreement with Rhubarb Lip Sync 1.13 on the 356.6 s reading (its script, rhubarb set)"
-        )
-        print(
-            f"per 10 ms over {n / 100:.1f} s: same shape {agree:.1f}%; where Rhubarb's mouth is closed "
-            f"(A) ours is too {closed:.1f}%; ours is closed {ours_closed:.1f}% of the time"
+            f"per 10 ms over {n / 100:.1f} s: same shape {agree:.1f}%; where Rhubarb's mouth is "
+            f"closed (A) ours is too {closed:.1f}%\nclosures: {hit} of Rhubarb's {theirs} A cues "
+            f"overlap one of our {ours} ({hit / theirs:.0%})"
         )
 
         script = KITTENS / "threelittlekittens_01_rountreesmith.txt"
