@@ -223,7 +223,7 @@ def cmd_engines(a: argparse.Namespace) -> int:
         s = status(info)
         ok &= s.available or not info.default
         mark = "yes" if s.available else "NO "
-        print(f"{info.name:<9} {mark}  {info.job}\n{'':15}{s.detail}")
+        print(f"{info.name:<13}{mark}  {info.job}\n{'':18}{s.detail}")
     return 0 if ok else 4
 
 

@@ -22,7 +22,8 @@ from .g2p import pronounce
 from .spread import spread
 from .timeline import Phoneme, Word
 
-WHOLE_FILE_MAX_S = 600.0  # one alignment pass up to 10 min; longer files go by Whisper stretches
+WHOLE_FILE_MAX_S = 120.0  # one alignment pass holds ~10 MB per second of audio: longer files
+# go by Whisper stretches so memory stays bounded (356 s in one pass peaked at 3.4 GB)
 STRETCH_S = 30.0
 RATE = 16000
 

@@ -168,7 +168,7 @@ def test_help_teaches_and_the_console_script_runs():
         assert needle in out
     engines = subprocess.run([exe, "engines"], capture_output=True, text=True)
     assert engines.returncode == 0, engines.stdout
-    assert "espeak    yes" in engines.stdout and "piper     yes" in engines.stdout
+    assert "espeak       yes" in engines.stdout and "piper        yes" in engines.stdout
 
 
 def test_phonemize_uses_the_dictionary_and_gruut_for_the_rest(capsys):

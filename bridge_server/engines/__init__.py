@@ -25,7 +25,15 @@ ENGINES = [
     EngineInfo("espeak", "text -> speech + exact phoneme times", "engines.espeak", default=True),
     EngineInfo("piper", "text -> speech + phoneme times (neural voice)", "engines.piper"),
     EngineInfo("whisper", "audio -> transcript (words + times)", "engines.whisper", default=True),
-    EngineInfo("allosaurus", "audio -> phones, no transcript (universal IPA)", "engines.allosaurus"),
+    EngineInfo(
+        "pocketsphinx",
+        "audio + transcript -> phone times (forced alignment); phones without one (phone loop)",
+        "engines.pocketsphinx",
+        default=True,
+    ),
+    EngineInfo(
+        "allosaurus", "audio -> phones, no transcript (universal IPA)", "engines.allosaurus"
+    ),
     EngineInfo("cmudict", "text -> phonemes (dictionary)", "g2p", default=True),
     EngineInfo("gruut", "text -> phonemes (unknown words, numbers, other languages)", "g2p"),
 ]
