@@ -1,0 +1,45 @@
+"""The recognize stage's fallbacks, on plain records: spreading phones, placing a script."""
+
+import pytest
+
+from bridge_server.g2p import pronounce
+from bridge_server.recognize import _place_script, _stretches
+from bridge_server.spread import spread
+from bridge_server.timeline import Word
+
+
+def test_phones_spread_over_word_times_with_vowels_longest():
+    words = [Word("Guten", 0.5, 0.9), Word("Morgen", 0.9, 1.4)]
+    prons = [p.phonemes for p in pronounce("Guten Morgen", "de")]
+    phones = spread(words, prons)
+    assert [p.ipa for p in phones] == [x for p in prons for x in p]
+    assert phones[0].start == 0.5 and phones[-1].end == pytest.approx(1.4)
+    assert all(a.end == pytest.approx(b.start) for a, b in zip(phones, phones[1:]))
+    vowel = next(p for p in phones if p.ipa == "u")
+    stop = next(p for p in phones if p.ipa == "t")
+    assert vowel.end - vowel.start > stop.end - stop.start
+    assert {p.word for p in phones} == {0, 1}
+
+
+def test_a_script_is_placed_on_whisper_words_and_gaps_are_shared():
+    heard = [Word("Three", 0.0, 0.3), Word("little", 0.3, 0.6), Word("kitens.", 0.6, 1.0),
+             Word("lost", 1.2, 1.5)]  # fmt: skip
+    warnings = []
+    placed = _place_script("Three little kittens, they lost", heard, "en", warnings)
+    assert [w.text for w in placed] == ["Three", "little", "kittens", "they", "lost"]
+    assert placed[2].start == pytest.approx(0.6) and placed[3].end == pytest.approx(1.2)
+    assert placed[4].start == 1.2 and warnings == []
+
+
+def test_a_script_for_other_audio_is_flagged():
+    heard = [Word(w, i * 0.3, i * 0.3 + 0.3) for i, w in enumerate("the weather is fine".split())]
+    warnings = []
+    _place_script("Completely unrelated sentence about kittens", heard, "en", warnings)
+    assert "check that the script belongs to this audio" in warnings[0]
+
+
+def test_stretches_stay_short_and_keep_every_word():
+    words = [Word(f"w{i}", i * 0.5, i * 0.5 + 0.4) for i in range(200)]  # 100 s of speech
+    stretches = _stretches(words, 100.0)
+    assert all(s.end - s.start <= 30.5 for s in stretches)
+    assert [w for s in stretches for w in s.words] == words
