@@ -121,6 +121,7 @@ def main() -> None:
     ap.add_argument(
         "--hour", action="store_true", help="also bake one hour of audio (takes minutes)"
     )
+    ap.add_argument("--no-accuracy", action="store_true", help="skip table 1")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
