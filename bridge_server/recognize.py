@@ -22,8 +22,8 @@ from .g2p import pronounce
 from .spread import spread
 from .timeline import Phoneme, Word
 
-WHOLE_FILE_MAX_S = 120.0  # one alignment pass holds ~10 MB per second of audio: longer files
-# go by Whisper stretches so memory stays bounded (356 s in one pass peaked at 3.4 GB)
+WHOLE_FILE_MAX_S = 120.0  # alignment memory grows with length squared (120 s: 0.6 GB): longer files
+# go by Whisper stretches of <= 30 s, which also align faster (356 s in one pass: 3.4 GB)
 STRETCH_S = 30.0
 RATE = 16000
 

@@ -49,7 +49,9 @@ def test_stop_closures_are_quiet_where_the_timeline_says(voice, sentences):
                     / rms(s.audio, s.sample_rate, b.start, b.end)
                 )
     assert len(ratios) > 20
-    assert np.median(ratios) < 0.35
+    assert (
+        np.median(ratios) < 0.5
+    )  # a timeline off by one phoneme gives about 1; Piper varies per run
 
 
 def test_cancelling_stops_the_voice_and_it_still_works_after(voice, sentences):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import EngineUnavailable
 from ..phonemes import normalize, read_tsv
 from ..timeline import Phoneme, Word
 from .base import Progress, check_cancel, no_progress, require
@@ -26,14 +27,16 @@ INSTALL = "pip install pocketsphinx==5.1.1  (or ./setup.sh)"
 RATE = 16000
 FRAME_S = 0.01  # pocketsphinx's frame step
 # A frame's 25.6 ms analysis window is centred 12.8 ms after the frame starts, so a change
-# between frames t-1 and t lies 7.8 ms after frame t starts (measured on eSpeak speech: the
-# median error drops from -11.5 to -3.7 ms).
+# between frames t-1 and t lies 7.8 ms after frame t starts (on eSpeak speech the median
+# boundary error goes from -11 to -4 ms, the share within 20 ms from 66% to 72%).
 EDGE_S = (0.025625 - FRAME_S) / 2
 BLOCK = RATE  # samples per process_raw call: progress and cancelling every second of audio
-_QUIET = dict(loglevel="ERROR")
-# Alignment needs bestpath off (as `pocketsphinx align` sets it) and wide, equal beams; with the
-# defaults it failed on 13 of 23 short TTS sentences, at 1e-48 still on one and on a 55 s clip.
+_QUIET = dict(loglevel="FATAL")  # failures come back as warnings instead
+# Alignment needs bestpath off (as `pocketsphinx align` sets it) and wide, equal beams. Of 49
+# test clips (TTS sentences, 55 s of TTS, 37 s of LibriVox) the defaults failed 17, bestpath
+# off 3, beams of 1e-48 as well 2, beams of 1e-80 without bestpath off 23; this setting none.
 _ALIGN = dict(beam=1e-80, wbeam=1e-80, pbeam=1e-80, bestpath=False, lm=None)
+_MODEL_FILES = ("en-us/mdef", "cmudict-en-us.dict", "en-us-phone.lm.bin")
 _PLAIN = re.compile(r"[a-z][a-z'-]*")
 _lock = threading.Lock()  # decoders are not thread-safe; both are loaded once and kept
 
@@ -48,9 +51,16 @@ class Alignment:
 
 def check_pocketsphinx() -> str:
     from importlib.metadata import version
+    from pathlib import Path
 
-    ps = _ps()
-    return f"pocketsphinx {version('pocketsphinx')}, model {ps.get_model_path('en-us')}"
+    model = Path(_ps().get_model_path("en-us"))
+    missing = [f for f in _MODEL_FILES if not (model / f).exists()]
+    if missing:
+        raise EngineUnavailable(
+            f"pocketsphinx's US English model lacks {', '.join(missing)} in {model}; fix: "
+            f"pip install --force-reinstall pocketsphinx==5.1.1  (or ./setup.sh)"
+        )
+    return f"pocketsphinx {version('pocketsphinx')}, US English model in {model}"
 
 
 def align(
@@ -74,7 +84,7 @@ def align(
             return _failed(warnings, "no word of the script can be pronounced")
         try:
             decoder.set_align_text(" ".join(spoken))
-            cmn = _cepstral_mean(decoder, pcm)
+            cmn = _cepstral_mean(pcm)
             _decode(decoder, pcm, cmn, progress, 0.0, 0.5)
             if decoder.hyp() is None:
                 raise RuntimeError("no path through the words fits the audio")
@@ -101,7 +111,7 @@ def recognize_phones(
     pcm = _pcm(samples)
     with _lock:
         decoder = _phone_loop()
-        _decode(decoder, pcm, _cepstral_mean(decoder, pcm), progress, 0, 1, "recognizing phones")
+        _decode(decoder, pcm, _cepstral_mean(pcm), progress, 0, 1, "recognizing phones")
         segments = [(s.word, s.start_frame, s.end_frame + 1) for s in decoder.seg()]
     end = offset + len(samples) / RATE
     return [
@@ -139,8 +149,20 @@ def _pcm(samples: np.ndarray) -> bytes:
     return np.clip(np.rint(x), -32768, 32767).astype("<i2").tobytes()
 
 
-def _cepstral_mean(decoder, pcm: bytes) -> str:
-    """The audio's own cepstral mean, from a features-only pass (about 1000x realtime)."""
+@functools.cache
+def _features():
+    """A decoder that only measures the cepstral mean (its search, one silence, costs nothing;
+    the others would search the features at end_utt), and the model's initial mean."""
+    decoder = _ps().Decoder(**_QUIET, lm=None)
+    decoder.set_align_text("<sil>")
+    return decoder, decoder.get_cmn()
+
+
+def _cepstral_mean(pcm: bytes) -> str:
+    """The audio's own cepstral mean, from a features-only pass (about 300x realtime)."""
+    decoder, initial = _features()
+    decoder.reinit_feat()
+    decoder.set_cmn(initial)  # the estimate blends in the mean it starts from
     decoder.start_utt()
     decoder.process_raw(pcm, no_search=True)
     mean = decoder.get_cmn(True)
@@ -151,10 +173,12 @@ def _cepstral_mean(decoder, pcm: bytes) -> str:
 def _decode(decoder, pcm: bytes, cmn: str, progress: Progress, lo, hi, stage="aligning") -> None:
     """One pass over the audio in blocks, reporting progress from lo to hi.
 
-    Fed in blocks, pocketsphinx normalises by a running cepstral mean carried over from the
-    utterance before. Starting each pass from this audio's own mean makes results independent
-    of earlier calls, and lets the second pass see the same features as the first.
+    pocketsphinx carries state from one utterance to the next (the running cepstral mean, the
+    noise estimate of its noise removal). Resetting the front end and starting from this audio's
+    own mean makes results independent of earlier calls, and gives the second pass the same
+    features as the first.
     """
+    decoder.reinit_feat()
     decoder.set_cmn(cmn)
     decoder.start_utt()
     try:
@@ -221,10 +245,10 @@ def _ipa_arpabet() -> dict[str, str]:
 def _phone_ipa(word: str, key: str, names: list[str]) -> list[str]:
     """IPA of a word's aligned phones: the CMUdict or G2P pronunciation they spell, which keeps
     stress-dependent vowels (pocketsphinx's AH is ʌ or ə), else phone by phone."""
-    from ..g2p import _cmudict
+    from ..g2p import cmudict_entries
 
     wanted = [n.upper() for n in names]
-    stressed = [[normalize(p, "arpabet")[0] for p in e] for e in _cmudict().get(key, [])]
+    stressed = [[normalize(p, "arpabet")[0] for p in e] for e in cmudict_entries().get(key, [])]
     for ref in stressed or [list(_g2p(word))]:
         if [_ipa_arpabet().get(p) for p in ref] == wanted:
             return ref
