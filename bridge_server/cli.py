@@ -312,8 +312,8 @@ def _parser() -> argparse.ArgumentParser:
     d = CurveSettings()
     top = argparse.ArgumentParser(
         prog="lipsync",
-        description="Lip sync from text (and, in later commands, audio or video): phoneme "
-        "timings, viseme curves and files for Blender, game engines and 2D tools.",
+        description="Lip sync from a line of text or a recording: phoneme timings, viseme "
+        "curves and files for Blender, game engines and 2D tools.",
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -12,20 +12,11 @@ from bridge_server.errors import Cancelled, EngineUnavailable, InputError
 from bridge_server.pipeline import bake
 from bridge_server.timeline import Timeline
 
-from .conftest import SHARED
+from .conftest import SHARED, wer
 
 KITTENS = SHARED / "librivox_kittens"
 SHORT = KITTENS / "shorted-threelittlekittens_01_rountreesmith.ogg"
 GRID = SHARED / "grid"
-
-
-def wer(ref: list[str], hyp: list[str]) -> float:
-    d = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        prev, d[0] = d[0], i
-        for j, h in enumerate(hyp, 1):
-            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (r != h))
-    return d[-1] / max(1, len(ref))
 
 
 def words(tl: Timeline) -> list[str]:

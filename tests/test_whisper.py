@@ -11,7 +11,7 @@ import pytest
 from bridge_server.engines import whisper
 from bridge_server.errors import Cancelled, EngineUnavailable, InputError
 
-from .conftest import SHARED
+from .conftest import SHARED, wer
 
 KITTENS = SHARED / "librivox_kittens"
 CHAPTER = KITTENS / "threelittlekittens_01_rountreesmith.ogg"
@@ -37,16 +37,6 @@ def decode(path) -> np.ndarray:
 
 def words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower())
-
-
-def wer(ref: list[str], hyp: list[str]) -> float:
-    """Word error rate: word-level edit distance / reference length."""
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        diagonal, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (r != h))
-    return row[-1] / len(ref)
 
 
 @pytest.fixture(scope="module")
