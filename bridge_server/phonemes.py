@@ -39,7 +39,7 @@ _ALIASES = {
 }
 # Vowel letters: split_ipa never joins a vowel to a following consonant without a tie,
 # because that consonant may start the next syllable (very = vɛ.ɹi, not vɛɹ.i).
-_VOWELS = set("aeiouyæɐɑɒɔəɘɚɛɜɝɞɤɨɪɯɵɶʉʊʌʏøœᵻᵿä")
+VOWELS = frozenset("aeiouyæɐɑɒɔəɘɚɛɜɝɞɤɨɪɯɵɶʉʊʌʏøœᵻᵿä")
 _IPA_BREAKS = set("_|‖")
 
 
@@ -232,6 +232,6 @@ def _letters(text: str) -> list[tuple[str, bool] | None]:
 def _may_join(run: list[tuple[str, bool] | None]) -> bool:
     """Untied letters may form one phoneme, unless a vowel would swallow a consonant."""
     return all(u and u[1] for u in run) and not any(
-        _clean(a[0])[-1:] in _VOWELS and _clean(b[0])[:1] not in _VOWELS
+        _clean(a[0])[-1:] in VOWELS and _clean(b[0])[:1] not in VOWELS
         for a, b in itertools.pairwise(run)
     )

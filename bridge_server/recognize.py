@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
-import numpy as np
-
 from . import engines
 from .audio import Audio
 from .engines.base import Progress, no_progress
@@ -213,8 +211,3 @@ def _phones_only(audio: Audio, engine: str, progress: Progress) -> Recognized:
         phones = engines.create("allosaurus").recognize(audio.samples, progress=progress)
     warnings = [] if phones else [f"no speech sounds found in {audio.source}"]
     return Recognized([], phones, "", "none", warnings)
-
-
-def is_silent(samples: np.ndarray) -> bool:
-    """True when nothing rises above a whisper (-50 dBFS peak)."""
-    return not len(samples) or float(np.max(np.abs(samples))) < 10 ** (-50 / 20)

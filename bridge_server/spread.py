@@ -3,16 +3,16 @@ or the language has no acoustic model, so a stretch still moves the mouth plausi
 
 from __future__ import annotations
 
+from .phonemes import VOWELS
 from .timeline import Phoneme, Word
 
-_VOWELS = set("aeiouyæɐɑɒɔəɘɚɛɜɝɞɤɨɪɯɵɶʉʊʌʏøœ")
 # Relative lengths in connected speech: vowels are long, stops and flaps short.
 _WEIGHT = {"vowel": 2.0, "stop": 0.8, "other": 1.0}
 _STOPS = set("pbtdkɡʔɾ")
 
 
 def weight(ipa: str) -> float:
-    if ipa[:1] in _VOWELS:
+    if ipa[:1] in VOWELS:
         return _WEIGHT["vowel"]
     return _WEIGHT["stop"] if ipa[:1] in _STOPS else _WEIGHT["other"]
 
