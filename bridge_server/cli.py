@@ -62,7 +62,6 @@ class ProgressBar:
 
 
 def cmd_say(a: argparse.Namespace) -> int:
-    from .curves import CurveSettings
     from .exporters import export, format_for_path
     from .outputs import check_writable
     from .pipeline import say
@@ -75,13 +74,7 @@ def cmd_say(a: argparse.Namespace) -> int:
     if a.export and not fmt:
         raise InputError(f"cannot tell the format of {a.export} from its name; add --format.")
     check_writable([Path(p) for p in outputs])
-    settings = CurveSettings(
-        intensity=a.intensity,
-        smoothing=a.smoothing,
-        lead=a.lead,
-        holds=a.holds,
-        max_error=a.max_error,
-    )
+    settings = _settings(a)
     bar = ProgressBar(not a.quiet and (len(text) > 400 or sys.stderr.isatty()))
     speech, timeline = say(
         text,
@@ -117,7 +110,7 @@ def cmd_say(a: argparse.Namespace) -> int:
 
 
 def cmd_bake(a: argparse.Namespace) -> int:
-    from .curves import CurveSettings
+    from .audio import load_audio
     from .exporters import export, format_for_path
     from .outputs import check_writable
     from .pipeline import bake
@@ -130,16 +123,11 @@ def cmd_bake(a: argparse.Namespace) -> int:
     if a.output and not fmt:
         raise InputError(f"cannot tell the format of {a.output} from its name; add --format.")
     check_writable([Path(p) for p in (a.timeline, a.output, a.plot) if p and p != "-"])
-    settings = CurveSettings(
-        intensity=a.intensity,
-        smoothing=a.smoothing,
-        lead=a.lead,
-        holds=a.holds,
-        max_error=a.max_error,
-    )
+    settings = _settings(a)
     bar = ProgressBar(not a.quiet)
+    sound = load_audio(audio)  # decoded once, for the bake and the plot
     timeline = bake(
-        audio,
+        sound,
         text=text,
         engine=a.engine,
         model=a.model,
@@ -155,14 +143,24 @@ def cmd_bake(a: argparse.Namespace) -> int:
     if a.output:
         files[a.output] = export(timeline, fmt, sound_file=audio.name)
     if a.plot:
-        from .audio import load_audio
         from .plot import plot_png
 
-        sound = load_audio(audio)
         files[a.plot] = plot_png(timeline, sound.samples, sound.sample_rate)
     _emit(files)
     _report(timeline, files, a.quiet)
     return 0
+
+
+def _settings(a: argparse.Namespace):
+    from .curves import CurveSettings
+
+    return CurveSettings(
+        intensity=a.intensity,
+        smoothing=a.smoothing,
+        lead=a.lead,
+        holds=a.holds,
+        max_error=a.max_error,
+    )
 
 
 def _script(a: argparse.Namespace, audio: Path) -> str | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import engines
+from .audio import Audio, load_audio
 from .curves import CurveSettings, exact_fps, hold_cues, make_curves
 from .engines.base import Progress, Speech, no_progress
 from .errors import InputError
@@ -48,7 +49,7 @@ def say(
 
 
 def bake(
-    source: str | Path | bytes,
+    source: str | Path | bytes | Audio,
     *,
     text: str | None = None,
     engine: str = "auto",
@@ -61,12 +62,11 @@ def bake(
     progress: Progress = no_progress,
 ) -> Timeline:
     """Animate a recording (optionally with its script): the timeline lines up with what is heard."""
-    from .audio import load_audio
     from .recognize import part, recognize
 
     load_set(viseme_set)  # a wrong set name fails before any work
     progress(0.0, "decoding")
-    audio = load_audio(source, name=name)
+    audio = source if isinstance(source, Audio) else load_audio(source, name=name)
     found = recognize(
         audio, text=text, engine=engine, model=model, lang=lang, progress=part(progress, 0.05, 0.95)
     )
