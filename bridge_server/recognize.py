@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
+import numpy as np
+
 from . import engines
 from .audio import Audio
 from .engines.base import Progress, no_progress
@@ -23,6 +25,7 @@ from .timeline import Phoneme, Word
 WHOLE_FILE_MAX_S = 120.0  # alignment memory grows with length squared (120 s: 0.6 GB): longer files
 # go by Whisper stretches of <= 30 s, which also align faster (356 s in one pass: 3.4 GB)
 STRETCH_S = 30.0
+WHISPER_PIECE_S = 600.0
 RATE = 16000
 
 
@@ -70,12 +73,8 @@ def recognize(
             return result
     # An English-only model (tiny.en) needs no detection: tell it, so it does not warn.
     hint = lang or ("en" if model.endswith(".en") else None)
-    transcript = engines.create("whisper", model=model).transcribe(
-        audio.samples, language=hint, progress=part(progress, 0.0, 0.5)
-    )
-    language = lang or transcript.language
-    warnings = list(getattr(transcript, "warnings", []))
-    heard = [w for seg in transcript.segments for w in seg.words]
+    language, heard, warnings = _transcribe(audio, model, hint, part(progress, 0.0, 0.5))
+    language = lang or language
     if text is not None:
         heard = _place_script(text, heard, language, warnings)
     if not heard:
@@ -99,6 +98,41 @@ def recognize(
     return Recognized(
         words, phonemes, language, "script" if text is not None else "whisper", warnings
     )
+
+
+def _transcribe(
+    audio: Audio, model: str, hint: str | None, progress: Progress
+) -> tuple[str, list[Word], list[str]]:
+    """Whisper's words, in pieces of at most WHISPER_PIECE_S cut at quiet moments: Whisper
+    computes features for all it is given at once (an hour in one piece peaked at 3.9 GB)."""
+    whisper = engines.create("whisper", model=model)
+    cuts = _quiet_cuts(audio.samples, WHISPER_PIECE_S)
+    language, words, warnings = hint or "en", [], []
+    for a, b in zip(cuts, cuts[1:]):
+        t = whisper.transcribe(
+            audio.samples[a:b], language=hint, progress=part(progress, a / cuts[-1], b / cuts[-1])
+        )
+        language = t.language
+        warnings += [w for w in t.warnings if w not in warnings]
+        offset = a / RATE
+        words += [
+            Word(w.text, w.start + offset, w.end + offset) for s in t.segments for w in s.words
+        ]
+    return language, words, warnings
+
+
+def _quiet_cuts(samples, piece_s: float) -> list[int]:
+    """Sample indices 0 .. n cutting the audio into pieces of at most piece_s, each cut at the
+    quietest 100 ms within the last 10 s of a piece, so no word is split."""
+    n, piece, search = len(samples), int(piece_s * RATE), 10 * RATE
+    cuts = [0]
+    while n - cuts[-1] > piece:
+        lo = cuts[-1] + piece - search
+        window = samples[lo : lo + search]
+        frames = window[: len(window) // 1600 * 1600].reshape(-1, 1600)
+        quietest = int(np.argmin((frames.astype(np.float32) ** 2).mean(axis=1)))
+        cuts.append(lo + quietest * 1600 + 800)
+    return cuts + [n]
 
 
 def _align_script(audio: Audio, text: str, progress: Progress) -> Recognized | None:
