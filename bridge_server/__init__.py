@@ -1,8 +1,8 @@
 """lipsync-bridge: text, audio or video in; phonemes, visemes and rig-ready curves out.
 
-    from bridge_server import say, bake, Timeline
-    speech, timeline = say("Pack my box with five dozen liquor jugs.", viseme_set="arkit")
-    timeline = bake("dialogue.wav", text="the script of the line")
+from bridge_server import say, bake, Timeline
+speech, timeline = say("Pack my box with five dozen liquor jugs.", viseme_set="arkit")
+timeline = bake("dialogue.wav", text="the script of the line")
 """
 
 from .curves import CurveSettings
