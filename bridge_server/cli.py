@@ -318,13 +318,13 @@ def _parser() -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=f"lipsync {__version__}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    say = sub.add_parser(
+    say = _command(
+        sub,
         "say",
-        help="speak a line and animate it",
-        description="Speak TEXT with a built-in voice and animate it. Phoneme "
-        "times come from the synthesiser itself, so the mouth matches the audio exactly.",
-        epilog=SAY_EXAMPLES + "\n\n" + EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "speak a line and animate it",
+        "Speak TEXT with a built-in voice and animate it. Phoneme times come from the "
+        "synthesiser itself, so the mouth matches the audio exactly.",
+        SAY_EXAMPLES,
     )
     say.add_argument("text", nargs="?", help="the line to speak ('-' reads standard input)")
     say.add_argument("--text-file", metavar="FILE", help="read the line from a UTF-8 text file")
@@ -392,13 +392,13 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--fps", type=float, help="re-animate at another frame rate first")
     ex.set_defaults(func=cmd_export)
 
-    bk = sub.add_parser(
+    bk = _command(
+        sub,
         "bake",
-        help="animate a recording (with or without its script)",
-        description="Animate a recording: transcribe it (or use its script), align every phoneme "
-        "to the sound, and write the timeline or an export.",
-        epilog=BAKE_EXAMPLES + "\n\n" + EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "animate a recording (with or without its script)",
+        "Animate a recording: transcribe it (or use its script), align every phoneme to the "
+        "sound, and write the timeline or an export.",
+        BAKE_EXAMPLES,
     )
     bk.add_argument("audio", help="WAV, FLAC, OGG, MP3, M4A, or a video (MP4, MOV, MKV, MPG)")
     g = bk.add_argument_group("script (default: a .txt beside the audio, else Whisper transcribes)")
@@ -458,6 +458,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     de.set_defaults(func=cmd_demo)
     return top
+
+
+def _command(sub, name: str, short: str, description: str, examples: str):
+    """A sub-command whose --help ends with its examples and the exit codes."""
+    return sub.add_parser(
+        name,
+        help=short,
+        description=description,
+        epilog=examples + "\n\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def _animation_options(p: argparse.ArgumentParser, d) -> None:
