@@ -7,6 +7,7 @@ events (with the character span) from its synth callback; we keep both instead o
 from __future__ import annotations
 
 import ctypes
+import functools
 import threading
 from dataclasses import dataclass
 
@@ -171,13 +172,18 @@ def _phonemes(events: list[_Event], n_samples: int, sr: int) -> tuple[list[Phone
     return out, warnings
 
 
+@functools.cache
+def _text_to_phonemes(dll):
+    """espeak_TextToPhonemes with its C signature (pyttsx3's binding lacks it); set up once."""
+    f = dll.espeak_TextToPhonemes
+    f.restype = ctypes.c_char_p
+    f.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_int]
+    return f
+
+
 def _ipa_of(e, word: str) -> str:
     """The IPA eSpeak gives a word said alone (espeak_TextToPhonemes)."""
-    f = e.dll.espeak_TextToPhonemes
-    f.restype, f.argtypes = (
-        ctypes.c_char_p,
-        [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_int],
-    )
+    f = _text_to_phonemes(e.dll)
     buf = ctypes.create_string_buffer(word.encode("utf-8"))
     ptr = ctypes.c_void_p(ctypes.addressof(buf))
     out = []
