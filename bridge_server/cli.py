@@ -62,7 +62,7 @@ class ProgressBar:
 
 
 def cmd_say(a: argparse.Namespace) -> int:
-    from .exporters import export, format_for_path
+    from .exporters import export
     from .outputs import check_writable
     from .pipeline import say
 
@@ -70,9 +70,7 @@ def cmd_say(a: argparse.Namespace) -> int:
     if not (a.output or a.timeline or a.plot or a.export):
         a.timeline = "-"
     outputs = [p for p in (a.output, a.timeline, a.plot, a.export) if p and p != "-"]
-    fmt = a.format or (format_for_path(a.export) if a.export else None)
-    if a.export and not fmt:
-        raise InputError(f"cannot tell the format of {a.export} from its name; add --format.")
+    fmt = _export_format(a.export, a.format)
     check_writable([Path(p) for p in outputs])
     settings = _settings(a)
     bar = ProgressBar(not a.quiet and (len(text) > 400 or sys.stderr.isatty()))
@@ -111,7 +109,7 @@ def cmd_say(a: argparse.Namespace) -> int:
 
 def cmd_bake(a: argparse.Namespace) -> int:
     from .audio import load_audio
-    from .exporters import export, format_for_path
+    from .exporters import export
     from .outputs import check_writable
     from .pipeline import bake
 
@@ -119,9 +117,7 @@ def cmd_bake(a: argparse.Namespace) -> int:
     text = _script(a, audio)
     if not (a.timeline or a.output or a.plot):
         a.timeline = "-"
-    fmt = a.format or (format_for_path(a.output) if a.output else None)
-    if a.output and not fmt:
-        raise InputError(f"cannot tell the format of {a.output} from its name; add --format.")
+    fmt = _export_format(a.output, a.format)
     check_writable([Path(p) for p in (a.timeline, a.output, a.plot) if p and p != "-"])
     settings = _settings(a)
     bar = ProgressBar(not a.quiet)
@@ -149,6 +145,18 @@ def cmd_bake(a: argparse.Namespace) -> int:
     _emit(files)
     _report(timeline, files, a.quiet)
     return 0
+
+
+def _export_format(path: str | None, fmt: str | None) -> str | None:
+    """The export format asked for, else the one the file name says; None when no export."""
+    from .exporters import format_for_path
+
+    if not path or fmt:
+        return fmt
+    found = format_for_path(path)
+    if not found:
+        raise InputError(f"cannot tell the format of {path} from its name; add --format.")
+    return found
 
 
 def _settings(a: argparse.Namespace):
@@ -193,14 +201,12 @@ def _report(timeline, files: dict, quiet: bool) -> None:
 
 
 def cmd_export(a: argparse.Namespace) -> int:
-    from .exporters import export, format_for_path
+    from .exporters import export
     from .outputs import check_writable
     from .pipeline import retarget
     from .timeline import Timeline
 
-    fmt = a.format or format_for_path(a.output)
-    if not fmt:
-        raise InputError(f"cannot tell the format of {a.output} from its name; add --format.")
+    fmt = _export_format(a.output, a.format)
     if a.output != "-":
         check_writable([Path(a.output)])
     timeline = (
