@@ -147,21 +147,29 @@ def _audio_track(container, label: str):
 
 
 def _resampled(av, frames, sample_rate: int) -> Iterator[np.ndarray]:
-    """Convert each frame once to mono float32 at sample_rate, flushing the resampler at the end."""
-    resampler, setup = None, None
+    """Convert the frames to mono float32 at sample_rate, about a second at a time: a decoded
+    frame holds ~20 ms, and converting each on its own took 4x longer than decoding."""
+    fifo, resampler, setup = av.AudioFifo(), None, None
     for frame in frames:
         # A chained Ogg or an odd MP3 can change rate or layout midway: start a new resampler.
         if (frame.format.name, frame.layout.name, frame.sample_rate) != setup:
-            yield from _flush(resampler)
+            yield from _drain(fifo, resampler, flush=True)
+            fifo = av.AudioFifo()
             resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
             setup = (frame.format.name, frame.layout.name, frame.sample_rate)
-        for out in resampler.resample(frame):
-            yield _samples(out)
-    yield from _flush(resampler)
+        frame.pts = None  # the FIFO refuses timestamps with gaps; the samples are what count
+        fifo.write(frame)
+        if fifo.samples >= frame.sample_rate:
+            yield from _drain(fifo, resampler)
+    yield from _drain(fifo, resampler, flush=True)
 
 
-def _flush(resampler) -> Iterator[np.ndarray]:
-    for out in resampler.resample(None) if resampler else []:
+def _drain(fifo, resampler, flush: bool = False) -> Iterator[np.ndarray]:
+    if resampler is None:
+        return
+    for out in resampler.resample(fifo.read()) if fifo.samples else []:
+        yield _samples(out)
+    for out in resampler.resample(None) if flush else []:
         yield _samples(out)
 
 
