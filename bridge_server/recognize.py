@@ -1,14 +1,21 @@
 """Audio (and its script, when given) -> words and timed phonemes, lined up with what is heard.
 
 script, short audio   ─► pocketsphinx forced alignment of the whole file
+script, up to 10 min  ─► eSpeak + time warping locate the words ─► stretches cut at pauses ─►
+                         alignment per stretch with loose ends, stitched where the ends meet
 no script / long file ─► Whisper words ─► stretches of ≤ 30 s ─► alignment per stretch
 alignment fails       ─► phones spread over the stretch's word times (a warning says so)
+Stretches are aligned in parallel, one process per core.
 not English           ─► G2P per word, spread over Whisper's word times (a warning says so)
 --engine allosaurus / phoneloop ─► phones straight from the audio, no words
 """
 
 from __future__ import annotations
 
+import functools
+import multiprocessing
+import os
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
@@ -16,15 +23,16 @@ import numpy as np
 
 from . import engines
 from .audio import Audio
-from .engines.base import Progress, no_progress
+from .engines.base import Progress, check_cancel, no_progress
 from .errors import InputError
 from .g2p import pronounce
 from .spread import spread
 from .timeline import Phoneme, Word
 
-WHOLE_FILE_MAX_S = 120.0  # alignment memory grows with length squared (120 s: 0.6 GB): longer files
-# go by Whisper stretches of <= 30 s, which also align faster (356 s in one pass: 3.4 GB)
+WHOLE_FILE_MAX_S = 40.0  # alignment memory grows with length squared (356 s in one pass: 3.4 GB)
+LOCATE_MAX_S = 600.0  # time warping against eSpeak is linear but its band is a fixed 40 s
 STRETCH_S = 30.0
+LOOSE = 10  # words a located stretch may start or end early or late
 WHISPER_PIECE_S = 600.0
 RATE = 16000
 
@@ -67,10 +75,27 @@ def recognize(
             f"unknown engine '{engine}'; choose auto, whisper, allosaurus or phoneloop."
         )
     english = not lang or lang.lower().startswith("en")
-    if text is not None and english and audio.duration <= WHOLE_FILE_MAX_S:
-        result = _align_script(audio, text, progress)
+    if text is not None and english and audio.duration <= LOCATE_MAX_S:
+        result = _from_script(audio, text, progress)
         if result:
             return result
+    return _from_whisper(audio, text, engine, model, lang, progress)
+
+
+def _from_script(audio: Audio, text: str, progress: Progress) -> Recognized | None:
+    """English with its script, up to LOCATE_MAX_S: no transcription needed."""
+    spoken = _spoken(text)
+    if not spoken:
+        raise InputError(
+            "the script has no words; give the words spoken in the audio, or no script."
+        )
+    if audio.duration <= WHOLE_FILE_MAX_S:
+        return _align_script(audio, spoken, progress)
+    return _align_located(audio, spoken, progress)
+
+
+def _from_whisper(audio, text, engine, model, lang, progress) -> Recognized:
+    """Whisper's words (or the script placed on them) in stretches, aligned where English."""
     # An English-only model (tiny.en) needs no detection: tell it, so it does not warn.
     hint = lang or ("en" if model.endswith(".en") else None)
     language, heard, warnings = _transcribe(audio, model, hint, part(progress, 0.0, 0.5))
@@ -88,13 +113,16 @@ def recognize(
             f"language '{language}': phonemes come from pronunciation rules timed by Whisper's "
             f"word times, so lip sync is less accurate than for English"
         )
+    jobs = [
+        _job(audio, _spoken(" ".join(w.text for w in s.words)), s.start, s.end) for s in stretches
+    ]
+    align = english and engine != "whisper"
+    aligned = _align_all(jobs, part(progress, 0.5, 1.0)) if align else [None] * len(jobs)
     words, phonemes = [], []
-    for k, s in enumerate(stretches):
-        align = english and engine != "whisper"
-        w, p = _stretch(audio, s, language, align, len(words), warnings)
+    for s, a in zip(stretches, aligned):
+        w, p = _stretch(s, a, language, len(words), warnings)
         words += w
         phonemes += p
-        progress(0.5 + 0.5 * (k + 1) / len(stretches), "aligning")
     return Recognized(
         words, phonemes, language, "script" if text is not None else "whisper", warnings
     )
@@ -135,19 +163,145 @@ def _quiet_cuts(samples, piece_s: float) -> list[int]:
     return cuts + [n]
 
 
-def _align_script(audio: Audio, text: str, progress: Progress) -> Recognized | None:
+def _spoken(text: str) -> list[str]:
+    """The words as spoken: "42" is "forty two"."""
+    return [p.word for p in pronounce(text)]
+
+
+def _align_script(audio: Audio, spoken: list[str], progress: Progress) -> Recognized | None:
     """Force-align the whole script; None when it does not fit the audio (the caller falls back)."""
     from .engines import pocketsphinx
 
-    spoken = [p.word for p in pronounce(text)]
-    if not spoken:
-        raise InputError(
-            "the script has no words; give the words spoken in the audio, or no script."
-        )
     a = pocketsphinx.align(audio.samples, spoken, progress=progress)
     if a.failed:
         return None
     return Recognized(a.words, a.phonemes, "en", "script", list(a.warnings))
+
+
+def _align_located(audio: Audio, spoken: list[str], progress: Progress) -> Recognized | None:
+    """The script cut into stretches at pauses, where eSpeak and time warping locate its words;
+    each stretch aligned with loose ends, and stitched. None if too little of it aligns."""
+    from .locate import locate
+
+    progress(0.0, "locating the script")
+    located = locate(audio.samples, RATE, spoken)
+    cuts = _pause_cuts(audio.samples, STRETCH_S)
+    middles = np.array([(w.start + w.end) / 2 for w in located])
+    bounds = [0, *np.searchsorted(middles, cuts[1:-1]).tolist(), len(spoken)]
+    spans = [(k, a, b) for k, (a, b) in enumerate(zip(bounds, bounds[1:])) if b > a]
+    jobs = [_job(audio, spoken, cuts[k], cuts[k + 1], (a, b)) for k, a, b in spans]
+    aligned = _align_all(jobs, part(progress, 0.1, 1.0))
+    words, phonemes, warnings, done, lost = [], [], [], 0, 0.0
+    for (k, _, end), job, result in zip(spans, jobs, aligned):
+        t0, t1 = cuts[k], cuts[k + 1]
+        if result.failed or job.first + result.span[0] != done:  # the ends do not meet
+            job = _job(audio, spoken, t0, t1, (done, end), exact_start=True)
+            result = _align_all([job], no_progress)[0]
+        if result.failed:  # the located times it is, for this stretch
+            lost += t1 - t0
+            w, p = _stretch(_Stretch(t0, t1, located[done:end]), None, "en", len(words), [])
+            done = end
+        else:
+            w, p = _stretch(_Stretch(t0, t1, []), result, "en", len(words), [])
+            done = job.first + result.span[1]
+        words += w
+        phonemes += p
+    if lost > 0.5 * audio.duration or done < len(spoken):
+        return None
+    if lost:
+        warnings.append(
+            f"alignment failed for {lost:.0f} s of the audio; phones there are timed by the "
+            "script's estimated place, less exactly"
+        )
+    return Recognized(words, phonemes, "en", "script", warnings)
+
+
+@dataclass
+class _Job:
+    """One stretch to align: its samples and words, where they lie, and how loose its ends are."""
+
+    samples: np.ndarray
+    words: list[str]
+    offset: float
+    loose: tuple[int, int] = (0, 0)
+    first: int = 0  # index of words[0] among all the words
+
+
+def _job(audio, words, t0, t1, span=None, exact_start=False) -> _Job:
+    """A stretch t0..t1 holding `words`, or, given span=(a, b), about words[a:b] (LOOSE words
+    either way, except at the script's ends and, with exact_start, at its start)."""
+    samples = audio.samples[int(t0 * RATE) : int(t1 * RATE)]
+    if span is None:
+        return _Job(samples, words, t0)
+    a, b = span
+    lo = a if exact_start else max(0, a - LOOSE)
+    hi = min(len(words), b + LOOSE)
+    return _Job(samples, words[lo:hi], t0, (a - lo, hi - b), lo)
+
+
+def _align_all(jobs: list[_Job], progress: Progress) -> list:
+    """pocketsphinx alignments of the jobs, one process per core (it holds Python's lock)."""
+    workers = min(len(jobs), os.cpu_count() or 1)
+    if workers < 2 or sum(len(j.samples) for j in jobs) < 40 * RATE:
+        out = []
+        for k, job in enumerate(jobs):
+            check_cancel(progress, k / len(jobs), "aligning")
+            out.append(_align_job(job))
+        return out
+    futures = [_pool(workers).submit(_align_job, job) for job in jobs]
+    try:
+        while not all(f.done() for f in futures):
+            done = sum(f.done() for f in futures)
+            check_cancel(progress, done / len(futures), "aligning")
+            wait(futures, timeout=0.25, return_when=FIRST_COMPLETED)
+        return [f.result() for f in futures]
+    except BaseException:
+        for f in futures:
+            f.cancel()
+        raise
+
+
+def _align_job(job: _Job):
+    from .engines import pocketsphinx
+
+    return pocketsphinx.align(job.samples, job.words, offset=job.offset, loose=job.loose)
+
+
+@functools.cache
+def _pool(workers: int) -> ProcessPoolExecutor:
+    # fork, not spawn: spawn re-runs the caller's main script in every worker
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_fresh_worker)
+
+
+def _fresh_worker() -> None:
+    """A forked worker starts with its own decoder and lock: the parent's may be mid-use."""
+    import threading
+
+    from .engines import pocketsphinx
+
+    pocketsphinx._lock = threading.Lock()
+    pocketsphinx._aligner.cache_clear()
+    pocketsphinx._features.cache_clear()
+
+
+def _pause_cuts(samples: np.ndarray, most_s: float) -> list[float]:
+    """Times 0 .. end cutting the audio into pieces of at most most_s, each cut in the middle of
+    the longest pause in the second half of the piece (the quietest 10 ms if there is none)."""
+    n = len(samples) // 160
+    rms = np.sqrt(np.mean(np.square(samples[: n * 160].reshape(n, 160), dtype=np.float64), 1))
+    quiet = rms < 0.1 * np.percentile(rms, 95) if n else np.zeros(0, bool)
+    cuts, end = [0.0], len(samples) / RATE
+    while end - cuts[-1] > most_s:
+        lo, hi = int((cuts[-1] + most_s / 2) * 100), int((cuts[-1] + most_s) * 100)
+        run, best, at = 0, -1, lo + int(np.argmin(rms[lo:hi]))
+        for i in range(lo, hi):
+            run = run + 1 if quiet[i] else 0
+            if run > best and run > 0:
+                best, at = run, i - run // 2
+        cuts.append(at / 100 + 0.005)
+    return cuts + [end]
 
 
 def _place_script(text: str, heard: list[Word], language: str, warnings: list[str]) -> list[Word]:
@@ -204,26 +358,20 @@ def _close(words: list[Word], duration: float) -> _Stretch:
 
 
 def _stretch(
-    audio: Audio, s: _Stretch, language: str, align: bool, first: int, warnings: list[str]
+    s: _Stretch, aligned, language: str, first: int, warnings: list[str]
 ) -> tuple[list[Word], list[Phoneme]]:
-    """One stretch: forced alignment where possible, else phones spread over the word times."""
-    prons = pronounce(" ".join(w.text for w in s.words), language if not align else "en-us")
-    if align and prons:
-        from .engines import pocketsphinx
-
-        samples = audio.samples[int(s.start * RATE) : int(s.end * RATE)]
-        a = pocketsphinx.align(samples, [p.word for p in prons], offset=s.start)
-        if not a.failed:
-            for p in a.phonemes:
-                p.word += first
-            return a.words, a.phonemes
+    """One stretch: its alignment when there is one, else phones spread over the word times."""
+    if aligned is not None and not aligned.failed:
+        for p in aligned.phonemes:
+            p.word += first
+        return aligned.words, aligned.phonemes
+    if aligned is not None:
         warnings.append(
             f"alignment failed for {s.start:.1f}-{s.end:.1f} s; phones there are spread over "
             "Whisper's word times"
         )
     words = [Word(w.text, w.start, w.end) for w in s.words]
-    by_word = _pronunciations(words, language)
-    return words, spread(words, by_word, first)
+    return words, spread(words, _pronunciations(words, language), first)
 
 
 def _pronunciations(words: list[Word], language: str) -> list[list[str]]:

@@ -13,6 +13,9 @@ import numpy as np
 from ..errors import Cancelled, EngineUnavailable
 from ..timeline import Phoneme, Word
 
+# What a voice reads as one word: its timed words are these tokens of the text.
+TOKEN = re.compile(r"[\w'’-]+")
+
 # progress(fraction_done, stage); it may raise Cancelled to stop the work.
 Progress = Callable[[float, str], None]
 
@@ -84,7 +87,7 @@ def assign_words(
     Voices read text as a whole: eSpeak joins "for the" into one word, reads "42" as two.
     So each word is phonemized alone and that sequence is aligned to the spoken one.
     """
-    tokens = re.findall(r"[\w'’-]+", text)
+    tokens = TOKEN.findall(text)
     ref: list[str] = []
     ref_word: list[int] = []
     for i, token in enumerate(tokens):

@@ -47,6 +47,7 @@ class Alignment:
     phonemes: list[Phoneme]  # IPA; `word` indexes `words`
     warnings: list[str] = field(default_factory=list)
     failed: bool = False  # pocketsphinx could not align this stretch: the caller falls back
+    span: tuple[int, int] = (0, 0)  # the given words found in the audio: words[span[0]:span[1]]
 
 
 def check_pocketsphinx() -> str:
@@ -68,11 +69,15 @@ def align(
     words: list[str],
     *,
     offset: float = 0.0,
+    loose: tuple[int, int] = (0, 0),
     progress: Progress = no_progress,
 ) -> Alignment:
     """Times of `words` and of their phonemes in `samples` (float32 mono 16 kHz).
 
-    Audio that does not fit the words gives `failed=True` and a warning, never an exception.
+    loose=(a, b): the audio may start up to `a` words early or late around words[a], and end up
+    to `b` words around words[-1 - b]: a stretch cut from a long recording by estimated times.
+    The words found are words[span[0]:span[1]]. Audio that does not fit the words gives
+    `failed=True` and a warning, never an exception.
     """
     pcm = _pcm(samples)
     warnings: list[str] = []
@@ -83,7 +88,7 @@ def align(
         if not spoken:
             return _failed(warnings, "no word of the script can be pronounced")
         try:
-            decoder.set_align_text(" ".join(spoken))
+            _search(decoder, spoken, loose)
             cmn = _cepstral_mean(pcm)
             _decode(decoder, pcm, cmn, progress, 0.0, 0.5)
             if decoder.hyp() is None:
@@ -93,9 +98,12 @@ def align(
             aligned = _words(decoder.get_alignment())
         except RuntimeError as e:
             return _failed(warnings, f"pocketsphinx could not align the script to the audio ({e})")
-    if len(aligned) != len(spoken):
+    found = _found(spoken, aligned, loose)
+    if found is None:
         return _failed(warnings, "pocketsphinx lost words while aligning")
+    words, keys, span = _keep(words, keys, found)
     result = _timed(words, keys, aligned, offset, len(samples) / RATE, warnings)
+    result.span = span
     unheard = _outside(samples, result.words, offset)
     if unheard > 0.5:
         return _failed(warnings, f"{unheard:.0%} of the sound lies outside the script's words")
@@ -190,13 +198,49 @@ def _decode(decoder, pcm: bytes, cmn: str, progress: Progress, lo, hi, stage="al
     check_cancel(progress, hi, stage)
 
 
-def _words(alignment) -> list[tuple[int, int, list[tuple[str, int, int]]]]:
-    """(start, frames, [(phone, start, frames)]) of each word; silences and fillers dropped.
+def _search(decoder, spoken: list[str], loose: tuple[int, int]) -> None:
+    """Set up the first pass: the words in order, with loose ends as a grammar whose first and
+    last words may lie up to loose[i] either way, the nearer the likelier."""
+    if loose == (0, 0):
+        decoder.set_align_text(" ".join(spoken))
+        return
+    n, (a, b) = len(spoken), loose
+    begin, end = n + 1, n + 2  # states 0..n lie between the words
+    arcs = [(i, i + 1, 1.0, w) for i, w in enumerate(spoken)]
+    arcs += [(begin, i + 1, 0.5 ** abs(i - a), spoken[i]) for i in range(min(n, 2 * a + 1))]
+    last = n - 1 - b
+    arcs += [(i, end, 0.5 ** abs(i - last), spoken[i]) for i in range(max(0, last - b), n)]
+    grammar = decoder.create_fsg("stretch", begin, end, arcs)
+    grammar.add_silence("<sil>", -1, 0.1)  # a pause may follow any word
+    decoder.add_fsg("stretch", grammar)
+    decoder.activate_search("stretch")
+
+
+def _found(spoken: list[str], aligned, loose: tuple[int, int]) -> tuple[int, int] | None:
+    """Which of the spoken words the alignment holds, as (first, end); None if not in order."""
+    names = [re.sub(r"\(\d+\)$", "", w[3]) for w in aligned]  # "the(2)": a variant of "the"
+    for first in range(min(len(spoken), 2 * loose[0] + 1)):
+        end = first + len(names)
+        if spoken[first:end] == names and (loose[1] or end == len(spoken)):
+            return first, end
+    return None
+
+
+def _keep(words, keys, found: tuple[int, int]):
+    """The caller's words (and keys) from the first to the last found; unpronounceable words
+    (no key) in between stay, those outside go."""
+    keyed = [i for i, k in enumerate(keys) if k]
+    lo, hi = keyed[found[0]], keyed[found[1] - 1] + 1
+    return words[lo:hi], keys[lo:hi], (lo, hi)
+
+
+def _words(alignment) -> list[tuple[int, int, list[tuple[str, int, int]], str]]:
+    """(start, frames, [(phone, start, frames)], name) of each word; silences and fillers dropped.
 
     Copied out at once: an entry used after its alignment is freed crashes the process.
     """
     return [
-        (w.start, w.duration, [(p.name, p.start, p.duration) for p in w])
+        (w.start, w.duration, [(p.name, p.start, p.duration) for p in w], w.name)
         for w in alignment
         if not w.name.startswith(("<", "[", "+"))  # <sil>, <s>, [NOISE], +SPN+
     ]
@@ -271,7 +315,7 @@ def _timed(words, keys, aligned, offset: float, duration: float, warnings) -> Al
         if not key:
             out_words.append(Word(word, end, end))
             continue
-        first, frames, phones = next(found)
+        first, frames, phones, _ = next(found)
         ipa = _phone_ipa(word, key, [name for name, _, _ in phones])
         for sym, (_, p_first, p_frames) in zip(ipa, phones):
             phonemes.append(Phoneme(sym, *_seconds(p_first, p_frames, offset, last), word=i))
