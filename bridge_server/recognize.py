@@ -131,10 +131,10 @@ def _from_whisper(audio, text, engine, model, lang, progress) -> Recognized:
 def _transcribe(
     audio: Audio, model: str, hint: str | None, progress: Progress
 ) -> tuple[str, list[Word], list[str]]:
-    """Whisper's words, in pieces of at most WHISPER_PIECE_S cut at quiet moments: Whisper
+    """Whisper's words, in pieces of at most WHISPER_PIECE_S cut at pauses: Whisper
     computes features for all it is given at once (an hour in one piece peaked at 3.9 GB)."""
     whisper = engines.create("whisper", model=model)
-    cuts = _quiet_cuts(audio.samples, WHISPER_PIECE_S)
+    cuts = [round(t * RATE) for t in _pause_cuts(audio.samples, WHISPER_PIECE_S)]
     language, words, warnings = hint or "en", [], []
     for a, b in zip(cuts, cuts[1:]):
         t = whisper.transcribe(
@@ -147,20 +147,6 @@ def _transcribe(
             Word(w.text, w.start + offset, w.end + offset) for s in t.segments for w in s.words
         ]
     return language, words, warnings
-
-
-def _quiet_cuts(samples, piece_s: float) -> list[int]:
-    """Sample indices 0 .. n cutting the audio into pieces of at most piece_s, each cut at the
-    quietest 100 ms within the last 10 s of a piece, so no word is split."""
-    n, piece, search = len(samples), int(piece_s * RATE), 10 * RATE
-    cuts = [0]
-    while n - cuts[-1] > piece:
-        lo = cuts[-1] + piece - search
-        window = samples[lo : lo + search]
-        frames = window[: len(window) // 1600 * 1600].reshape(-1, 1600)
-        quietest = int(np.argmin((frames.astype(np.float32) ** 2).mean(axis=1)))
-        cuts.append(lo + quietest * 1600 + 800)
-    return cuts + [n]
 
 
 def _spoken(text: str) -> list[str]:

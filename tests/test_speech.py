@@ -35,6 +35,13 @@ def test_words_and_phonemes_follow_the_text(voice, line):
     assert 1.5 < speech.duration < 4.5
 
 
+def test_every_word_keeps_its_place_in_time(voice):
+    # Piper runs "a" into the word before: it has no phone of its own, yet its time is not 0
+    speech = voice.synthesize("These days a chicken leg is a rare dish. A cat sat.")
+    times = [t for w in speech.words for t in (w.start, w.end)]
+    assert times == sorted(times) and speech.words[2].start > 0.3
+
+
 def test_stop_closures_are_quiet_where_the_timeline_says(voice, sentences):
     """Independent check of the times: a stop's first half (its closure) is much quieter than the
     vowel after it, so a timeline shifted by even a phoneme would fail."""

@@ -68,7 +68,8 @@ def check_cancel(progress: Progress, done: float, stage: str) -> None:
 
 
 def span_words(words: list[Word], phonemes: list[Phoneme]) -> None:
-    """Set each word's start and end to those of its first and last phoneme."""
+    """Set each word's start and end to those of its first and last phoneme; a word the voice
+    said no phone of ("a", run into the word before) gets no length where it falls."""
     seen: set[int] = set()
     for p in phonemes:
         if 0 <= p.word < len(words):
@@ -77,6 +78,11 @@ def span_words(words: list[Word], phonemes: list[Phoneme]) -> None:
                 w.start = p.start
                 seen.add(p.word)
             w.end = p.end
+    end = 0.0
+    for i, w in enumerate(words):
+        if i not in seen:
+            w.start = w.end = end
+        end = w.end
 
 
 def assign_words(
