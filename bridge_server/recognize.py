@@ -180,8 +180,10 @@ def _align_located(audio: Audio, spoken: list[str], progress: Progress) -> Recog
     words, phonemes, warnings, done, lost = [], [], [], 0, 0.0
     for (k, _, end), job, result in zip(spans, jobs, aligned):
         t0, t1 = cuts[k], cuts[k + 1]
-        if result.failed or job.first + result.span[0] != done:  # the ends do not meet
-            job = _job(audio, spoken, t0, t1, (done, end), exact_start=True)
+        if result.failed or job.first + result.span[0] != done or _at_limit(job, result):
+            # the ends do not meet, or one may lie beyond its range: again, from where the
+            # stretch before ended, and with a wider range for the end
+            job = _job(audio, spoken, t0, t1, (done, end), exact_start=True, loose=3 * LOOSE)
             result = _align_all([job], no_progress)[0]
         if result.failed:  # the located times it is, for this stretch
             lost += t1 - t0
@@ -213,16 +215,22 @@ class _Job:
     first: int = 0  # index of words[0] among all the words
 
 
-def _job(audio, words, t0, t1, span=None, exact_start=False) -> _Job:
-    """A stretch t0..t1 holding `words`, or, given span=(a, b), about words[a:b] (LOOSE words
+def _job(audio, words, t0, t1, span=None, exact_start=False, loose=LOOSE) -> _Job:
+    """A stretch t0..t1 holding `words`, or, given span=(a, b), about words[a:b] (`loose` words
     either way, except at the script's ends and, with exact_start, at its start)."""
     samples = audio.samples[int(t0 * RATE) : int(t1 * RATE)]
     if span is None:
         return _Job(samples, words, t0)
     a, b = span
-    lo = a if exact_start else max(0, a - LOOSE)
-    hi = min(len(words), b + LOOSE)
+    lo = a if exact_start else max(0, a - loose)
+    hi = min(len(words), b + loose)
     return _Job(samples, words[lo:hi], t0, (a - lo, hi - b), lo)
+
+
+def _at_limit(job: _Job, result) -> bool:
+    """Whether the alignment ended on the last word it was offered, short of the script's end:
+    the stretch may hold more."""
+    return job.loose[1] > 0 and result.span[1] == len(job.words)
 
 
 def _align_all(jobs: list[_Job], progress: Progress) -> list:
@@ -233,6 +241,7 @@ def _align_all(jobs: list[_Job], progress: Progress) -> list:
         for k, job in enumerate(jobs):
             check_cancel(progress, k / len(jobs), "aligning")
             out.append(_align_job(job))
+        check_cancel(progress, 1.0, "aligning")
         return out
     futures = [_pool(workers).submit(_align_job, job) for job in jobs]
     try:
@@ -240,6 +249,7 @@ def _align_all(jobs: list[_Job], progress: Progress) -> list:
             done = sum(f.done() for f in futures)
             check_cancel(progress, done / len(futures), "aligning")
             wait(futures, timeout=0.25, return_when=FIRST_COMPLETED)
+        check_cancel(progress, 1.0, "aligning")
         return [f.result() for f in futures]
     except BaseException:
         for f in futures:

@@ -181,6 +181,26 @@ def test_offset_moves_every_time(espeak):
     check_timeline(moved, len(audio) / 16000, offset=12.5)
 
 
+def test_loose_ends_find_which_words_a_stretch_holds(kittens, kittens_aligned):
+    """A stretch cut from the reading at two pauses, given ten more words on each side (as
+    estimated cuts do): the alignment finds the words it holds, timed as in one pass."""
+    audio, words = kittens
+    whole = kittens_aligned[0].words
+    now = words.index("Now")  # after a pause at 18.4 s; the stretch ends at the pause before
+    they = now + 8 + words[now + 8 :].index("They")  # "They took off", at 21.6 s
+    t0, t1 = (
+        (whole[now - 1].end + whole[now].start) / 2,
+        (whole[they - 1].end + whole[they].start) / 2,
+    )
+    given = words[now - 10 : they + 10]
+    result = ps.align(audio[int(t0 * 16000) : int(t1 * 16000)], given, offset=t0, loose=(10, 10))
+    assert result.span == (10, 10 + they - now)
+    assert [w.text for w in result.words] == words[now:they]
+    # the stretch's own cepstral mean moves a pause or two: "Now, | what" by 0.12 s
+    error = np.abs([a.start - b.start for a, b in zip(result.words, whole[now:they])])
+    assert np.mean(error <= 0.03) >= 0.8 and error.max() < 0.15
+
+
 # --- scripts that do not fit, and words the dictionary lacks ------------------------------
 
 

@@ -1,11 +1,17 @@
-"""The recognize stage's fallbacks, on plain records: spreading phones, placing a script."""
+"""The recognize stage: its fallbacks on plain records (spreading phones, placing a script),
+and a long real reading with its script."""
 
+import numpy as np
 import pytest
 
+from bridge_server.errors import Cancelled
 from bridge_server.g2p import pronounce
 from bridge_server.recognize import _place_script, _stretches
 from bridge_server.spread import spread
 from bridge_server.timeline import Word
+from tests.conftest import SHARED
+
+KITTENS = SHARED / "librivox_kittens"
 
 
 def test_phones_spread_over_word_times_with_vowels_longest():
@@ -58,3 +64,60 @@ def test_long_audio_is_cut_at_pauses():
     assert cuts[0] == 0 and cuts[-1] == len(audio) / RATE and len(cuts) == 4
     assert all(b - a <= 600 for a, b in zip(cuts, cuts[1:]))
     assert 595.1 <= cuts[1] <= 595.2 and 1190.1 <= cuts[2] <= 1190.2  # the pauses' middles
+
+
+# --- a long reading with its script -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def reading():
+    from bridge_server.audio import load_audio
+
+    audio = load_audio(KITTENS / "threelittlekittens_01_rountreesmith.ogg")
+    return audio, (KITTENS / "threelittlekittens_01_rountreesmith.txt").read_text()
+
+
+def test_a_long_reading_with_its_script_needs_no_transcription(reading, monkeypatch):
+    from bridge_server import recognize as stage
+    from tests.test_pocketsphinx import KITTENS_FROM, load_16k
+
+    audio, script = reading
+
+    def no_whisper(*args, **kwargs):
+        raise AssertionError("Whisper ran although the script was given")
+
+    monkeypatch.setattr(stage, "_transcribe", no_whisper)
+
+    def cancel(done, stage):
+        if stage == "aligning":
+            raise Cancelled("stop")
+
+    with pytest.raises(Cancelled):  # the workers are busy; what follows finds them ready
+        stage.recognize(audio, text=script, progress=cancel)
+    seen = []
+    result = stage.recognize(audio, text=script, progress=lambda f, s: seen.append((f, s)))
+    assert result.transcript == "script" and result.warnings == []
+    spoken = stage._spoken(script)
+    assert [w.text for w in result.words] == spoken
+    times = [t for w in result.words for t in (w.start, w.end)]
+    assert times == sorted(times) and times[-1] <= audio.duration
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert {s for _, s in seen} == {"locating the script", "aligning"}
+
+    # The 36.8 s cut of the same reading, aligned in one pass, agrees word for word.
+    from bridge_server.engines import pocketsphinx
+
+    cut = load_16k(KITTENS / "shorted-threelittlekittens_01_rountreesmith.ogg")
+    first = spoken.index(KITTENS_FROM.split()[0], 150)  # "and she handed", after 60 s
+    assert spoken[first : first + 3] == KITTENS_FROM.split()
+    one_pass = pocketsphinx.align(cut, spoken[first : first + 120])
+    if one_pass.failed:  # the cut may hold a few words fewer: trim to what it holds
+        one_pass = pocketsphinx.align(cut, spoken[first : first + 110])
+    assert not one_pass.failed
+    n = len(one_pass.words)
+    offset = result.words[first].start - one_pass.words[0].start
+    error = np.abs(
+        [a.start - b.start - offset for a, b in zip(result.words[first:], one_pass.words)]
+    )
+    assert np.median(error) < 0.02 and np.mean(error[1 : n - 1] < 0.05) > 0.9

@@ -12,6 +12,7 @@ is "drive"). So callers may pass script tokens or spoken words (`g2p.pronounce`)
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import threading
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ _ALIGN = dict(beam=1e-80, wbeam=1e-80, pbeam=1e-80, bestpath=False, lm=None)
 _MODEL_FILES = ("en-us/mdef", "cmudict-en-us.dict", "en-us-phone.lm.bin")
 _PLAIN = re.compile(r"[a-z][a-z'-]*")
 _lock = threading.Lock()  # decoders are not thread-safe; both are loaded once and kept
+_grammars = itertools.count()  # names of the loose-ended grammars, one per stretch
 
 
 @dataclass
@@ -212,8 +214,13 @@ def _search(decoder, spoken: list[str], loose: tuple[int, int]) -> None:
     arcs += [(i, end, 0.5 ** abs(i - last), spoken[i]) for i in range(max(0, last - b), n)]
     grammar = decoder.create_fsg("stretch", begin, end, arcs)
     grammar.add_silence("<sil>", -1, 0.1)  # a pause may follow any word
-    decoder.add_fsg("stretch", grammar)
-    decoder.activate_search("stretch")
+    # A fresh name: replacing the active search (left active by a failed or cancelled pass)
+    # would decode with the grammar of the stretch before.
+    name = f"stretch{next(_grammars)}"
+    decoder.add_fsg(name, grammar)
+    decoder.activate_search(name)
+    if name != "stretch0":
+        decoder.remove_search(f"stretch{int(name[7:]) - 1}")
 
 
 def _found(spoken: list[str], aligned, loose: tuple[int, int]) -> tuple[int, int] | None:
