@@ -109,8 +109,8 @@ def test_a_long_reading_with_its_script_needs_no_transcription(reading, monkeypa
     from bridge_server.engines import pocketsphinx
 
     cut = load_16k(KITTENS / "shorted-threelittlekittens_01_rountreesmith.ogg")
-    first = spoken.index(KITTENS_FROM.split()[0], 150)  # "and she handed", after 60 s
-    assert spoken[first : first + 3] == KITTENS_FROM.split()
+    start = KITTENS_FROM.split()  # "and she handed", where the cut starts
+    first = next(i for i in range(len(spoken)) if spoken[i : i + 3] == start)
     one_pass = pocketsphinx.align(cut, spoken[first : first + 120])
     if one_pass.failed:  # the cut may hold a few words fewer: trim to what it holds
         one_pass = pocketsphinx.align(cut, spoken[first : first + 110])

@@ -307,9 +307,10 @@ def _phone_ipa(word: str, key: str, names: list[str]) -> list[str]:
 
 
 def _seconds(first: int, frames: int, offset: float, end: float) -> tuple[float, float]:
-    """A span of frames as (start, end) seconds after `offset`, kept within the audio."""
-    start = min(offset + first * FRAME_S + EDGE_S, end)
-    return start, min(start + frames * FRAME_S, end)
+    """A span of frames as (start, end) seconds after `offset`, kept within the audio; rounded
+    to the microsecond, so one phone's end is exactly the next one's start."""
+    start = min(round(offset + first * FRAME_S + EDGE_S, 6), end)
+    return start, min(round(offset + (first + frames) * FRAME_S + EDGE_S, 6), end)
 
 
 def _timed(words, keys, aligned, offset: float, duration: float, warnings) -> Alignment:
