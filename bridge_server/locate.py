@@ -73,38 +73,44 @@ def _mel_filters(size: int, rate: int) -> np.ndarray:
 def warp(x: np.ndarray, y: np.ndarray) -> list[tuple[int, int]]:
     """The cheapest monotonic pairing of the rows of x with those of y, end to end.
 
-    Steps (1,1), (1,2) and (2,1) keep the local pace within 2x either way and let a whole row be
+    Steps (1,1), (1,2) (y twice as fast) and (1,0) (x pauses longer than y) let a whole row be
     computed at once; a band around the even pace keeps cost and memory linear in length.
     """
     n, m = len(x), len(y)
     band = max(int(BAND_S / HOP_S), abs(n - m) + 2)
-    # rows of accumulated cost D and of local cost c, column j stored at j + 2 (two inf pads)
-    d1, d2, c1 = (np.full(m + 2, np.inf, np.float32) for _ in range(3))
-    moves, los = [], []
-    for i in range(n):
-        centre = round(i * (m - 1) / max(1, n - 1))
-        lo, hi = max(0, centre - band), min(m, centre + band + 1)
-        c = np.full(m + 2, np.inf, np.float32)
-        c[lo + 2 : hi + 2] = np.sqrt(((y[lo:hi] - x[i]) ** 2).sum(1))
-        d = np.full(m + 2, np.inf, np.float32)
-        if i == 0:
-            d[2] = c[2]
-            move = np.zeros(hi - lo, np.int8)
-        else:
-            options = np.stack(
-                [
-                    d1[lo + 1 : hi + 1],  # (1,1)
-                    d1[lo:hi] + c[lo + 1 : hi + 1],  # (1,2): one more frame of y
-                    d2[lo + 1 : hi + 1] + c1[lo + 2 : hi + 2],  # (2,1): one more frame of x
-                    d1[lo + 2 : hi + 2],  # (1,0): x pauses longer than y does
-                ]
-            )
-            move = np.argmin(options, 0).astype(np.int8)
-            d[lo + 2 : hi + 2] = c[lo + 2 : hi + 2] + np.take_along_axis(options, move[None], 0)[0]
-        moves.append(move)
-        los.append(lo)
-        d2, d1, c1 = d1, d, c
+    centres = np.round(np.arange(n) * (m - 1) / max(1, n - 1)).astype(int)
+    los, his = np.maximum(0, centres - band), np.minimum(m, centres + band + 1)
+    # accumulated cost of the previous row, column j stored at j + 2 (two inf pads)
+    prev = np.full(m + 2, np.inf, np.float32)
+    prev[2] = 0.0
+    moves = []
+    for first in range(0, n, _BLOCK):
+        rows = range(first, min(n, first + _BLOCK))
+        costs, a = _distances(x[first : rows.stop], y, los[first], his[rows.stop - 1])
+        for i in rows:
+            lo, hi = los[i], his[i]
+            c = np.full(hi - lo + 1, np.inf, np.float32)  # c[0]: column lo - 1
+            c[max(0, a - lo + 1) :] = costs[i - first, max(0, lo - 1 - a) : hi - a]
+            options = np.stack([prev[lo + 1 : hi + 1], prev[lo:hi] + c[:-1], prev[lo + 2 : hi + 2]])
+            move = options.argmin(0).astype(np.int8)
+            row = np.full(m + 2, np.inf, np.float32)
+            row[lo + 2 : hi + 2] = c[1:] + options.min(0)
+            if i == 0:  # the path starts at (0, 0)
+                row[3:], move[:] = np.inf, 0
+            moves.append(move)
+            prev = row
     return _backtrack(moves, los, n, m)
+
+
+_BLOCK = 256  # rows of x whose distances to y are computed in one matrix product
+
+
+def _distances(x: np.ndarray, y: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, int]:
+    """Euclidean distances of the rows of x to y[lo-1:hi], and the first column's index."""
+    a = max(0, lo - 1)
+    part = y[a:hi]
+    squared = (x**2).sum(1)[:, None] + (part**2).sum(1)[None, :] - 2 * x @ part.T
+    return np.sqrt(np.maximum(squared, 0)).astype(np.float32), a
 
 
 def _backtrack(moves, los, n: int, m: int) -> list[tuple[int, int]]:
@@ -117,11 +123,8 @@ def _backtrack(moves, los, n: int, m: int) -> list[tuple[int, int]]:
         elif move == 1:
             path.append((i, j - 1))
             i, j = i - 1, j - 2
-        elif move == 3:
-            i -= 1
         else:
-            path.append((i - 1, j))
-            i, j = i - 2, j - 1
+            i -= 1
         if i < 0 or j < 0:
             break
         path.append((i, j))

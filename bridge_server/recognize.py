@@ -245,10 +245,10 @@ def _align_all(jobs: list[_Job], progress: Progress) -> list:
         return out
     futures = [_pool(workers).submit(_align_job, job) for job in jobs]
     try:
-        while not all(f.done() for f in futures):
-            done = sum(f.done() for f in futures)
-            check_cancel(progress, done / len(futures), "aligning")
-            wait(futures, timeout=0.25, return_when=FIRST_COMPLETED)
+        pending = set(futures)
+        while pending:
+            check_cancel(progress, 1 - len(pending) / len(futures), "aligning")
+            pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED).not_done
         check_cancel(progress, 1.0, "aligning")
         return [f.result() for f in futures]
     except BaseException:
