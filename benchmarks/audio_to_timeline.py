@@ -8,7 +8,9 @@
 2. agreement with Rhubarb Lip Sync 1.13 on the 356.6 s LibriVox reading: our rhubarb-set cues
    against Rhubarb's own, per 10 ms, and how often our mouth is closed (A) where Rhubarb's is;
 3. speed as x realtime on that reading, with its script and with Whisper transcribing, each in
-   a fresh process so peak memory (max RSS) is its own; --hour adds one hour of audio.
+   a fresh process so peak memory (max RSS) is its own; --hour adds one hour of audio;
+   --rhubarb times Rhubarb Lip Sync on the same reading in the same run (built from source by
+   benchmarks/build_rhubarb.sh; about 4 minutes) and adds "x faster than Rhubarb".
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from bridge_server.visemes import load_set  # noqa: E402
 
 KITTENS = ROOT.parent / "shared" / "data" / "librivox_kittens"
 READING = KITTENS / "threelittlekittens_01_rountreesmith.ogg"
+RHUBARB = Path.home() / ".cache" / "lipsync" / "rhubarb" / "build" / "rhubarb" / "rhubarb"
 SENTENCES = (ROOT / "tests" / "data" / "harvard.txt").read_text().splitlines()
 
 
@@ -122,6 +125,13 @@ def main() -> None:
         "--hour", action="store_true", help="also bake one hour of audio (takes minutes)"
     )
     ap.add_argument("--no-accuracy", action="store_true", help="skip table 1")
+    ap.add_argument(
+        "--rhubarb",
+        nargs="?",
+        const=str(RHUBARB),
+        metavar="BINARY",
+        help=f"also time Rhubarb (default binary: {RHUBARB}, from benchmarks/build_rhubarb.sh)",
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -159,11 +169,36 @@ def main() -> None:
             _make_hour(hour)
             runs.append(("1 hour, Whisper", [str(hour), "-q", "--timeline", str(tmp / "c.json")]))
         print("\n3. Speed and memory (each run a fresh process)")
-        print(f"{'run':<18}{'audio s':>9}{'wall s':>9}{'x realtime':>12}{'peak MB':>9}")
+        header = f"{'run':<18}{'audio s':>9}{'wall s':>9}{'x realtime':>12}{'peak MB':>9}"
+        rhubarb = rhubarb_run(Path(args.rhubarb), tmp) if args.rhubarb else None
+        print(header + ("  x faster than Rhubarb" if rhubarb else ""))
+        if rhubarb:
+            wall, rss = rhubarb
+            print(
+                f"{'Rhubarb (source)':<18}{duration:>9.1f}{wall:>9.1f}{duration / wall:>12.1f}{rss:>9.0f}"
+            )
         for label, argv in runs:
             wall, rss = timed_run(["bake", *argv])
             seconds = 3600.0 if label.startswith("1 hour") else duration
-            print(f"{label:<18}{seconds:>9.1f}{wall:>9.1f}{seconds / wall:>12.1f}{rss:>9.0f}")
+            faster = f"{rhubarb[0] / wall:>23.1f}" if rhubarb and seconds == duration else ""
+            print(
+                f"{label:<18}{seconds:>9.1f}{wall:>9.1f}{seconds / wall:>12.1f}{rss:>9.0f}{faster}"
+            )
+
+
+def rhubarb_run(binary: Path, tmp: Path) -> tuple[float, float]:
+    """Wall seconds and peak memory (MB) of Rhubarb (default settings) on the reading."""
+    if not binary.is_file():
+        raise SystemExit(f"no Rhubarb binary at {binary}; build it: benchmarks/build_rhubarb.sh")
+    cmd = [str(binary), "-f", "json", "-o", str(tmp / "rhubarb.json"), str(READING)]
+    code = (
+        "import resource, subprocess, sys, time; t = time.perf_counter(); "
+        f"subprocess.run({cmd!r}, check=True, capture_output=True); "
+        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    wall, rss = out.stdout.split()
+    return float(wall), float(rss)
 
 
 def _make_hour(path: Path) -> None:
