@@ -421,15 +421,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--model",
-        default="tiny.en",
-        help="Whisper model: a name (tiny.en, base.en, small, ...; downloaded by faster-whisper) "
-        "or a local folder (default tiny.en, packaged, works offline)",
+        default="auto",
+        help="Whisper model: auto (default: the packaged multilingual base detects the language, "
+        "English is transcribed by the packaged tiny.en, others by base; all offline), a name "
+        "(tiny.en, base, small, ...; others are downloaded by faster-whisper) or a local folder",
     )
     g.add_argument(
         "--lang",
         default="",
-        help="language of the speech (default: English, or "
-        "what a multilingual Whisper model detects)",
+        help="language of the speech, e.g. en, cs (default: detected by Whisper)",
     )
     g = bk.add_argument_group("outputs (without any, the timeline JSON goes to standard output)")
     g.add_argument(

@@ -53,7 +53,7 @@ def bake(
     *,
     text: str | None = None,
     engine: str = "auto",
-    model: str = "tiny.en",
+    model: str = "auto",
     lang: str = "",
     viseme_set: str = "oculus15",
     fps: float = 24.0,

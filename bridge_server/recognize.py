@@ -63,7 +63,7 @@ def recognize(
     *,
     text: str | None = None,
     engine: str = "auto",
-    model: str = "tiny.en",
+    model: str = "auto",
     lang: str = "",
     progress: Progress = no_progress,
 ) -> Recognized:
@@ -96,10 +96,12 @@ def _from_script(audio: Audio, text: str, progress: Progress) -> Recognized | No
 
 def _from_whisper(audio, text, engine, model, lang, progress) -> Recognized:
     """Whisper's words (or the script placed on them) in stretches, aligned where English."""
-    # An English-only model (tiny.en) needs no detection: tell it, so it does not warn.
-    hint = lang or ("en" if model.endswith(".en") else None)
+    from .engines.whisper import choose_model
+
+    check_cancel(progress, 0.0, "detecting the language")
+    model, hint, chosen = choose_model(model, lang, audio.samples)
     language, heard, warnings = _transcribe(audio, model, hint, part(progress, 0.0, 0.5))
-    language = lang or language
+    language, warnings = lang or language, chosen + warnings
     if text is not None:
         heard = _place_script(text, heard, language, warnings)
     if not heard:

