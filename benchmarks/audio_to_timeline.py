@@ -5,6 +5,7 @@
 1. accuracy on speech with exact reference times: our two voices say the 23 test sentences,
    their own phoneme times are the reference, and `bake --text` must find them again: the
    share of phone boundaries within 20 ms and the mean error (phones matched in order);
+   and on real speech, word boundaries in the two GRID clips against GRID's own alignment;
 2. agreement with Rhubarb Lip Sync 1.13 on the 356.6 s LibriVox reading: our rhubarb-set cues
    against Rhubarb's own, per 10 ms, and how often our mouth is closed (A) where Rhubarb's is;
 3. speed as x realtime on that reading, with its script and with Whisper transcribing, each in
@@ -35,6 +36,7 @@ from bridge_server.visemes import load_set  # noqa: E402
 
 KITTENS = ROOT.parent / "shared" / "data" / "librivox_kittens"
 READING = KITTENS / "threelittlekittens_01_rountreesmith.ogg"
+GRID = ROOT.parent / "shared" / "data" / "grid"
 RHUBARB = Path.home() / ".cache" / "lipsync" / "rhubarb" / "build" / "rhubarb" / "rhubarb"
 SENTENCES = (ROOT / "tests" / "data" / "harvard.txt").read_text().splitlines()
 
@@ -68,6 +70,28 @@ def accuracy(tmp: Path) -> list[tuple]:
             (voice, total, len(e) / total * 100, (e <= 20).mean() * 100, e.mean(), np.median(e))
         )
     return rows
+
+
+def grid_words() -> tuple[int, float, float]:
+    """Word starts and ends found by `bake --text` in the two GRID clips that come with word
+    alignments (real speech; GRID's own forced alignment, 10 ms steps): count, share within
+    20 ms, mean error (ms)."""
+    rows = dict(
+        line.split("\t")[1:3] for line in (GRID / "transcripts.tsv").read_text().splitlines()[1:]
+    )
+    errors = []
+    for path in sorted((GRID / "align").glob("*.align")):
+        code = path.stem.split("_")[-1]
+        ref = [line.split() for line in path.read_text().splitlines()]
+        ref = [(int(a) / 25000, int(b) / 25000) for a, b, w in ref if w != "sil"]
+        video = next((GRID / "videos").glob(f"*{code}.mpg"))
+        found = bake(video, text=rows[code]).words
+        assert len(found) == len(ref), (code, [w.text for w in found])
+        errors += [
+            abs(t - u) * 1000 for w, r in zip(found, ref) for t, u in zip((w.start, w.end), r)
+        ]
+    e = np.array(errors)
+    return len(e), (e <= 20).mean() * 100, e.mean()
 
 
 def rhubarb_agreement() -> tuple[float, float, float, int]:
@@ -143,6 +167,11 @@ def main() -> None:
         )
         for r in [] if args.no_accuracy else accuracy(tmp):
             print(f"{r[0]:<8}{r[1]:>8}{r[2]:>11.1f}{r[3]:>11.1f}{r[4]:>9.1f}{r[5]:>11.1f}")
+        n, near, mean = grid_words()
+        print(
+            f"real speech (GRID, 2 clips): {n} word boundaries against GRID's own alignment: "
+            f"{near:.1f}% within 20 ms, mean error {mean:.1f} ms"
+        )
 
         agree, closed, (hit, theirs, ours), n = rhubarb_agreement()
         print("\n2. Agreement with Rhubarb Lip Sync 1.13 on the 356.6 s reading (its script)")

@@ -50,13 +50,14 @@ def features(samples: np.ndarray, rate: int) -> np.ndarray:
     hop, size = round(HOP_S * rate), 1 << int(np.ceil(np.log2(HOP_S * rate)))
     n = max(1, (len(samples) - size) // hop + 1)
     padded = np.pad(np.asarray(samples, np.float32), (0, max(0, size - len(samples))))
-    idx = np.arange(size)[None, :] + hop * np.arange(n)[:, None]
-    frames = padded[idx] * np.hanning(size).astype(np.float32)
-    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
-    mel = np.log(power @ _mel_filters(size, rate).T + 1e-10)
-    k = np.arange(_CEPS)[:, None]
-    dct = np.cos(np.pi * k * (np.arange(_MELS) + 0.5) / _MELS)
-    ceps = mel @ dct.T
+    window, filters = np.hanning(size).astype(np.float32), _mel_filters(size, rate).T
+    dct = np.cos(np.pi * np.arange(_CEPS)[:, None] * (np.arange(_MELS) + 0.5) / _MELS).T
+    ceps = np.empty((n, _CEPS))
+    for first in range(0, n, _BLOCK * 8):  # a block at a time: all frames at once took 250 MB
+        rows = np.arange(first, min(n, first + _BLOCK * 8))
+        frames = padded[np.arange(size)[None, :] + hop * rows[:, None]] * window
+        power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
+        ceps[rows] = np.log(power @ filters + 1e-10) @ dct
     return (ceps - ceps.mean(0)) / (ceps.std(0) + 1e-6)
 
 

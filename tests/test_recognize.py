@@ -121,3 +121,19 @@ def test_a_long_reading_with_its_script_needs_no_transcription(reading, monkeypa
         [a.start - b.start - offset for a, b in zip(result.words[first:], one_pass.words)]
     )
     assert np.median(error) < 0.02 and np.mean(error[1 : n - 1] < 0.05) > 0.9
+
+
+def test_a_long_recording_with_the_wrong_script_falls_back_to_whisper(reading):
+    """A minute of the reading given the Harvard sentences: no stretch aligns, so Whisper hears
+    the words, the script is placed on them, and a warning says they do not match."""
+    from bridge_server.audio import Audio
+    from bridge_server.recognize import recognize
+    from tests.conftest import DATA
+
+    audio, _ = reading
+    minute = Audio(audio.samples[: 60 * 16000], 16000, "first minute")
+    wrong = " ".join(DATA.joinpath("harvard.txt").read_text().splitlines()[:12])
+    result = recognize(minute, text=wrong)
+    assert any("check that the script belongs to this audio" in w for w in result.warnings)
+    times = [t for w in result.words for t in (w.start, w.end)]
+    assert times == sorted(times) and times[-1] <= 60.0
