@@ -37,7 +37,9 @@ _QUIET = dict(loglevel="FATAL")  # failures come back as warnings instead
 # Alignment needs bestpath off (as `pocketsphinx align` sets it) and wide, equal beams. Of 49
 # test clips (TTS sentences, 55 s of TTS, 37 s of LibriVox) the defaults failed 17, bestpath
 # off 3, beams of 1e-48 as well 2, beams of 1e-80 without bestpath off 23; this setting none.
-_ALIGN = dict(beam=1e-80, wbeam=1e-80, pbeam=1e-80, bestpath=False, lm=None)
+# topn 2 (of the 4 best Gaussians per codebook): alignment 15% faster, eSpeak boundaries
+# within 20 ms 71.3% -> 72.0%, GRID's word boundaries unchanged.
+_ALIGN = dict(beam=1e-80, wbeam=1e-80, pbeam=1e-80, bestpath=False, lm=None, topn=2)
 _MODEL_FILES = ("en-us/mdef", "cmudict-en-us.dict", "en-us-phone.lm.bin")
 _PLAIN = re.compile(r"[a-z][a-z'-]*")
 _lock = threading.Lock()  # decoders are not thread-safe; both are loaded once and kept
