@@ -255,6 +255,20 @@ def cmd_phonemize(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(a: argparse.Namespace) -> int:
+    from .server import ServerSettings, serve
+
+    if not (1 <= a.port <= 65535):
+        raise InputError(f"--port must be 1..65535, got {a.port}")
+    settings = ServerSettings(a.token, a.max_upload_mb, a.workers, a.max_queued, a.time_limit)
+    print(
+        f"lipsync bridge on http://{a.host}:{a.port} (API page: /docs); Ctrl+C stops it",
+        file=sys.stderr,
+    )
+    serve(a.host, a.port, settings)
+    return 0
+
+
 def cmd_demo(a: argparse.Namespace) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -463,6 +477,24 @@ def _parser() -> argparse.ArgumentParser:
         "-o", "--out", default="demo", help="folder for the demo files (default ./demo)"
     )
     de.set_defaults(func=cmd_demo)
+
+    sv = _command(
+        sub,
+        "serve",
+        "run the local bridge: the HTTP API for the Blender add-on, scripts and game engines",
+        "Serve the HTTP API (OpenAPI page at /docs) until Ctrl+C. Loopback by default; any\n"
+        "other address needs --token, which clients send as 'Authorization: Bearer TOKEN'.",
+        "examples:\n  lipsync serve\n  lipsync serve --port 9000 --workers 2\n"
+        "  lipsync serve --host 0.0.0.0 --token s3cret",
+    )
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sv.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    sv.add_argument("--token", default="", help="require this bearer token on every request")
+    sv.add_argument("--max-upload-mb", type=float, default=200.0, help="upload limit (200)")
+    sv.add_argument("--workers", type=int, default=1, help="jobs that run at once (1)")
+    sv.add_argument("--max-queued", type=int, default=8, help="jobs that may wait (8)")
+    sv.add_argument("--time-limit", type=float, default=600.0, help="seconds per job (600)")
+    sv.set_defaults(func=cmd_serve)
     return top
 
 

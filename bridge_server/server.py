@@ -1,0 +1,358 @@
+"""The local inference bridge: an HTTP API (FastAPI) over the same calls the CLI makes.
+
+Long work runs as jobs (`jobs.py`): a POST answers at once with the job (202), or with its
+result when `wait` is true. Clients send file content, never server-side paths. Every error
+is a JSON body {"error": ..., "type": ...} whose message names the problem and the fix.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib.metadata import version
+from typing import Annotated, Literal
+
+from fastapi import Body, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
+
+from . import engines
+from .curves import CurveSettings
+from .errors import InputError, LipsyncError
+from .jobs import Job, Jobs
+
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass
+class ServerSettings:
+    token: str = ""  # required (Authorization: Bearer ...) when set
+    max_upload_mb: float = 200.0
+    workers: int = 1  # jobs that run at once; alignment itself uses every core
+    max_queued: int = 8
+    time_limit_s: float = 600.0
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, kind: str = "InputError"):
+        super().__init__(message)
+        self.status, self.kind = status, kind
+
+
+STATUS = {  # error class -> HTTP status
+    "InputError": 400,
+    "TimelineFormatError": 400,
+    "OutputError": 500,
+    "EngineUnavailable": 503,
+    "Busy": 429,
+    "Cancelled": 409,
+    "InternalError": 500,
+}
+
+
+class Animation(BaseModel):
+    """How the mouth moves, and for which shapes (the CLI's animation options)."""
+
+    visemes: str = "oculus15"
+    fps: float = Field(24.0, gt=0, le=240)
+    intensity: float = Field(1.0, ge=0, le=2)
+    smoothing: float = Field(0.5, ge=0, le=1)
+    lead: float = Field(0.0, ge=-0.5, le=0.5)
+    holds: bool = False
+    max_error: float = Field(0.01, ge=0, le=0.2)
+
+    def settings(self) -> CurveSettings:
+        return CurveSettings(self.intensity, self.smoothing, self.lead, self.holds, self.max_error)
+
+
+class TextRequest(Animation):
+    text: str = Field(..., description="the line to speak (up to 20,000 characters)")
+    engine: Literal["espeak", "piper"] = "espeak"
+    voice: str = ""
+    lang: str = ""
+    rate_wpm: int | None = Field(None, ge=80, le=450)
+    wait: bool = False
+
+
+def create_app(settings: ServerSettings | None = None) -> FastAPI:
+    settings = settings or ServerSettings()
+    jobs = Jobs(settings.workers, settings.max_queued, settings.time_limit_s)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        jobs.shutdown()  # running jobs stop at their next step; nothing half-written
+
+    app = FastAPI(
+        title="lipsync bridge",
+        version=version("lipsync-bridge"),
+        description=__doc__,
+        lifespan=lifespan,
+    )
+    app.state.jobs = jobs
+    _errors(app)
+    _guards(app, settings)
+
+    @app.get("/health")
+    def health() -> dict:
+        return {"status": "ok", "version": app.version}
+
+    @app.get("/engines")
+    def list_engines() -> list[dict]:
+        rows = [engines.status(info) for info in engines.ENGINES]
+        return [
+            {
+                "name": s.engine.name,
+                "job": s.engine.job,
+                "available": s.available,
+                "detail": s.detail,
+            }
+            for s in rows
+        ]
+
+    @app.get("/viseme-sets")
+    def viseme_sets() -> list[str]:
+        from .visemes import available_sets
+
+        return available_sets()
+
+    @app.post("/lipsync/text", status_code=202)
+    def lipsync_text(request: Annotated[TextRequest, Body()]) -> Response:
+        _check_now(request.visemes, request.text)
+
+        def work(progress):
+            from .pipeline import say
+
+            speech, timeline = say(
+                request.text,
+                engine=request.engine,
+                voice=request.voice,
+                lang=request.lang,
+                rate_wpm=request.rate_wpm,
+                viseme_set=request.visemes,
+                fps=request.fps,
+                settings=request.settings(),
+                progress=progress,
+            )
+            return {"timeline": timeline, "speech": speech}
+
+        return _started(jobs, "text", work, request.wait)
+
+    @app.post("/lipsync/audio", status_code=202)
+    async def lipsync_audio(
+        file: Annotated[UploadFile, File(description="audio, or a video with a sound track")],
+        text: Annotated[str | None, Form(description="the script (optional)")] = None,
+        engine: Annotated[Literal["auto", "whisper", "allosaurus", "phoneloop"], Form()] = "auto",
+        model: Annotated[str, Form()] = "auto",
+        lang: Annotated[str, Form()] = "",
+        visemes: Annotated[str, Form()] = "oculus15",
+        fps: Annotated[float, Form(gt=0, le=240)] = 24.0,
+        intensity: Annotated[float, Form(ge=0, le=2)] = 1.0,
+        smoothing: Annotated[float, Form(ge=0, le=1)] = 0.5,
+        lead: Annotated[float, Form(ge=-0.5, le=0.5)] = 0.0,
+        holds: Annotated[bool, Form()] = False,
+        max_error: Annotated[float, Form(ge=0, le=0.2)] = 0.01,
+        wait: Annotated[bool, Form()] = False,
+    ) -> Response:
+        data = await file.read()
+        name = file.filename or "uploaded audio"
+        _check_now(visemes)
+        if not data:
+            raise ApiError(400, f"{name} is empty (0 bytes); send a file with sound")
+        animation = Animation(
+            visemes=visemes,
+            fps=fps,
+            intensity=intensity,
+            smoothing=smoothing,
+            lead=lead,
+            holds=holds,
+            max_error=max_error,
+        )
+
+        def work(progress):
+            from .audio import load_audio
+            from .pipeline import bake
+
+            sound = load_audio(data, name=name)
+            timeline = bake(
+                sound,
+                text=text if text and text.strip() else None,
+                engine=engine,
+                model=model,
+                lang=lang,
+                viseme_set=animation.visemes,
+                fps=animation.fps,
+                settings=animation.settings(),
+                progress=progress,
+            )
+            return {"timeline": timeline}
+
+        return _started(jobs, "audio", work, wait)
+
+    @app.get("/jobs")
+    def list_jobs() -> list[dict]:
+        return [j.summary() for j in jobs.all()]
+
+    @app.get("/jobs/{job_id}")
+    def job_status(job_id: str) -> dict:
+        return _job(jobs, job_id).summary()
+
+    @app.delete("/jobs/{job_id}")
+    def cancel_job(job_id: str) -> dict:
+        _job(jobs, job_id)
+        return jobs.cancel(job_id).summary()
+
+    @app.get("/jobs/{job_id}/result")
+    def job_result(
+        job_id: str,
+        format: Annotated[str, Query(description="timeline-json or an export format")] = (
+            "timeline-json"
+        ),
+    ) -> Response:
+        return _result(_finished(_job(jobs, job_id)), format)
+
+    @app.get("/jobs/{job_id}/audio")
+    def job_audio(job_id: str) -> Response:
+        job = _finished(_job(jobs, job_id))
+        speech = job.result.get("speech")
+        if speech is None:
+            raise ApiError(404, f"job {job_id} made no audio; only /lipsync/text jobs do")
+        from .audio import wav_bytes
+
+        return Response(wav_bytes(speech.audio, speech.sample_rate), media_type="audio/wav")
+
+    return app
+
+
+# --- jobs -----------------------------------------------------------------------------------
+
+
+def _started(jobs: Jobs, kind: str, work, wait: bool) -> Response:
+    job = jobs.submit(kind, work)
+    if not wait:
+        links = {"status": f"/jobs/{job.id}", "result": f"/jobs/{job.id}/result"}
+        return JSONResponse({"job": job.summary(), "links": links}, status_code=202)
+    job.wait()
+    return _result(_finished(job), "timeline-json")
+
+
+def _check_now(visemes: str, text: str | None = None) -> None:
+    """What can be refused at once is, before a job is made."""
+    from .text import check_text
+    from .visemes import load_set
+
+    load_set(visemes)
+    if text is not None:
+        check_text(text)
+
+
+def _job(jobs: Jobs, job_id: str) -> Job:
+    try:
+        return jobs.get(job_id)
+    except KeyError:
+        raise ApiError(404, f"no job {job_id!r}; GET /jobs lists the jobs kept") from None
+
+
+def _finished(job: Job) -> Job:
+    if job.status in ("queued", "running"):
+        raise ApiError(
+            409, f"job {job.id} is {job.status} ({job.progress:.0%}); GET /jobs/{job.id} until done"
+        )
+    if job.status != "done":
+        raise ApiError(STATUS.get(job.error_type, 500), job.error, job.error_type)
+    return job
+
+
+def _result(job: Job, fmt: str) -> Response:
+    from .exporters import FORMATS, export
+
+    timeline = job.result["timeline"]
+    if fmt not in FORMATS:
+        raise ApiError(400, f"unknown format '{fmt}'; choose one of: {', '.join(FORMATS)}")
+    body = export(timeline, fmt)
+    media = "application/json" if fmt.endswith("json") else "text/plain; charset=utf-8"
+    return Response(body, media_type=media)
+
+
+# --- errors and guards --------------------------------------------------------------------------
+
+
+def _error(status: int, message: str, kind: str) -> JSONResponse:
+    return JSONResponse({"error": message, "type": kind}, status_code=status)
+
+
+def _errors(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    def api_error(request: Request, e: ApiError) -> JSONResponse:
+        return _error(e.status, str(e), e.kind)
+
+    @app.exception_handler(LipsyncError)
+    def lipsync_error(request: Request, e: LipsyncError) -> JSONResponse:
+        kind = type(e).__name__
+        return _error(STATUS.get(kind, 400), str(e), kind)
+
+    @app.exception_handler(RequestValidationError)
+    def invalid(request: Request, e: RequestValidationError) -> JSONResponse:
+        problems = [
+            f"{'.'.join(str(p) for p in err['loc'] if p != 'body') or 'body'}: {err['msg']}"
+            for err in e.errors()
+        ]
+        return _error(422, "invalid request: " + "; ".join(problems), "InputError")
+
+    @app.exception_handler(HTTPException)
+    def http_error(request: Request, e: HTTPException) -> JSONResponse:
+        return _error(e.status_code, str(e.detail), "HTTPError")
+
+    @app.exception_handler(Exception)
+    def internal(request: Request, e: Exception) -> JSONResponse:
+        return _error(500, f"internal error: {type(e).__name__}: {e}", "InternalError")
+
+
+def _guards(app: FastAPI, settings: ServerSettings) -> None:
+    limit = int(settings.max_upload_mb * 1024 * 1024)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        if settings.token and request.url.path != "/health":
+            given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+            if not hmac.compare_digest(given.encode(), settings.token.encode()):
+                return _error(
+                    401, "missing or wrong token; send 'Authorization: Bearer <token>'", "Auth"
+                )
+        size = request.headers.get("content-length")
+        if size is None and request.method in ("POST", "PUT", "PATCH"):
+            return _error(411, "send the request with a Content-Length header", "InputError")
+        if size is not None and (not size.isdigit() or int(size) > limit):
+            return _error(
+                413,
+                f"the upload is over the server's limit of {settings.max_upload_mb:g} MB; send "
+                "a shorter file, or start the server with a larger --max-upload-mb",
+                "InputError",
+            )
+        return await call_next(request)
+
+
+def check_bind(host: str, token: str) -> None:
+    """Loopback needs no token; any other address does (anyone on the network could call)."""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback and not token:
+        raise InputError(
+            f"serving on {host} lets other machines call the bridge; give --token SECRET "
+            "(clients send 'Authorization: Bearer SECRET'), or serve on 127.0.0.1"
+        )
+
+
+def serve(host: str = LOOPBACK, port: int = 8765, settings: ServerSettings | None = None) -> None:
+    """Run the bridge until Ctrl+C; running jobs are cancelled on the way out."""
+    import uvicorn
+
+    settings = settings or ServerSettings()
+    check_bind(host, settings.token)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")

@@ -1,0 +1,186 @@
+"""The HTTP bridge for real: uvicorn on a free loopback port, driven by an HTTP client."""
+
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+
+from bridge_server.audio import wav_bytes
+from bridge_server.errors import InputError
+from bridge_server.server import ServerSettings, check_bind, create_app
+from bridge_server.timeline import Timeline
+from tests.conftest import SHARED
+
+KITTENS = SHARED / "librivox_kittens"
+LINE = "Bob put the big blue map back in the box."
+
+
+def start(settings: ServerSettings):
+    """A real server in a thread; returns (base url, stop function)."""
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="error")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+
+    def stop():
+        server.should_exit = True
+        thread.join(10)
+
+    return f"http://127.0.0.1:{port}", stop
+
+
+@pytest.fixture(scope="module")
+def bridge():
+    url, stop = start(ServerSettings(max_upload_mb=20, max_queued=2))
+    with httpx.Client(base_url=url, timeout=120) as client:
+        yield client
+    stop()
+
+
+@pytest.fixture(scope="module")
+def line_wav(espeak) -> bytes:
+    speech = espeak.synthesize(LINE)
+    return wav_bytes(speech.audio, speech.sample_rate)
+
+
+def wait_done(client, job_id: str, timeout: float = 120) -> dict:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        status = client.get(f"/jobs/{job_id}").json()
+        if status["status"] not in ("queued", "running"):
+            return status
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+def test_health_engines_and_the_openapi_page(bridge):
+    assert bridge.get("/health").json()["status"] == "ok"
+    rows = {r["name"]: r for r in bridge.get("/engines").json()}
+    assert rows["espeak"]["available"] and rows["pocketsphinx"]["available"]
+    assert "fix" in rows["allosaurus"]["detail"] or rows["allosaurus"]["available"]
+    assert "rhubarb" in bridge.get("/viseme-sets").json()
+    paths = bridge.get("/openapi.json").json()["paths"]
+    assert {"/lipsync/text", "/lipsync/audio", "/jobs/{job_id}"} <= set(paths)
+    assert bridge.get("/docs").status_code == 200
+
+
+def test_text_to_timeline_waiting_and_as_a_job(bridge):
+    done = bridge.post("/lipsync/text", json={"text": LINE, "wait": True, "visemes": "rhubarb"})
+    assert done.status_code == 200
+    timeline = Timeline.from_json(done.text)
+    assert timeline.viseme_set == "rhubarb" and [w.text for w in timeline.words][0] == "Bob"
+
+    started = bridge.post("/lipsync/text", json={"text": LINE, "fps": 30})
+    assert started.status_code == 202
+    job = started.json()["job"]
+    assert wait_done(bridge, job["id"])["status"] == "done"
+    result = bridge.get(f"/jobs/{job['id']}/result")
+    assert Timeline.from_json(result.text).fps == 30
+    audio = bridge.get(f"/jobs/{job['id']}/audio")
+    assert audio.headers["content-type"] == "audio/wav" and audio.content[:4] == b"RIFF"
+    cues = bridge.get(f"/jobs/{job['id']}/result", params={"format": "rhubarb-tsv"})
+    assert cues.status_code == 200 and cues.text.splitlines()[0].split("\t")[1] in "ABCDEFGHX"
+
+
+def test_an_uploaded_recording_with_its_script(bridge, line_wav):
+    r = bridge.post(
+        "/lipsync/audio",
+        files={"file": ("line.wav", line_wav, "audio/wav")},
+        data={"text": LINE, "wait": "true", "visemes": "oculus15"},
+    )
+    assert r.status_code == 200, r.text
+    timeline = Timeline.from_json(r.text)
+    assert timeline.source["transcript"] == "script" and timeline.source["audio"] == "line.wav"
+    assert [w.text for w in timeline.words] == LINE.rstrip(".").split()
+    assert sum(c.viseme == "PP" for c in timeline.visemes) >= 5  # b p b m b b: lips close
+
+
+def test_cancelling_a_long_job(bridge):
+    data = (KITTENS / "threelittlekittens_01_rountreesmith.ogg").read_bytes()
+    started = bridge.post("/lipsync/audio", files={"file": ("reading.ogg", data)})
+    job_id = started.json()["job"]["id"]
+    while bridge.get(f"/jobs/{job_id}").json()["status"] == "queued":
+        time.sleep(0.05)
+    cancelled = bridge.delete(f"/jobs/{job_id}")
+    assert cancelled.status_code == 200
+    status = wait_done(bridge, job_id, 60)
+    assert status["status"] == "cancelled" and "cancelled" in status["error"]
+    result = bridge.get(f"/jobs/{job_id}/result")
+    assert result.status_code == 409 and result.json()["type"] == "Cancelled"
+
+
+@pytest.mark.parametrize(
+    "request_args, status, words",
+    [
+        (dict(json={"text": ""}), 400, "text is empty"),
+        (dict(json={"text": "hi", "visemes": "nope"}), 400, "viseme set"),
+        (dict(json={"text": "hi", "fps": 0}), 422, "fps"),
+        (dict(json={"txt": "hi"}), 422, "text"),
+        (dict(content=b"{not json", headers={"content-type": "application/json"}), 422, "JSON"),
+    ],
+    ids=["empty", "visemes", "fps", "field", "json"],
+)
+def test_bad_text_requests_get_a_json_error_that_says_what_to_fix(
+    bridge, request_args, status, words
+):
+    r = bridge.post("/lipsync/text", **request_args)
+    assert r.status_code == status and words in r.json()["error"]
+
+
+def test_bad_uploads_are_refused_and_the_server_keeps_serving(bridge, line_wav):
+    cases = [
+        (b"", 400, "empty"),
+        (b"this is not audio at all" * 50, 400, "not an audio"),
+        (b"RIFF\x10\x00\x00\x00WAVEfmt " + bytes(40), 400, "x.wav"),  # a broken header
+    ]
+    for content, status, words in cases:
+        r = bridge.post("/lipsync/audio", files={"file": ("x.wav", content)}, data={"wait": "true"})
+        assert r.status_code == status and words in r.json()["error"], r.text
+    big = bridge.post("/lipsync/audio", files={"file": ("big.wav", b"\0" * (21 * 1024 * 1024))})
+    assert big.status_code == 413 and "--max-upload-mb" in big.json()["error"]
+    assert bridge.get("/jobs/no-such-job").status_code == 404
+    assert bridge.get("/jobs/no-such-job/result").json()["type"] == "InputError"
+    assert bridge.get("/health").status_code == 200
+
+
+def test_a_queue_that_is_full_says_retry(bridge):
+    slow = (KITTENS / "threelittlekittens_01_rountreesmith.ogg").read_bytes()
+    ids, refused = [], None
+    for _ in range(5):
+        r = bridge.post("/lipsync/audio", files={"file": ("reading.ogg", slow)})
+        if r.status_code == 429:
+            refused = r
+            break
+        ids.append(r.json()["job"]["id"])
+    for job_id in ids:
+        bridge.delete(f"/jobs/{job_id}")
+    assert refused is not None and "retry" in refused.json()["error"]
+
+
+def test_a_token_guards_every_call_but_health():
+    url, stop = start(ServerSettings(token="s3cret"))
+    try:
+        assert httpx.get(f"{url}/health").status_code == 200
+        assert httpx.get(f"{url}/engines").status_code == 401
+        ok = httpx.get(f"{url}/engines", headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200
+    finally:
+        stop()
+
+
+def test_only_loopback_may_serve_without_a_token():
+    check_bind("127.0.0.1", "")
+    check_bind("::1", "")
+    with pytest.raises(InputError, match="--token"):
+        check_bind("0.0.0.0", "")
+    check_bind("0.0.0.0", "s3cret")
