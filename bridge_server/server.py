@@ -80,12 +80,11 @@ class TextRequest(Animation):
 
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
     settings = settings or ServerSettings()
-    jobs = Jobs(settings.workers, settings.max_queued, settings.time_limit_s)
-
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        app.state.jobs = Jobs(settings.workers, settings.max_queued, settings.time_limit_s)
         yield
-        jobs.shutdown()  # running jobs stop at their next step; nothing half-written
+        app.state.jobs.shutdown()  # running jobs stop at their next step; nothing half-written
 
     app = FastAPI(
         title="lipsync bridge",
@@ -93,7 +92,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         description=__doc__,
         lifespan=lifespan,
     )
-    app.state.jobs = jobs
+    # each lifespan (a server run, a test client) gets its own; this one serves callers that
+    # skip the lifespan
+    app.state.jobs = Jobs(settings.workers, settings.max_queued, settings.time_limit_s)
     _errors(app)
     _guards(app, settings)
 
@@ -140,7 +141,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             )
             return {"timeline": timeline, "speech": speech}
 
-        return _started(jobs, "text", work, request.wait)
+        return _started(app.state.jobs, "text", work, request.wait)
 
     @app.post("/lipsync/audio", status_code=202)
     async def lipsync_audio(
@@ -191,20 +192,20 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             )
             return {"timeline": timeline}
 
-        return _started(jobs, "audio", work, wait)
+        return _started(app.state.jobs, "audio", work, wait)
 
     @app.get("/jobs")
     def list_jobs() -> list[dict]:
-        return [j.summary() for j in jobs.all()]
+        return [j.summary() for j in app.state.jobs.all()]
 
     @app.get("/jobs/{job_id}")
     def job_status(job_id: str) -> dict:
-        return _job(jobs, job_id).summary()
+        return _job(app.state.jobs, job_id).summary()
 
     @app.delete("/jobs/{job_id}")
     def cancel_job(job_id: str) -> dict:
-        _job(jobs, job_id)
-        return jobs.cancel(job_id).summary()
+        _job(app.state.jobs, job_id)
+        return app.state.jobs.cancel(job_id).summary()
 
     @app.get("/jobs/{job_id}/result")
     def job_result(
@@ -213,11 +214,11 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             "timeline-json"
         ),
     ) -> Response:
-        return _result(_finished(_job(jobs, job_id)), format)
+        return _result(_finished(_job(app.state.jobs, job_id)), format)
 
     @app.get("/jobs/{job_id}/audio")
     def job_audio(job_id: str) -> Response:
-        job = _finished(_job(jobs, job_id))
+        job = _finished(_job(app.state.jobs, job_id))
         speech = job.result.get("speech")
         if speech is None:
             raise ApiError(404, f"job {job_id} made no audio; only /lipsync/text jobs do")
