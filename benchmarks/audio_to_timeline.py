@@ -219,21 +219,26 @@ def main() -> None:
 
 
 def peak_mb() -> float:
-    """Peak resident memory (VmHWM) of this process plus that of its child processes."""
+    """Peak resident memory (VmHWM) of this process, plus what its alignment workers hold of
+    their own (private pages; the pages they share with this process are counted once)."""
     import os
 
-    def status(pid) -> dict[str, str]:
+    def fields(path: str) -> dict[str, str]:
         try:
-            lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+            lines = Path(path).read_text().splitlines()
         except OSError:
             return {}
-        return dict(line.split(":", 1) for line in lines if ":" in line)
+        return {k: v.split()[0] for k, v in (line.split(":", 1) for line in lines if ":" in line)}
 
     me = str(os.getpid())
-    pids = [
-        p for p in os.listdir("/proc") if p.isdigit() and status(p).get("PPid", "").strip() == me
+    kids = [
+        p
+        for p in os.listdir("/proc")
+        if p.isdigit() and fields(f"/proc/{p}/status").get("PPid") == me
     ]
-    return sum(int(status(p).get("VmHWM", "0 kB").split()[0]) for p in [me, *pids]) / 1024
+    own = [fields(f"/proc/{p}/smaps_rollup") for p in kids]
+    private = sum(int(f.get("Private_Clean", 0)) + int(f.get("Private_Dirty", 0)) for f in own)
+    return (int(fields(f"/proc/{me}/status")["VmHWM"]) + private) / 1024
 
 
 def rhubarb_run(binary: Path, tmp: Path) -> tuple[float, float]:
