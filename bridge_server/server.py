@@ -57,7 +57,11 @@ STATUS = {  # error class -> HTTP status
 class Animation(BaseModel):
     """How the mouth moves, and for which shapes (the CLI's animation options)."""
 
-    visemes: str = "oculus15"
+    visemes: str | None = Field(None, description="viseme set (default oculus15, or the rig's)")
+    rig: str | None = Field(None, description="a rig preset (GET /rigs): curves get its names")
+    shape_keys: list[str] | None = Field(
+        None, description="or the rig's own shape-key names, matched to visemes"
+    )
     fps: float = Field(24.0, gt=0, le=240)
     intensity: float = Field(1.0, ge=0, le=2)
     smoothing: float = Field(0.5, ge=0, le=1)
@@ -67,6 +71,25 @@ class Animation(BaseModel):
 
     def settings(self) -> CurveSettings:
         return CurveSettings(self.intensity, self.smoothing, self.lead, self.holds, self.max_error)
+
+    def mapping(self):
+        """The rig mapping asked for, or None; refused at once when it cannot be made."""
+        if not (self.rig or self.shape_keys is not None):
+            return None
+        from .rigs import resolve
+
+        return resolve(self.rig, self.shape_keys, self.visemes)
+
+    def viseme_set(self, mapping) -> str:
+        return mapping.viseme_set if mapping else self.visemes or "oculus15"
+
+    def finish(self, timeline, mapping) -> dict:
+        """The job's result: the timeline, its curves renamed after the rig when one was given."""
+        if mapping is None:
+            return {"timeline": timeline}
+        from .rigs import apply
+
+        return {"timeline": apply(timeline, mapping), "rig": mapping.to_dict()}
 
 
 class TextRequest(Animation):
@@ -80,6 +103,7 @@ class TextRequest(Animation):
 
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
     settings = settings or ServerSettings()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.jobs = Jobs(settings.workers, settings.max_queued, settings.time_limit_s)
@@ -121,9 +145,25 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
         return available_sets()
 
+    @app.get("/rigs")
+    def list_rigs() -> list[dict]:
+        from .rigs import load_preset, presets
+
+        return [load_preset(name).to_dict() for name in presets()]
+
+    @app.post("/rigs/match")
+    def match_rig(
+        shape_keys: Annotated[list[str], Body(embed=True)],
+        visemes: Annotated[str | None, Body(embed=True)] = None,
+    ) -> dict:
+        from .rigs import match
+
+        return match(shape_keys, visemes).to_dict()
+
     @app.post("/lipsync/text", status_code=202)
     def lipsync_text(request: Annotated[TextRequest, Body()]) -> Response:
-        _check_now(request.visemes, request.text)
+        mapping = request.mapping()
+        _check_now(request.viseme_set(mapping), request.text)
 
         def work(progress):
             from .pipeline import say
@@ -134,12 +174,12 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
                 voice=request.voice,
                 lang=request.lang,
                 rate_wpm=request.rate_wpm,
-                viseme_set=request.visemes,
+                viseme_set=request.viseme_set(mapping),
                 fps=request.fps,
                 settings=request.settings(),
                 progress=progress,
             )
-            return {"timeline": timeline, "speech": speech}
+            return request.finish(timeline, mapping) | {"speech": speech}
 
         return _started(app.state.jobs, "text", work, request.wait)
 
@@ -150,7 +190,11 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         engine: Annotated[Literal["auto", "whisper", "allosaurus", "phoneloop"], Form()] = "auto",
         model: Annotated[str, Form()] = "auto",
         lang: Annotated[str, Form()] = "",
-        visemes: Annotated[str, Form()] = "oculus15",
+        visemes: Annotated[str | None, Form()] = None,
+        rig: Annotated[str | None, Form(description="a rig preset (GET /rigs)")] = None,
+        shape_keys: Annotated[
+            str | None, Form(description="the rig's shape-key names, comma-separated")
+        ] = None,
         fps: Annotated[float, Form(gt=0, le=240)] = 24.0,
         intensity: Annotated[float, Form(ge=0, le=2)] = 1.0,
         smoothing: Annotated[float, Form(ge=0, le=1)] = 0.5,
@@ -161,11 +205,12 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     ) -> Response:
         data = await file.read()
         name = file.filename or "uploaded audio"
-        _check_now(visemes)
         if not data:
             raise ApiError(400, f"{name} is empty (0 bytes); send a file with sound")
         animation = Animation(
             visemes=visemes,
+            rig=rig,
+            shape_keys=[k.strip() for k in shape_keys.split(",")] if shape_keys else None,
             fps=fps,
             intensity=intensity,
             smoothing=smoothing,
@@ -173,6 +218,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             holds=holds,
             max_error=max_error,
         )
+        mapping = animation.mapping()
+        _check_now(animation.viseme_set(mapping))
 
         def work(progress):
             from .audio import load_audio
@@ -185,12 +232,12 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
                 engine=engine,
                 model=model,
                 lang=lang,
-                viseme_set=animation.visemes,
+                viseme_set=animation.viseme_set(mapping),
                 fps=animation.fps,
                 settings=animation.settings(),
                 progress=progress,
             )
-            return {"timeline": timeline}
+            return animation.finish(timeline, mapping)
 
         return _started(app.state.jobs, "audio", work, wait)
 
@@ -215,6 +262,13 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         ),
     ) -> Response:
         return _result(_finished(_job(app.state.jobs, job_id)), format)
+
+    @app.get("/jobs/{job_id}/rig")
+    def job_rig(job_id: str) -> dict:
+        job = _finished(_job(app.state.jobs, job_id))
+        if "rig" not in job.result:
+            raise ApiError(404, f"job {job_id} was made without a rig; send rig or shape_keys")
+        return job.result["rig"]
 
     @app.get("/jobs/{job_id}/audio")
     def job_audio(job_id: str) -> Response:

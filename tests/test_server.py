@@ -184,3 +184,40 @@ def test_only_loopback_may_serve_without_a_token():
     with pytest.raises(InputError, match="--token"):
         check_bind("0.0.0.0", "")
     check_bind("0.0.0.0", "s3cret")
+
+
+def test_curves_come_named_after_the_rig(bridge, line_wav):
+    presets = {r["name"]: r for r in bridge.get("/rigs").json()}
+    assert {"vrchat", "arkit", "vrm", "rhubarb", "demo_head"} <= set(presets)
+
+    r = bridge.post("/lipsync/text", json={"text": LINE, "rig": "vrchat", "wait": True})
+    timeline = Timeline.from_json(r.text)
+    assert {c.channel for c in timeline.curves} == set(presets["vrchat"]["shape_keys"].values())
+    assert max(k[1] for c in timeline.curves if c.channel == "vrc.v_pp" for k in c.keys) == 1.0
+
+    keys = ["Basis", "Fcl_MTH_A", "Fcl_MTH_I", "Fcl_MTH_U", "Fcl_MTH_E", "Fcl_MTH_O", "Blink_L"]
+    matched = bridge.post("/rigs/match", json={"shape_keys": keys}).json()
+    assert matched["viseme_set"] == "vrm5" and matched["unmatched_keys"] == ["Basis", "Blink_L"]
+    started = bridge.post(
+        "/lipsync/audio",
+        files={"file": ("line.wav", line_wav)},
+        data={"text": LINE, "shape_keys": ",".join(keys)},
+    ).json()["job"]
+    assert wait_done(bridge, started["id"])["status"] == "done"
+    timeline = Timeline.from_json(bridge.get(f"/jobs/{started['id']}/result").text)
+    assert {c.channel for c in timeline.curves} == set(keys[1:6])
+    assert bridge.get(f"/jobs/{started['id']}/rig").json()["missing_channels"] == []
+
+
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        ({"text": "hi", "rig": "no-such-rig"}, "no-such-rig"),
+        ({"text": "hi", "rig": "vrchat", "shape_keys": ["jawOpen"]}, "not both"),
+        ({"text": "hi", "shape_keys": ["Basis", "Blink_L"]}, "vrc.v_aa"),
+    ],
+    ids=["unknown", "both", "nothing-matches"],
+)
+def test_rig_mistakes_are_refused_at_once(bridge, body, words):
+    r = bridge.post("/lipsync/text", json=body)
+    assert r.status_code == 400 and words in r.json()["error"]
