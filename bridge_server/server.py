@@ -411,3 +411,29 @@ def serve(host: str = LOOPBACK, port: int = 8765, settings: ServerSettings | Non
     settings = settings or ServerSettings()
     check_bind(host, settings.token)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
+def serve_in_thread(settings: ServerSettings | None = None, host: str = LOOPBACK):
+    """A real server on a free port, in a background thread (tests, benchmarks, the add-on's
+    own bridge): returns (base url, stop function)."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind((host, 0))
+        port = s.getsockname()[1]
+    config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="error")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started and thread.is_alive():
+        time.sleep(0.02)
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(10)
+
+    return f"http://{host}:{port}", stop

@@ -1,7 +1,5 @@
 """The HTTP bridge for real: uvicorn on a free loopback port, driven by an HTTP client."""
 
-import socket
-import threading
 import time
 
 import httpx
@@ -9,7 +7,7 @@ import pytest
 
 from bridge_server.audio import wav_bytes
 from bridge_server.errors import InputError
-from bridge_server.server import ServerSettings, check_bind, create_app
+from bridge_server.server import ServerSettings, check_bind, serve_in_thread
 from bridge_server.timeline import Timeline
 from tests.conftest import SHARED
 
@@ -17,31 +15,9 @@ KITTENS = SHARED / "librivox_kittens"
 LINE = "Bob put the big blue map back in the box."
 
 
-def start(settings: ServerSettings):
-    """A real server in a thread; returns (base url, stop function)."""
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="error")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-
-    def stop():
-        server.should_exit = True
-        thread.join(10)
-
-    return f"http://127.0.0.1:{port}", stop
-
-
 @pytest.fixture(scope="module")
 def bridge():
-    url, stop = start(ServerSettings(max_upload_mb=20, max_queued=2))
+    url, stop = serve_in_thread(ServerSettings(max_upload_mb=20, max_queued=2))
     with httpx.Client(base_url=url, timeout=120) as client:
         yield client
     stop()
@@ -168,7 +144,7 @@ def test_a_queue_that_is_full_says_retry(bridge):
 
 
 def test_a_token_guards_every_call_but_health():
-    url, stop = start(ServerSettings(token="s3cret"))
+    url, stop = serve_in_thread(ServerSettings(token="s3cret"))
     try:
         assert httpx.get(f"{url}/health").status_code == 200
         assert httpx.get(f"{url}/engines").status_code == 401
