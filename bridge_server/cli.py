@@ -495,6 +495,14 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--max-queued", type=int, default=8, help="jobs that may wait (8)")
     sv.add_argument("--time-limit", type=float, default=600.0, help="seconds per job (600)")
     sv.set_defaults(func=cmd_serve)
+
+    from .osc import add_arguments
+
+    add_arguments(
+        sub.add_parser(
+            "osc", help="play a timeline's curves over OSC in real time", epilog=EXIT_CODES
+        )
+    )
     return top
 
 
