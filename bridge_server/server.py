@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from typing import Annotated, Literal
 
@@ -26,6 +26,8 @@ from .errors import InputError, LipsyncError
 from .jobs import Job, Jobs
 
 LOOPBACK = "127.0.0.1"
+PLAYBACKS = 4  # OSC playbacks at once (each a thread that mostly sleeps)
+PLAYBACK_LIMIT_S = 4 * 3600.0  # a looping playback stops after this
 
 
 @dataclass
@@ -101,14 +103,29 @@ class TextRequest(Animation):
     wait: bool = False
 
 
+class OscRequest(BaseModel):
+    """Play a timeline's curves over OSC in real time (`lipsync osc` over HTTP)."""
+
+    job_id: str | None = Field(None, description="a finished lip-sync job whose timeline to play")
+    timeline: dict | None = Field(None, description="or a timeline document")
+    to: str = Field("127.0.0.1:9000", description="the receiver, HOST:PORT")
+    preset: str = Field("generic", description="generic, vrchat, vmc or arkit")
+    fps: float = Field(60.0, ge=1, le=240)
+    start_in: float = Field(0.1, ge=0, le=60, description="seconds from now to frame 0")
+    loop: bool = False
+    names: dict[str, str] | None = Field(None, description="channel -> name on the receiver")
+
+
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
     settings = settings or ServerSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.jobs = Jobs(settings.workers, settings.max_queued, settings.time_limit_s)
+        app.state.playbacks = Jobs(PLAYBACKS, PLAYBACKS, PLAYBACK_LIMIT_S)
         yield
         app.state.jobs.shutdown()  # running jobs stop at their next step; nothing half-written
+        app.state.playbacks.shutdown()  # players send their rest frame
 
     app = FastAPI(
         title="lipsync bridge",
@@ -116,9 +133,10 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         description=__doc__,
         lifespan=lifespan,
     )
-    # each lifespan (a server run, a test client) gets its own; this one serves callers that
+    # each lifespan (a server run, a test client) gets its own; these serve callers that
     # skip the lifespan
     app.state.jobs = Jobs(settings.workers, settings.max_queued, settings.time_limit_s)
+    app.state.playbacks = Jobs(PLAYBACKS, PLAYBACKS, PLAYBACK_LIMIT_S)
     _errors(app)
     _guards(app, settings)
 
@@ -241,6 +259,48 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
         return _started(app.state.jobs, "audio", work, wait)
 
+    @app.post("/osc/play", status_code=202)
+    def osc_play(request: Annotated[OscRequest, Body()]) -> JSONResponse:
+        import time
+
+        from . import osc
+
+        timeline = _osc_timeline(app.state.jobs, request)
+        preset = osc.load_preset(_builtin(request.preset, osc.preset_names()))
+        host, port = osc.parse_target(request.to, preset.port)
+        fps, start_at = osc.check_fps(request.fps), time.time() + request.start_in
+
+        def work(progress):
+            stats = osc.play(
+                timeline,
+                host,
+                port,
+                preset=preset,
+                fps=fps,
+                start_at=start_at,
+                loop=request.loop,
+                names=request.names,
+                progress=progress,
+            )
+            return {"osc": stats}
+
+        job = app.state.playbacks.submit("osc", work)
+        links = {"status": f"/osc/play/{job.id}", "stop": f"/osc/play/{job.id}"}
+        return JSONResponse(
+            {"job": job.summary(), "start_at": start_at, "links": links}, status_code=202
+        )
+
+    @app.get("/osc/play/{job_id}")
+    def osc_status(job_id: str) -> dict:
+        job = _job(app.state.playbacks, job_id)
+        stats = (job.result or {}).get("osc")
+        return job.summary() | {"stats": asdict(stats) if stats else None}
+
+    @app.delete("/osc/play/{job_id}")
+    def osc_stop(job_id: str) -> dict:
+        _job(app.state.playbacks, job_id)
+        return app.state.playbacks.cancel(job_id).summary()
+
     @app.get("/jobs")
     def list_jobs() -> list[dict]:
         return [j.summary() for j in app.state.jobs.all()]
@@ -293,6 +353,23 @@ def _started(jobs: Jobs, kind: str, work, wait: bool) -> Response:
         return JSONResponse({"job": job.summary(), "links": links}, status_code=202)
     job.wait()
     return _result(_finished(job), "timeline-json")
+
+
+def _osc_timeline(jobs: Jobs, request: OscRequest):
+    from .timeline import Timeline
+
+    if (request.job_id is None) == (request.timeline is None):
+        raise ApiError(400, "give job_id (a finished lip-sync job) or a timeline, one of them")
+    if request.job_id is not None:
+        return _finished(_job(jobs, request.job_id)).result["timeline"]
+    return Timeline.from_dict(request.timeline)
+
+
+def _builtin(name: str, names: list[str]) -> str:
+    """Presets by name only: a client never names a file on the server."""
+    if name not in names:
+        raise ApiError(400, f"unknown OSC preset {name!r}; choose one of: {', '.join(names)}")
+    return name
 
 
 def _check_now(visemes: str, text: str | None = None) -> None:

@@ -197,3 +197,42 @@ def test_curves_come_named_after_the_rig(bridge, line_wav):
 def test_rig_mistakes_are_refused_at_once(bridge, body, words):
     r = bridge.post("/lipsync/text", json=body)
     assert r.status_code == 400 and words in r.json()["error"]
+
+
+def test_osc_playback_starts_and_stops_over_http(bridge):
+    from tests.test_osc import PythonReceiver
+
+    receiver = PythonReceiver()
+    try:
+        made = bridge.post("/lipsync/text", json={"text": LINE}).json()["job"]
+        assert wait_done(bridge, made["id"])["status"] == "done"
+        r = bridge.post(
+            "/osc/play",
+            json={"job_id": made["id"], "to": f"127.0.0.1:{receiver.port}", "loop": True},
+        )
+        assert r.status_code == 202, r.text
+        play = r.json()
+        bundles = receiver.received(30)
+        assert len(bundles) >= 30 and abs(bundles[0].tag - play["start_at"]) < 1e-3
+        assert {m[0] for m in bundles[0].messages} >= {"/lipsync/PP", "/lipsync/aa"}
+        assert bridge.delete(f"/osc/play/{play['job']['id']}").status_code == 200
+        status = wait_done_osc(bridge, play["job"]["id"])
+        assert status["status"] == "cancelled"
+        time.sleep(0.2)
+        last = max(receiver.bundles, key=lambda b: b.recv)
+        assert all(m[1] == 0.0 for m in last.messages)  # the mouth is left at rest
+    finally:
+        receiver.close()
+    bad = bridge.post("/osc/play", json={"job_id": made["id"], "preset": "/etc/passwd"})
+    assert bad.status_code == 400 and "unknown OSC preset" in bad.json()["error"]
+    neither = bridge.post("/osc/play", json={"to": "127.0.0.1:9"})
+    assert neither.status_code == 400 and "job_id" in neither.json()["error"]
+
+
+def wait_done_osc(client, job_id: str) -> dict:
+    for _ in range(200):
+        status = client.get(f"/osc/play/{job_id}").json()
+        if status["status"] not in ("queued", "running"):
+            return status
+        time.sleep(0.05)
+    raise AssertionError("playback did not stop")
