@@ -228,7 +228,8 @@ def peak_mb() -> float:
             lines = Path(path).read_text().splitlines()
         except OSError:
             return {}
-        return {k: v.split()[0] for k, v in (line.split(":", 1) for line in lines if ":" in line)}
+        pairs = (line.split(":", 1) for line in lines if ":" in line)
+        return {k: (v.split() or [""])[0] for k, v in pairs}
 
     me = str(os.getpid())
     kids = [
