@@ -301,6 +301,15 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         _job(app.state.playbacks, job_id)
         return app.state.playbacks.cancel(job_id).summary()
 
+    app.add_api_route(
+        "/lipsync/video",
+        lipsync_audio,
+        methods=["POST"],
+        status_code=202,
+        summary="Lip sync from a video file's sound track",
+        description="The same as /lipsync/audio; lip landmarks from the picture are not yet added.",
+    )
+
     @app.get("/jobs")
     def list_jobs() -> list[dict]:
         return [j.summary() for j in app.state.jobs.all()]

@@ -81,6 +81,18 @@ def test_an_uploaded_recording_with_its_script(bridge, line_wav):
     assert sum(c.viseme == "PP" for c in timeline.visemes) >= 5  # b p b m b b: lips close
 
 
+def test_a_video_upload_is_timed_by_its_sound_track(bridge):
+    video = next((SHARED / "grid" / "videos").glob("*lbax4n.mpg"))
+    r = bridge.post(
+        "/lipsync/video",
+        files={"file": (video.name, video.read_bytes())},
+        data={"text": "lay blue at x four now", "wait": "true"},
+    )
+    assert r.status_code == 200, r.text
+    timeline = Timeline.from_json(r.text)
+    assert [w.text for w in timeline.words] == "lay blue at x four now".split()
+
+
 def test_cancelling_a_long_job(bridge):
     data = (KITTENS / "threelittlekittens_01_rountreesmith.ogg").read_bytes()
     started = bridge.post("/lipsync/audio", files={"file": ("reading.ogg", data)})
