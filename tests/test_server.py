@@ -248,3 +248,16 @@ def wait_done_osc(client, job_id: str) -> dict:
             return status
         time.sleep(0.05)
     raise AssertionError("playback did not stop")
+
+
+def test_shutdown_cancels_running_jobs_and_returns_quickly():
+    url, stop = serve_in_thread(ServerSettings())
+    data = (KITTENS / "threelittlekittens_01_rountreesmith.ogg").read_bytes()
+    job = httpx.post(f"{url}/lipsync/audio", files={"file": ("reading.ogg", data)}).json()["job"]
+    while httpx.get(f"{url}/jobs/{job['id']}").json()["status"] == "queued":
+        time.sleep(0.05)
+    t = time.perf_counter()
+    stop()
+    assert time.perf_counter() - t < 10
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{url}/health")
