@@ -517,7 +517,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.description = DESCRIPTION
     p.epilog = (p.epilog + "\n\n" if p.epilog else "") + _epilog()
     p.formatter_class = argparse.RawDescriptionHelpFormatter
-    p.add_argument("timeline", help="timeline JSON from 'lipsync say --timeline' ('-' for stdin)")
+    p.add_argument(
+        "timeline", nargs="?", help="timeline JSON from 'lipsync say --timeline' ('-' for stdin)"
+    )
+    p.add_argument(
+        "--live",
+        metavar="AUDIO",
+        help="instead of a timeline: play this audio file as a live stream and send the mouth "
+        "as it is heard (pocketsphinx phone loop; about 0.1 s behind the sound)",
+    )
     p.add_argument(
         "--to",
         metavar="HOST:PORT",
@@ -552,6 +560,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_osc(a: argparse.Namespace) -> int:
     preset = load_preset(a.preset)
     host, port = parse_target(a.to, preset.port) if a.to else ("127.0.0.1", preset.port)
+    if (a.timeline is None) == (a.live is None):
+        raise InputError("give a timeline JSON, or --live AUDIO to stream a recording as heard.")
+    if a.live is not None:
+        from .live import stream
+
+        stats = stream(a.live, host, port, preset=a.preset, fps=check_fps(a.fps))
+        if not a.quiet:
+            print(
+                f"streamed {stats.seconds:.1f} s live to {host}:{port}: {stats.frames_sent} "
+                f"frames, sound-to-packet latency p50 {stats.latency(50):.0f} ms, "
+                f"p95 {stats.latency(95):.0f} ms",
+                file=sys.stderr,
+            )
+        return 0
     names = parse_names(a.name)
     fps = check_fps(a.fps)
     start_at = None if a.start_in is None else time.time() + a.start_in
