@@ -56,9 +56,9 @@ def test_stop_closures_are_quiet_where_the_timeline_says(voice, sentences):
                     / rms(s.audio, s.sample_rate, b.start, b.end)
                 )
     assert len(ratios) > 20
-    assert (
-        np.median(ratios) < 0.5
-    )  # a timeline off by one phoneme gives about 1; Piper varies per run
+    # A timeline off by one phoneme gives about 1. Piper's synthesis is random per run: up to
+    # 0.51 seen in CI, so the bound leaves room for that and still fails a shift.
+    assert np.median(ratios) < 0.65
 
 
 def test_cancelling_stops_the_voice_and_it_still_works_after(voice, sentences):
