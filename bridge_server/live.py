@@ -83,7 +83,7 @@ def stream(
     chosen = osc.load_preset(preset)
     vset = load_set(chosen.viseme_set or "oculus15")
     channels = list(vset.channels)
-    build = osc._builder(chosen, channels, None)
+    build = osc.message_builder(chosen, channels, None)
     client = osc.open_client(host, port)
     phones, stats = LivePhones(), LiveStats()
     weights, step = np.zeros(len(channels)), 1.0 / osc.check_fps(fps)
@@ -98,7 +98,7 @@ def stream(
             target = _weights(vset, channels, ipa)
             weights += (target - weights) * ease
             while next_frame <= stats.seconds:
-                client.send(osc._bundle(0, build(np.clip(weights, 0, 1))))  # 0 = at once
+                client.send(osc.make_bundle(0, build(np.clip(weights, 0, 1))))  # 0 = at once
                 stats.frames_sent += 1
                 next_frame += step
             if (ipa, started) != shown and ipa != "_":
@@ -107,7 +107,7 @@ def stream(
             check_cancel(progress, 0.0, "streaming live")
     finally:
         phones.close()
-        client.send(osc._bundle(0, build([0.0] * len(channels))))  # the mouth at rest
+        client.send(osc.make_bundle(0, build([0.0] * len(channels))))  # the mouth at rest
     return stats
 
 

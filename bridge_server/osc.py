@@ -232,7 +232,7 @@ def frames(
     times = frame_times(fps, timeline.duration)
     channels = [c.channel for c in timeline.curves]
     values = np.clip([c.sample(times) for c in timeline.curves], 0.0, 1.0)
-    build = _builder(preset, channels, names)
+    build = message_builder(preset, channels, names)
     for i, t in enumerate(times):
         yield float(t), build(values[:, i])
 
@@ -243,10 +243,10 @@ def rest_messages(
     """Every channel at 0: the mouth at rest, sent when playback ends or is cancelled."""
     preset = load_preset(preset) if isinstance(preset, str) else preset
     channels = [c.channel for c in timeline.curves]
-    return _builder(preset, channels, names)([0.0] * len(channels))
+    return message_builder(preset, channels, names)([0.0] * len(channels))
 
 
-def _builder(preset: Preset, channels: list[str], overrides: dict[str, str] | None):
+def message_builder(preset: Preset, channels: list[str], overrides: dict[str, str] | None):
     """A function from one frame's values (in channel order) to its messages."""
     unknown = sorted(set(overrides or {}) - set(channels))
     if unknown:
@@ -429,7 +429,7 @@ class _Player:
             stage = f"loop {k + 1}" if loop else "streaming"
             for i, (t, messages) in enumerate(plan):
                 tag = self.stats.start_at + k * period + t
-                bundle = _bundle(tag, messages)  # built before the wait: it takes ~0.3 ms
+                bundle = make_bundle(tag, messages)  # built before the wait: it takes ~0.3 ms
                 self.wait(tag - SEND_AHEAD, i * share, stage)
                 if i + 1 < len(plan) and self.now() >= tag + 1 / self.fps - SEND_AHEAD:
                     self.stats.skipped_frames += 1  # stale: the next frame would replace it now
@@ -437,7 +437,7 @@ class _Player:
                 self.send(tag, bundle)
                 self.last_tag = tag
         tag = self.last_tag + 1 / self.fps  # the last frame of a pass is never skipped
-        bundle = _bundle(tag, rest)
+        bundle = make_bundle(tag, rest)
         self.wait(tag - SEND_AHEAD, 1 - share, "rest")
         self.send(tag, bundle)
         self.rest_sent, self.stats.rest_at = True, tag
@@ -475,11 +475,11 @@ class _Player:
         if self.last_tag is not None:
             tag = max(tag, self.last_tag + 1 / self.fps)
         with suppress(OSError, OutputError):
-            self.send(tag, _bundle(tag, rest))
+            self.send(tag, make_bundle(tag, rest))
             self.rest_sent, self.stats.rest_at = True, tag
 
 
-def _bundle(tag: float, messages: list[Message]):
+def make_bundle(tag: float, messages: list[Message]):
     from pythonosc.osc_bundle_builder import OscBundleBuilder
     from pythonosc.osc_message_builder import OscMessageBuilder
 

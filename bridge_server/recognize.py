@@ -22,7 +22,7 @@ from difflib import SequenceMatcher
 import numpy as np
 
 from . import engines
-from .audio import Audio
+from .audio import Audio, loudness
 from .engines.base import Progress, check_cancel, no_progress
 from .errors import InputError
 from .g2p import pronounce
@@ -312,15 +312,13 @@ def _load_models() -> None:
 def _pause_cuts(samples: np.ndarray, most_s: float) -> list[float]:
     """Times 0 .. end cutting the audio into pieces of at most most_s, each cut in the middle of
     the longest pause in the second half of the piece (the quietest 10 ms if there is none)."""
-    n = len(samples) // 160
-    rms = np.sqrt(np.mean(np.square(samples[: n * 160].reshape(n, 160), dtype=np.float64), 1))
-    quiet = rms < 0.1 * np.percentile(rms, 95) if n else np.zeros(0, bool)
+    rms, loud = loudness(samples)
     cuts, end = [0.0], len(samples) / RATE
     while end - cuts[-1] > most_s:
         lo, hi = int((cuts[-1] + most_s / 2) * 100), int((cuts[-1] + most_s) * 100)
         run, best, at = 0, -1, lo + int(np.argmin(rms[lo:hi]))
         for i in range(lo, hi):
-            run = run + 1 if quiet[i] else 0
+            run = 0 if loud[i] else run + 1
             if run > best and run > 0:
                 best, at = run, i - run // 2
         cuts.append(at / 100 + 0.005)

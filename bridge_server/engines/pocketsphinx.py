@@ -338,12 +338,10 @@ def _timed(words, keys, aligned, offset: float, duration: float, warnings) -> Al
 def _outside(samples: np.ndarray, words: list[Word], offset: float) -> float:
     """Share of the loud 10 ms frames (within 20 dB of the loud level) outside every word:
     a script that misses what is said leaves it to pocketsphinx's optional silences."""
-    n = len(samples) // 160
-    if not n:
-        return 0.0
-    rms = np.sqrt(np.mean(np.square(samples[: n * 160].reshape(n, 160), dtype=np.float64), 1))
-    loud = rms > 0.1 * np.percentile(rms, 95)
-    inside = np.zeros(n, dtype=bool)
+    from ..audio import loudness
+
+    _, loud = loudness(samples)
+    inside = np.zeros(len(loud), dtype=bool)
     for w in words:
         inside[max(0, int((w.start - offset) * 100)) : int(np.ceil((w.end - offset) * 100))] = True
     return float(np.sum(loud & ~inside) / max(1, np.sum(loud)))

@@ -172,11 +172,9 @@ def choose_model(model: str, lang: str, samples: np.ndarray) -> tuple[str, str |
 
 def _first_sound(audio: np.ndarray) -> int:
     """The sample 0.5 s before the first loud 10 ms (within 20 dB of the loud level)."""
-    n = len(audio) // 160
-    if not n:
-        return 0
-    rms = np.sqrt(np.mean(np.square(audio[: n * 160].reshape(n, 160), dtype=np.float64), 1))
-    loud = np.flatnonzero(rms > 0.1 * np.percentile(rms, 95))
+    from ..audio import loudness
+
+    loud = np.flatnonzero(loudness(audio)[1])
     return max(0, int(loud[0]) * 160 - SAMPLE_RATE // 2) if len(loud) else 0
 
 
