@@ -39,10 +39,6 @@ class Job:
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
     _done: threading.Event = field(default_factory=threading.Event, repr=False)
 
-    @property
-    def finished_ok(self) -> bool:
-        return self.status == "done"
-
     def summary(self) -> dict:
         """The job's state as JSON: everything but the result."""
         keys = ("id", "kind", "status", "progress", "stage", "error", "error_type", "created")
