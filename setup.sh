@@ -9,10 +9,12 @@ cd "$(dirname "$0")"
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 die() { printf 'setup: %s\n' "$*" >&2; exit 1; }
 
-# 1. System packages: espeak-ng (the built-in voice and its phoneme events).
+# 1. System packages: espeak-ng (the built-in voice and its phoneme events), PortAudio (live
+#    mode from a microphone).
 need_apt=()
 command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
 ldconfig -p 2>/dev/null | grep -q 'libespeak-ng.so.1' || need_apt+=(libespeak-ng1)
+ldconfig -p 2>/dev/null | grep -q 'libportaudio.so.2' || need_apt+=(libportaudio2)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   command -v apt-get >/dev/null 2>&1 || die "missing ${need_apt[*]} and no apt-get here: install eSpeak NG with your system's package manager (e.g. 'brew install espeak-ng', 'dnf install espeak-ng'), then run this again."

@@ -522,10 +522,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--live",
+        nargs="?",
+        const="",
         metavar="AUDIO",
-        help="instead of a timeline: play this audio file as a live stream and send the mouth "
-        "as it is heard (pocketsphinx phone loop; about 0.1 s behind the sound)",
+        help="instead of a timeline: send the mouth as it is heard, from the microphone, or from "
+        "this audio file played as a live stream (pocketsphinx phone loop; about 0.1 s behind)",
     )
+    p.add_argument(
+        "--device",
+        metavar="NAME|NUMBER",
+        help="with --live: the input device (default: the system's; see --list-devices)",
+    )
+    p.add_argument(
+        "--seconds", type=float, metavar="S", help="with --live: stop after this long (Ctrl-C too)"
+    )
+    p.add_argument("--list-devices", action="store_true", help="list input devices and exit")
     p.add_argument(
         "--to",
         metavar="HOST:PORT",
@@ -560,12 +571,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_osc(a: argparse.Namespace) -> int:
     preset = load_preset(a.preset)
     host, port = parse_target(a.to, preset.port) if a.to else ("127.0.0.1", preset.port)
-    if (a.timeline is None) == (a.live is None):
-        raise InputError("give a timeline JSON, or --live AUDIO to stream a recording as heard.")
-    if a.live is not None:
-        from .live import stream
+    if a.list_devices:
+        from .live import input_devices
 
-        stats = stream(a.live, host, port, preset=a.preset, fps=check_fps(a.fps))
+        for d in input_devices():
+            print(f"{d['index']}: {d['name']} ({d['channels']} channels, {d['rate']:g} Hz)")
+        return 0
+    if (a.timeline is None) == (a.live is None):
+        raise InputError(
+            "give a timeline JSON, or --live to send the microphone (--live AUDIO: a recording) "
+            "as heard."
+        )
+    if a.live is not None:
+        from .live import Microphone, stream
+
+        source = a.live or Microphone(a.device, a.seconds)
+        if not a.quiet and not a.live:
+            print(f"listening to {source.name}; Ctrl-C stops", file=sys.stderr)
+        stats = stream(source, host, port, preset=a.preset, fps=check_fps(a.fps))
         if not a.quiet:
             print(
                 f"streamed {stats.seconds:.1f} s live to {host}:{port}: {stats.frames_sent} "

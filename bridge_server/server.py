@@ -103,17 +103,27 @@ class TextRequest(Animation):
     wait: bool = False
 
 
-class OscRequest(BaseModel):
+class OscTarget(BaseModel):
+    to: str = Field("127.0.0.1:9000", description="the receiver, HOST:PORT")
+    preset: str = Field("generic", description="generic, vrchat, vmc or arkit")
+    fps: float = Field(60.0, ge=1, le=240)
+
+
+class OscRequest(OscTarget):
     """Play a timeline's curves over OSC in real time (`lipsync osc` over HTTP)."""
 
     job_id: str | None = Field(None, description="a finished lip-sync job whose timeline to play")
     timeline: dict | None = Field(None, description="or a timeline document")
-    to: str = Field("127.0.0.1:9000", description="the receiver, HOST:PORT")
-    preset: str = Field("generic", description="generic, vrchat, vmc or arkit")
-    fps: float = Field(60.0, ge=1, le=240)
     start_in: float = Field(0.1, ge=0, le=60, description="seconds from now to frame 0")
     loop: bool = False
     names: dict[str, str] | None = Field(None, description="channel -> name on the receiver")
+
+
+class LiveRequest(OscTarget):
+    """Send the mouth over OSC as the server's microphone hears it (`lipsync osc --live`)."""
+
+    device: str | None = Field(None, description="input device name or number (GET /osc/devices)")
+    seconds: float | None = Field(None, gt=0, le=PLAYBACK_LIMIT_S, description="stop after")
 
 
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
@@ -300,6 +310,44 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     def osc_stop(job_id: str) -> dict:
         _job(app.state.playbacks, job_id)
         return app.state.playbacks.cancel(job_id).summary()
+
+    @app.get("/osc/devices")
+    def input_devices() -> list[dict]:
+        from .live import input_devices
+
+        return input_devices()
+
+    @app.post("/osc/live", status_code=202)
+    def live_start(request: Annotated[LiveRequest, Body()]) -> JSONResponse:
+        from . import live, osc
+
+        preset = _builtin(request.preset, osc.preset_names())
+        host, port = osc.parse_target(request.to, osc.load_preset(preset).port)
+        fps = osc.check_fps(request.fps)
+        microphone, stats = live.Microphone(request.device, request.seconds), live.LiveStats()
+
+        def work(progress):
+            live.stream(
+                microphone, host, port, preset=preset, fps=fps, progress=progress, stats=stats
+            )
+            return {"live": stats}
+
+        job = app.state.playbacks.submit("live", work)
+        job.result = {"live": stats}  # filled in as it streams
+        links = {"status": f"/osc/live/{job.id}", "stop": f"/osc/live/{job.id}"}
+        return JSONResponse(
+            {"job": job.summary(), "device": microphone.name, "links": links}, status_code=202
+        )
+
+    @app.get("/osc/live/{job_id}")
+    def live_status(job_id: str) -> dict:
+        job = _job(app.state.playbacks, job_id)
+        stats = (job.result or {}).get("live")
+        return job.summary() | {"stats": stats.summary() if stats else None}
+
+    @app.delete("/osc/live/{job_id}")
+    def live_stop(job_id: str) -> dict:
+        return osc_stop(job_id)
 
     app.add_api_route(
         "/lipsync/video",
