@@ -8,23 +8,21 @@ faster than real time: frame k of the stream carries the sound at k/60 s.
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from bridge_server.audio import load_audio, wav_bytes
+from tests.bridge import LIPSYNC, running_bridge
 from tests.test_osc import PythonReceiver
 
 LINE = "Bob put the big blue map back in the box."
 DEVICE = "lipsync_test_mic"
-LIPSYNC = str(Path(sys.executable).with_name("lipsync"))
 
 
 def _portaudio() -> bool:
@@ -109,24 +107,8 @@ def test_without_sounddevice_the_error_says_what_to_install(monkeypatch):
 
 @pytest.fixture
 def server(microphone):
-    env, _ = microphone
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    process = subprocess.Popen(
-        [LIPSYNC, "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE, text=True
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url + "/health", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+    with running_bridge(microphone[0]) as url:
+        yield url
 
 
 def call(url: str, method: str = "GET", body: dict | None = None) -> tuple[int, dict | list]:
