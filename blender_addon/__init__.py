@@ -1,0 +1,46 @@
+"""Lip Sync: one-button lip sync onto shape keys, from audio, a sound strip, text or a
+reference video, through the local lip-sync bridge (`lipsync serve`).
+
+Imports only bpy and the standard library. Installs as a Blender 4.2+ extension
+(blender_manifest.toml) and as a legacy add-on (bl_info) for Blender 3.4 to 4.1.
+"""
+
+import bpy
+
+from . import operators, panels, preferences, properties
+
+bl_info = {
+    "name": "Lip Sync",
+    "author": "lipsync-bridge developers",
+    "version": (0, 1, 0),
+    "blender": (3, 4, 0),
+    "location": "3D View > Sidebar > Lip Sync",
+    "description": "One-button lip sync onto shape keys from audio, text or video",
+    "doc_url": "https://github.com/lipsync-bridge/lipsync-bridge",
+    "category": "Animation",
+}
+
+classes = (
+    preferences.LipsyncPreferences,
+    *operators.classes,
+    *panels.classes,
+)
+
+
+def _add_menu(self, context):
+    self.layout.operator("lipsync.demo_head", icon="MONKEY")
+
+
+def register() -> None:
+    properties.register()
+    for cls in classes:
+        bpy.utils.register_class(cls)
+    bpy.types.VIEW3D_MT_mesh_add.append(_add_menu)
+
+
+def unregister() -> None:
+    operators.stop_started_bridge()  # it stops what it started
+    bpy.types.VIEW3D_MT_mesh_add.remove(_add_menu)
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)
+    properties.unregister()

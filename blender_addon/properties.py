@@ -1,0 +1,104 @@
+"""What the user sets: the line to bake (per scene) and the rig mapping (per object, saved in
+the .blend so a corrected mapping is kept)."""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import (
+    BoolProperty,
+    CollectionProperty,
+    EnumProperty,
+    FloatProperty,
+    IntProperty,
+    PointerProperty,
+    StringProperty,
+)
+
+SOURCES = [
+    ("AUDIO", "Audio File", "a recording on disk", "FILE_SOUND", 0),
+    ("STRIP", "Sound Strip", "a sound strip in the sequencer; keys line up with it", "SEQUENCE", 1),
+    ("TEXT", "Text", "type a line: a built-in voice speaks it", "FONT_DATA", 2),
+    (
+        "VIDEO",
+        "Reference Video",
+        "a video of someone saying the line (its sound is used)",
+        "FILE_MOVIE",
+        3,
+    ),
+]
+ENGINES = [
+    ("auto", "Auto", "the script if given, otherwise Whisper; the best available"),
+    ("whisper", "Whisper", "speech recognition, then alignment"),
+    ("phoneloop", "Phone Loop", "pocketsphinx phones without words (fast, English)"),
+    ("allosaurus", "Allosaurus", "phones in any language"),
+]
+VOICES = [("espeak", "eSpeak NG", "fast, many languages"), ("piper", "Piper", "natural voice")]
+VISEME_SETS = [
+    ("AUTO", "From Rig", "the set that matches the shape keys"),
+    ("oculus15", "Oculus 15", ""),
+    ("rhubarb", "Rhubarb A-H, X", ""),
+    ("preston_blair", "Preston Blair", ""),
+    ("vrm5", "VRM A I U E O", ""),
+    ("arkit", "ARKit", ""),
+]
+
+
+class LipsyncChannel(bpy.types.PropertyGroup):
+    channel: StringProperty(name="Channel", description="a mouth shape of the viseme set")
+    shape_key: StringProperty(name="Shape Key", description="the shape key it drives; empty: none")
+
+
+class LipsyncRig(bpy.types.PropertyGroup):
+    viseme_set: StringProperty(name="Viseme Set", description="the set the channels belong to")
+    mapping: CollectionProperty(type=LipsyncChannel)
+    active: IntProperty()
+    message: StringProperty(description="what the last detection found")
+
+
+class LipsyncSettings(bpy.types.PropertyGroup):
+    source: EnumProperty(name="Source", items=SOURCES, default="AUDIO")
+    audio_path: StringProperty(name="Audio", subtype="FILE_PATH")
+    strip: StringProperty(name="Strip", description="name of the sound strip")
+    text: StringProperty(name="Text", description="the line to speak")
+    voice_engine: EnumProperty(name="Voice", items=VOICES, default="espeak")
+    voice: StringProperty(name="Voice Name", description="e.g. en-us, en-gb, de; empty: default")
+    video_path: StringProperty(name="Video", subtype="FILE_PATH")
+    script: StringProperty(
+        name="Script",
+        description="what is said, for exact timing (empty: a sidecar .txt beside the audio, "
+        "or recognised)",
+    )
+    lang: StringProperty(name="Language", description="e.g. en, de, cs; empty: detected")
+    engine: EnumProperty(name="Engine", items=ENGINES, default="auto")
+    viseme_set: EnumProperty(name="Visemes", items=VISEME_SETS, default="AUTO")
+    intensity: FloatProperty(name="Intensity", default=1.0, min=0.0, max=2.0)
+    smoothing: FloatProperty(name="Smoothing", default=0.5, min=0.0, max=1.0)
+    holds: BoolProperty(name="Holds", description="stepped keys: hold each mouth, 2D style")
+    frame_offset: IntProperty(
+        name="Offset", description="frames from the scene start (or the strip)"
+    )
+    add_strip: BoolProperty(
+        name="Add Sound Strip", default=True, description="put the sound in the sequencer"
+    )
+    # set while baking
+    progress: FloatProperty(name="Progress", min=0.0, max=1.0, subtype="FACTOR")
+    stage: StringProperty()
+    running: BoolProperty()
+    cancel: BoolProperty()
+
+
+classes = (LipsyncChannel, LipsyncRig, LipsyncSettings)
+
+
+def register() -> None:
+    for cls in classes:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.lipsync = PointerProperty(type=LipsyncSettings)
+    bpy.types.Object.lipsync = PointerProperty(type=LipsyncRig)
+
+
+def unregister() -> None:
+    del bpy.types.Scene.lipsync
+    del bpy.types.Object.lipsync
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)

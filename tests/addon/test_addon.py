@@ -1,0 +1,219 @@
+"""The add-on registered in the bpy module, baking through a real running bridge."""
+
+import json
+import urllib.request
+
+import pytest
+
+from blender_addon import compat
+from tests.addon.conftest import bpy, make_rig
+from tests.bridge import free_port
+
+LINE = "Bob put the big blue map back in the box."
+
+
+def keys_of(obj) -> dict[str, list[tuple[float, float]]]:
+    """Shape key -> [(frame, value)] of the shape keys' action."""
+    key = obj.data.shape_keys
+    out = {}
+    for fc in compat.fcurves(key.animation_data.action, key):
+        name = fc.data_path.split('"')[1]
+        out[name] = [tuple(p.co) for p in fc.keyframe_points]
+    return out
+
+
+def value_at(obj, shape_key: str, frame: float) -> float:
+    """The shape key's animated value at `frame`, as Blender plays it."""
+    key = obj.data.shape_keys
+    path = f'key_blocks["{shape_key}"].value'
+    curve = next(c for c in compat.fcurves(key.animation_data.action, key) if c.data_path == path)
+    return curve.evaluate(frame)
+
+
+def bridge_timeline(url: str, text: str, fps: float) -> dict:
+    body = json.dumps({"text": text, "visemes": "oculus15", "fps": fps, "wait": True}).encode()
+    request = urllib.request.Request(
+        url + "/lipsync/text", body, headers={"Content-Type": "application/json"}
+    )
+    return json.loads(urllib.request.urlopen(request, timeout=60).read())
+
+
+def test_a_typed_line_is_spoken_and_keyed_with_its_sound(head, scene, bridge_url):
+    scene.render.fps = 30
+    settings = scene.lipsync
+    settings.source, settings.text = "TEXT", LINE
+    assert bpy.ops.lipsync.bake() == {"FINISHED"}
+    action = head.data.shape_keys.animation_data.action
+    assert action.name == "Head: Bob put the big..."
+    keys = keys_of(head)
+    assert {"vrc.v_pp", "vrc.v_aa", "vrc.v_sil"} <= set(keys)
+    assert head.lipsync.viseme_set == "oculus15"  # detected from the names, kept on the object
+    # The lips close (PP near 1) at each p/b/m the bridge timed for the same line.
+    timeline = bridge_timeline(bridge_url, LINE, 30)
+    closures = [p for p in timeline["phonemes"] if p["ipa"] in ("p", "b", "m")]
+    for p in closures:
+        middle = scene.frame_start + (p["start"] + p["end"]) / 2 * 30
+        assert value_at(head, "vrc.v_pp", middle) > 0.5, p
+    # The sound is in the sequencer at the first frame, and playback reaches the end.
+    strip = compat.strips(scene)["Bob put the big..."]
+    assert strip.frame_start == scene.frame_start
+    assert scene.frame_end >= max(f for f, _ in keys["vrc.v_pp"])
+
+
+def test_a_recording_with_its_script_beside_it_lands_at_the_offset(head, scene, espeak, tmp_path):
+    from bridge_server.audio import wav_bytes
+
+    speech = espeak.synthesize("Maybe a bomb.")
+    wav = tmp_path / "take01.wav"
+    wav.write_bytes(wav_bytes(speech.audio, speech.sample_rate))
+    (tmp_path / "take01.txt").write_text("Maybe a bomb.")
+    scene.render.fps, scene.render.fps_base = 30000, 1001  # 29.97
+    settings = scene.lipsync
+    settings.source, settings.audio_path, settings.frame_offset = "AUDIO", str(wav), 10
+    assert bpy.ops.lipsync.bake() == {"FINISHED"}
+    keys = keys_of(head)
+    first = min(f for points in keys.values() for f, _ in points)
+    assert first == pytest.approx(scene.frame_start + 10, abs=0.01)
+    assert head.data.shape_keys.animation_data.action.name == "Head: take01"
+    m = next(p for p in speech.phonemes if p.ipa == "m")  # "Maybe" starts with the lips shut
+    fps = 30000 / 1001
+    assert value_at(head, "vrc.v_pp", 11 + (m.start + m.end) / 2 * fps) > 0.5
+    assert compat.strips(scene)["take01"].frame_start == 11
+
+
+def test_a_sound_strip_is_followed_where_it_lies(head, scene, espeak, tmp_path):
+    from bridge_server.audio import wav_bytes
+
+    speech = espeak.synthesize("Hello there.")
+    wav = tmp_path / "hello.wav"
+    wav.write_bytes(wav_bytes(speech.audio, speech.sample_rate))
+    compat.add_sound_strip(scene, "hello", str(wav), 40)
+    settings = scene.lipsync
+    settings.source, settings.strip = "STRIP", "hello"
+    assert bpy.ops.lipsync.bake() == {"FINISHED"}
+    first = min(f for points in keys_of(head).values() for f, _ in points)
+    assert first == pytest.approx(40)
+    assert len(compat.strips(scene)) == 1  # no second copy of the sound
+
+
+def test_the_previous_animation_is_kept_and_a_rebake_replaces_only_its_line(head, scene):
+    key = head.data.shape_keys
+    key.key_blocks["vrc.v_aa"].value = 0.3
+    key.key_blocks["vrc.v_aa"].keyframe_insert("value", frame=500)
+    hand_made = key.animation_data.action
+    hand_made.name = "hand made"
+    settings = scene.lipsync
+    settings.source, settings.text = "TEXT", "Hello there."
+    assert bpy.ops.lipsync.bake() == {"FINISHED"}
+    assert key.animation_data.action.name == "Head: Hello there."
+    assert bpy.data.actions["hand made"].use_fake_user  # kept through save and reload
+    count = sum(len(v) for v in keys_of(head).values())
+    assert bpy.ops.lipsync.bake() == {"FINISHED"}
+    assert sum(len(v) for v in keys_of(head).values()) == count  # replaced, not doubled
+    assert len([a for a in bpy.data.actions if a.name.startswith("Head: Hello")]) == 1
+
+
+def test_a_corrected_mapping_is_used_and_can_be_saved_and_loaded(head, scene, tmp_path):
+    settings = scene.lipsync
+    settings.source, settings.text = "TEXT", "Bob."
+    assert bpy.ops.lipsync.detect_rig() == {"FINISHED"}
+    pp = next(c for c in head.lipsync.mapping if c.channel == "PP")
+    pp.shape_key = "vrc.v_sil"  # the user's correction: PP drives another key
+    next(c for c in head.lipsync.mapping if c.channel == "sil").shape_key = ""
+    preset = tmp_path / "my_rig.json"
+    assert bpy.ops.lipsync.save_mapping(filepath=str(preset)) == {"FINISHED"}
+    saved = json.loads(preset.read_text())
+    assert saved["viseme_set"] == "oculus15" and saved["shape_keys"]["PP"] == "vrc.v_sil"
+    assert bpy.ops.lipsync.bake() == {"FINISHED"}
+    keys = keys_of(head)
+    assert "vrc.v_pp" not in keys and max(v for _, v in keys["vrc.v_sil"]) > 0.5
+    head.lipsync.mapping.clear()
+    assert bpy.ops.lipsync.load_mapping(filepath=str(preset)) == {"FINISHED"}
+    assert {c.channel: c.shape_key for c in head.lipsync.mapping}["PP"] == "vrc.v_sil"
+
+
+def test_save_and_reload_keep_keys_sound_and_mapping(head, scene, tmp_path):
+    settings = scene.lipsync
+    settings.source, settings.text = "TEXT", "Hello there."
+    assert bpy.ops.lipsync.bake() == {"FINISHED"}
+    before = keys_of(head)
+    path = tmp_path / "shot.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    bpy.ops.wm.open_mainfile(filepath=str(path))
+    head = bpy.data.objects["Head"]
+    assert keys_of(head) == before
+    assert "Hello there." in compat.strips(bpy.context.scene)
+    assert len(head.lipsync.mapping) == 15
+
+
+# --- bad input: a clear message, and the scene as it was ---------------------------------------
+
+
+def unchanged(scene) -> tuple:
+    return len(bpy.data.actions), len(compat.strips(scene)), scene.frame_end
+
+
+def fails(match: str) -> None:
+    with pytest.raises(RuntimeError, match=match):
+        bpy.ops.lipsync.bake()
+
+
+def test_without_a_mesh_with_shape_keys_bake_is_off_and_says_why(scene):
+    assert not bpy.ops.lipsync.bake.poll()
+    make_rig([]).shape_key_clear()
+    assert not bpy.ops.lipsync.bake.poll()
+
+
+def test_shape_keys_that_match_nothing_leave_a_list_to_fill(scene):
+    obj = make_rig(["blink_left", "brow_up"])
+    scene.lipsync.source, scene.lipsync.text = "TEXT", "Hello."
+    before = unchanged(scene)
+    fails(
+        "name them like vrc.v_aa.*or pick a shape key for each oculus15 channel in the panel's Mapping list"
+    )
+    assert unchanged(scene) == before
+    assert len(obj.lipsync.mapping) > 0 and not any(c.shape_key for c in obj.lipsync.mapping)
+
+
+def test_a_bridge_that_is_down_is_named_with_the_fix(head, scene):
+    bpy.context.preferences.addons[
+        "blender_addon"
+    ].preferences.url = f"http://127.0.0.1:{free_port()}"
+    scene.lipsync.source, scene.lipsync.text = "TEXT", "Hello."
+    before = unchanged(scene)
+    fails("does not answer.*press Start in the Lip Sync panel")
+    assert unchanged(scene) == before
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (None, "cannot read"),
+        (b"", "is empty"),
+        (b"RIFF\x00\x01garbage" * 50, "not an audio or video file"),
+    ],
+    ids=["missing", "empty", "corrupt"],
+)
+def test_an_unusable_file_is_named_and_nothing_changes(head, scene, tmp_path, content, match):
+    path = tmp_path / "line.wav"
+    if content is not None:
+        path.write_bytes(content)
+    scene.lipsync.source, scene.lipsync.audio_path = "AUDIO", str(path)
+    before = unchanged(scene)
+    fails(match)
+    assert unchanged(scene) == before
+
+
+def test_linked_data_is_refused_with_the_way_out(scene, tmp_path):
+    make_rig(["vrc.v_pp", "vrc.v_aa"], name="Linked")
+    library = tmp_path / "library.blend"
+    bpy.data.libraries.write(str(library), {bpy.data.objects["Linked"]})
+    bpy.ops.wm.read_homefile(use_empty=True)
+    with bpy.data.libraries.load(str(library), link=True) as (src, dst):
+        dst.objects = ["Linked"]
+    obj = dst.objects[0]
+    bpy.context.scene.collection.objects.link(obj)
+    bpy.context.view_layer.objects.active = obj
+    scene = bpy.context.scene
+    scene.lipsync.source, scene.lipsync.text = "TEXT", "Hello."
+    fails("is linked from .*library.blend; make it local")
