@@ -15,12 +15,17 @@ need_apt=()
 command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
 ldconfig -p 2>/dev/null | grep -q 'libespeak-ng.so.1' || need_apt+=(libespeak-ng1)
 ldconfig -p 2>/dev/null | grep -q 'libportaudio.so.2' || need_apt+=(libportaudio2)
+# The tests also run the add-on in Debian's Blender, with its UI under Xvfb.
+if [ "${1:-}" = test ]; then
+  command -v blender >/dev/null 2>&1 || need_apt+=(blender)
+  command -v xvfb-run >/dev/null 2>&1 || need_apt+=(xvfb xauth)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   command -v apt-get >/dev/null 2>&1 || die "missing ${need_apt[*]} and no apt-get here: install eSpeak NG with your system's package manager (e.g. 'brew install espeak-ng', 'dnf install espeak-ng'), then run this again."
   say "installing ${need_apt[*]} with apt-get"
   $sudo apt-get update -qq || die "apt-get update failed: run '$sudo apt-get install ${need_apt[*]}' yourself, then run this again."
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null \
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null \
     || die "could not install ${need_apt[*]}: run '$sudo apt-get install ${need_apt[*]}' yourself, then run this again."
 fi
 

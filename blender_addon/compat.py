@@ -1,0 +1,121 @@
+"""The differences between Blender 3.4 ... 5.0 that the add-on meets, hidden behind a few functions.
+
+Actions: 3.4-4.3 keep F-Curves on the Action (`action.fcurves`, `action.id_root`). 4.4 added
+slotted actions (slots, layers, keyframe strips, one channelbag per slot) and kept `action.fcurves`
+as a proxy for the first slot only; 5.0 removed that proxy. Where slots exist the slotted API is
+used, so an action shared with other data-blocks is never written through the wrong slot.
+
+Sequencer: 5.0 renamed `SequenceEditor.sequences` / `sequences_all` to `strips` / `strips_all`.
+"""
+
+import bpy
+
+MAX_CHANNEL = 128  # the sequencer's channel count in every supported version
+# SequenceEditor's top-level strip collection, by name (for UILayout.prop_search)
+STRIPS_ATTR = "strips" if "strips" in bpy.types.SequenceEditor.bl_rna.properties else "sequences"
+NLA_TRACK = "Lip Sync"
+
+
+def has_slots(action) -> bool:
+    """Whether this Blender has slotted actions (4.4+)."""
+    return hasattr(action, "slots")
+
+
+def fcurves(action, id_block):
+    """The F-Curve collection of `action` that animates `id_block`, created where needed."""
+    if not has_slots(action):
+        return action.fcurves
+    return _channelbag(action, _slot(action, id_block)).fcurves
+
+
+def assign_action(id_block, action) -> None:
+    """Make `action` animate `id_block`, through its slot for that data-block where slots exist."""
+    anim = id_block.animation_data or id_block.animation_data_create()
+    slot = _slot(action, id_block) if has_slots(action) else None
+    anim.action = action
+    if slot is not None:
+        anim.action_slot = slot
+
+
+def assigned_action(id_block):
+    """The action animating `id_block`, or None."""
+    anim = id_block.animation_data
+    return anim.action if anim else None
+
+
+def push_to_nla(id_block, action, frame_start: float):
+    """Put `action` on an NLA track of `id_block` with its first key at `frame_start`, and
+    unassign it (like Push Down), so the next line's action does not hide it.
+
+    Lines go on one base track, whose strips hold their ends (Blender's default), so every
+    channel stays animated between lines: the NLA sets channels no strip animates to their
+    default, which for ShapeKey.value is 1.0 in 5.0. A line overlapping the others goes on a
+    track above that plays only over its own frames.
+    """
+    anim = id_block.animation_data or id_block.animation_data_create()
+    if anim.action == action:
+        anim.action = None
+    first, last = action.frame_range
+    end = frame_start + last - first
+    ours = [t for t in anim.nla_tracks if t.name.startswith(NLA_TRACK)]
+    track = ours[-1] if ours else None
+    if track is None or any(
+        s.frame_start < end and frame_start < s.frame_end for s in track.strips
+    ):
+        track = anim.nla_tracks.new()
+        track.name = NLA_TRACK
+    strip = track.strips.new(action.name, int(frame_start), action)
+    strip.frame_start_ui = frame_start  # moves the whole strip to the sub-frame start
+    if ours and track != ours[0]:
+        strip.extrapolation = "NOTHING"
+    if has_slots(action):
+        strip.action_slot = _slot(action, id_block)
+    return strip
+
+
+def _slot(action, id_block):
+    """The slot of `action` for `id_block`: the assigned one, else one named after it, else new."""
+    anim = id_block.animation_data
+    if anim and anim.action == action and anim.action_slot:
+        return anim.action_slot
+    for slot in action.slots:
+        if slot.target_id_type == id_block.id_type and slot.name_display == id_block.name:
+            return slot
+    return action.slots.new(id_type=id_block.id_type, name=id_block.name)
+
+
+def _channelbag(action, slot):
+    """The slot's channelbag on the first keyframe strip (the only one 4.4/5.0 create)."""
+    layer = action.layers[0] if action.layers else action.layers.new("Layer")
+    strip = layer.strips[0] if layer.strips else layer.strips.new(type="KEYFRAME")
+    return strip.channelbag(slot, ensure=True)
+
+
+def strips(scene):
+    """The scene's top-level sequencer strips, creating the sequence editor if needed."""
+    editor = scene.sequence_editor or scene.sequence_editor_create()
+    return getattr(editor, STRIPS_ATTR)
+
+
+def add_sound_strip(scene, name: str, filepath: str, frame_start: int, channel: int | None = None):
+    """A sound strip `name` at `frame_start`, replacing a strip of that name; a free channel by
+    default (the lowest one with no strip overlapping the sound)."""
+    collection = strips(scene)
+    old = collection.get(name)
+    if old is not None:
+        collection.remove(old)
+    strip = collection.new_sound(name, filepath, channel or MAX_CHANNEL, int(frame_start))
+    if channel is None:
+        strip.channel = _free_channel(collection, strip)
+    return strip
+
+
+def _free_channel(collection, strip) -> int:
+    """The lowest channel where no other strip overlaps `strip`'s frames."""
+    start, end = strip.frame_final_start, strip.frame_final_end
+    busy = {
+        other.channel
+        for other in collection
+        if other != strip and other.frame_final_start < end and start < other.frame_final_end
+    }
+    return next(c for c in range(1, MAX_CHANNEL + 1) if c not in busy)

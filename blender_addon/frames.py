@@ -1,0 +1,16 @@
+"""Seconds <-> frames: the one place that knows how the timeline's seconds land on frames."""
+
+
+def scene_fps(scene) -> float:
+    """The scene's true frame rate: fps / fps_base, so 30 / 1.001 gives 29.97..."""
+    return scene.render.fps / scene.render.fps_base
+
+
+def to_frame(seconds: float, fps: float, offset_frames: float = 0.0) -> float:
+    """Frame (sub-frames kept) at which `seconds` into a line falls when the line starts at `offset_frames`."""
+    return offset_frames + seconds * fps
+
+
+def to_seconds(frame: float, fps: float, offset_frames: float = 0.0) -> float:
+    """Seconds into a line that starts at `offset_frames`, for `frame`: the inverse of to_frame."""
+    return (frame - offset_frames) / fps
