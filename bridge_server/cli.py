@@ -290,7 +290,36 @@ def cmd_demo(a: argparse.Namespace) -> int:
         str(out / "line.tsv"),
     ]
     print(f"lipsync {' '.join(repr(x) if ' ' in x else x for x in args)}", file=sys.stderr)
-    return main(args)
+    code = main(args)
+    if code == 0:
+        _contact_sheet(out / "line.json", out / "sheet.png")
+    return code
+
+
+def _contact_sheet(timeline: Path, sheet: Path) -> None:
+    """The demo head saying the line, as a picture: Blender as a module (bpy) or program."""
+    import importlib.util
+    import shutil
+    import subprocess
+
+    script = Path(__file__).resolve().parents[1] / "blender_addon" / "demo.py"
+    args = ["--", "--timeline", str(timeline), "--out", str(sheet)]
+    if not script.exists():
+        why = "the add-on's folder is not beside the package (a git checkout has it)"
+    elif importlib.util.find_spec("bpy"):
+        why, command = "", [sys.executable, str(script), *args]
+    elif shutil.which("blender"):
+        why, command = "", ["blender", "-b", "--factory-startup", "-P", str(script), *args]
+    else:
+        why = "needs the bpy module (pip install bpy==5.0.1) or Blender (apt-get install blender)"
+    if why:
+        print(f"no contact sheet: {why}", file=sys.stderr)
+        return
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0 or not sheet.exists():
+        print(f"no contact sheet: Blender failed: {done.stderr.strip()[-500:]}", file=sys.stderr)
+    else:
+        print(f"rendered the demo head saying the line: {sheet}", file=sys.stderr)
 
 
 # --- plumbing ------------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -278,7 +277,6 @@ def test_same_code_in_blender_binary(tmp_path):
     lines = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]
     assert done.returncode == 0 and lines, done.stdout[-2000:] + done.stderr[-2000:]
     result = json.loads(lines[0].removeprefix("RESULT "))
-    print(result["version"], file=sys.stderr)
     assert result["keys"] == [5, 2]
     assert result["aa"] == [
         [10.0, 0.2, "LINEAR", "AUTO_CLAMPED"],
