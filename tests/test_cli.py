@@ -190,3 +190,19 @@ def test_language_choice(tmp_path, capsys):
     assert code == 0 and Timeline.from_json(out).source["voice"] == "fr"
     code, _, err = run(capsys, "say", "Hola.", "--lang", "es", "--engine", "piper")
     assert code == 3 and "speaks en-us, not es" in err
+
+
+def test_the_demo_writes_every_output_and_the_contact_sheet(tmp_path, capsys):
+    import struct
+
+    assert main(["demo", "-o", str(tmp_path)]) == 0
+    for name in ("line.wav", "line.json", "line.png", "line.tsv"):
+        assert (tmp_path / name).stat().st_size > 100
+    err = capsys.readouterr().err
+    if "no contact sheet" in err:  # neither the bpy module nor Blender here: said so
+        assert "pip install bpy" in err
+        return
+    header = (tmp_path / "sheet.png").read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", header[16:24])
+    assert width == 6 * 192 and height % 192 == 0 and height >= 2 * 192  # a grid of cells

@@ -48,6 +48,8 @@ def test_a_typed_line_is_spoken_and_keyed_with_its_sound(head, scene, bridge_url
     keys = keys_of(head)
     assert {"vrc.v_pp", "vrc.v_aa", "vrc.v_sil"} <= set(keys)
     assert head.lipsync.viseme_set == "oculus15"  # detected from the names, kept on the object
+    frames = [f for points in keys.values() for f, _ in points]
+    assert all(f == round(f) for f in frames)  # on whole frames: no sub-frame keys to tidy up
     # The lips close (PP near 1) at each p/b/m the bridge timed for the same line.
     timeline = bridge_timeline(bridge_url, LINE, 30)
     closures = [p for p in timeline["phonemes"] if p["ipa"] in ("p", "b", "m")]
