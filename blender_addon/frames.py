@@ -1,6 +1,5 @@
 """Seconds <-> frames: the one place that knows how the timeline's seconds land on frames."""
 
-
 SNAP = 1e-3  # frames
 
 
