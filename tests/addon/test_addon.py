@@ -219,3 +219,24 @@ def test_linked_data_is_refused_with_the_way_out(scene, tmp_path):
     scene = bpy.context.scene
     scene.lipsync.source, scene.lipsync.text = "TEXT", "Hello."
     fails("is linked from .*library.blend; make it local")
+
+
+def test_the_add_on_starts_the_bridge_when_needed_and_stops_what_it_started(head, scene):
+    from blender_addon import operators
+    from tests.bridge import LIPSYNC
+
+    prefs = bpy.context.preferences.addons["blender_addon"].preferences
+    prefs.url, prefs.command, prefs.autostart = (
+        f"http://127.0.0.1:{free_port()}",
+        LIPSYNC + " serve",
+        True,
+    )
+    scene.lipsync.source, scene.lipsync.text = "TEXT", "Hello."
+    assert bpy.ops.lipsync.bake() == {"FINISHED"}  # the bridge was down: started, then baked
+    process = operators.STATE["process"]
+    assert process is not None and process.poll() is None
+    assert bpy.ops.lipsync.bridge_stop() == {"FINISHED"}
+    assert process.wait(timeout=30) is not None and operators.STATE["process"] is None
+    prefs.command = "/nowhere/lipsync serve"
+    with pytest.raises(RuntimeError, match="cannot start the bridge.*set the full path"):
+        bpy.ops.lipsync.bridge_start()
