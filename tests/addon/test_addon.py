@@ -240,3 +240,14 @@ def test_the_add_on_starts_the_bridge_when_needed_and_stops_what_it_started(head
     prefs.command = "/nowhere/lipsync serve"
     with pytest.raises(RuntimeError, match="cannot start the bridge.*set the full path"):
         bpy.ops.lipsync.bridge_start()
+
+
+def test_one_button_on_the_demo_head(scene):
+    assert bpy.ops.lipsync.demo_head() == {"FINISHED"}
+    head = bpy.context.active_object
+    scene.lipsync.source, scene.lipsync.text = "TEXT", LINE
+    assert bpy.ops.lipsync.bake() == {"FINISHED"}
+    assert head.lipsync.viseme_set == "preston_blair"
+    keys = keys_of(head)
+    assert {"MBP", "AI", "O", "FV", "rest"} <= set(keys)
+    assert max(v for _, v in keys["MBP"]) > 0.9
