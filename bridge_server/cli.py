@@ -450,41 +450,7 @@ def _parser() -> argparse.ArgumentParser:
         BAKE_EXAMPLES,
     )
     bk.add_argument("audio", help="WAV, FLAC, OGG, MP3, M4A, or a video (MP4, MOV, MKV, MPG)")
-    g = bk.add_argument_group("script (default: a .txt beside the audio, else Whisper transcribes)")
-    g.add_argument("--text", help="the words spoken in the audio")
-    g.add_argument("--text-file", metavar="FILE", help="read the script from a UTF-8 text file")
-    g.add_argument("--no-sidecar", action="store_true", help="ignore a .txt beside the audio")
-    g = bk.add_argument_group("recognition")
-    g.add_argument(
-        "--engine",
-        default="auto",
-        choices=["auto", "whisper", "allosaurus", "phoneloop"],
-        help="auto: the script or Whisper's words, then forced alignment (default); whisper: "
-        "Whisper's word times only; allosaurus / phoneloop: phones without a transcript",
-    )
-    g.add_argument(
-        "--model",
-        default="auto",
-        help="Whisper model: auto (default: the packaged multilingual base detects the language, "
-        "English is transcribed by the packaged tiny.en, others by base; all offline), a name "
-        "(tiny.en, base, small, ...; others are downloaded by faster-whisper) or a local folder",
-    )
-    g.add_argument(
-        "--lang",
-        default="",
-        help="language of the speech, e.g. en, cs (default: detected by Whisper)",
-    )
-    g = bk.add_argument_group("outputs (without any, the timeline JSON goes to standard output)")
-    g.add_argument(
-        "--timeline", metavar="JSON", help="write the timeline document ('-' for stdout)"
-    )
-    g.add_argument(
-        "-o", "--output", metavar="FILE", help="write an export; format from the suffix or --format"
-    )
-    g.add_argument("--format", choices=sorted(FORMATS), help="format of -o")
-    g.add_argument("--plot", metavar="PNG", help="write a picture of the curves over the waveform")
-    _animation_options(bk, d)
-    bk.add_argument("-q", "--quiet", action="store_true", help="no progress or summary on stderr")
+    _recording_options(bk, d)
     bk.set_defaults(func=cmd_bake)
 
     en = sub.add_parser(
@@ -544,6 +510,47 @@ def _command(sub, name: str, short: str, description: str, examples: str):
         epilog=examples + "\n\n" + EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+
+
+def _recording_options(p: argparse.ArgumentParser, d) -> None:
+    """What `bake` and `track` share: the script, recognition, outputs and animation."""
+    from .exporters import FORMATS
+
+    g = p.add_argument_group("script (default: a .txt beside the audio, else Whisper transcribes)")
+    g.add_argument("--text", help="the words spoken in the audio")
+    g.add_argument("--text-file", metavar="FILE", help="read the script from a UTF-8 text file")
+    g.add_argument("--no-sidecar", action="store_true", help="ignore a .txt beside the audio")
+    g = p.add_argument_group("recognition")
+    g.add_argument(
+        "--engine",
+        default="auto",
+        choices=["auto", "whisper", "allosaurus", "phoneloop"],
+        help="auto: the script or Whisper's words, then forced alignment (default); whisper: "
+        "Whisper's word times only; allosaurus / phoneloop: phones without a transcript",
+    )
+    g.add_argument(
+        "--model",
+        default="auto",
+        help="Whisper model: auto (default: the packaged multilingual base detects the language, "
+        "English is transcribed by the packaged tiny.en, others by base; all offline), a name "
+        "(tiny.en, base, small, ...; others are downloaded by faster-whisper) or a local folder",
+    )
+    g.add_argument(
+        "--lang",
+        default="",
+        help="language of the speech, e.g. en, cs (default: detected by Whisper)",
+    )
+    g = p.add_argument_group("outputs (without any, the timeline JSON goes to standard output)")
+    g.add_argument(
+        "--timeline", metavar="JSON", help="write the timeline document ('-' for stdout)"
+    )
+    g.add_argument(
+        "-o", "--output", metavar="FILE", help="write an export; format from the suffix or --format"
+    )
+    g.add_argument("--format", choices=sorted(FORMATS), help="format of -o")
+    g.add_argument("--plot", metavar="PNG", help="write a picture of the curves over the waveform")
+    _animation_options(p, d)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress or summary on stderr")
 
 
 def _animation_options(p: argparse.ArgumentParser, d) -> None:

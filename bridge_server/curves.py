@@ -69,15 +69,26 @@ def make_curves(
 ) -> list[Curve]:
     """Channel curves of the set, keyframe-reduced within settings.max_error."""
     times = frame_times(fps, duration)
+    return curves_from(times, channel_weights(phonemes, vset, times, settings), settings)
+
+
+def channel_weights(
+    phonemes: list[Phoneme], vset: VisemeSet, times: np.ndarray, settings: CurveSettings
+) -> dict[str, np.ndarray]:
+    """Each output channel's weight at each of `times` (one shape at a time when holding)."""
     weights = viseme_weights(phonemes, vset, times, settings)
     if settings.holds:
         weights = _one_hot(weights)
-    values = _to_channels(weights, vset)
+    return _to_channels(weights, vset)
+
+
+def curves_from(
+    times: np.ndarray, values: dict[str, np.ndarray], settings: CurveSettings
+) -> list[Curve]:
+    """Per-frame channel values -> keyframe-reduced curves (stepped keys when holding)."""
     interp = "constant" if settings.holds else "linear"
     reduce = _step_keys if settings.holds else _reduce
-    return [
-        Curve(ch, reduce(times, values[ch], settings.max_error), interp) for ch in vset.channels
-    ]
+    return [Curve(ch, reduce(times, v, settings.max_error), interp) for ch, v in values.items()]
 
 
 def hold_cues(
