@@ -36,6 +36,7 @@ class Request:
     data: bytes = b""
     sound_path: str = ""  # the sound for the sequencer; "" when the bridge speaks it
     add_strip: bool = True
+    movie_path: str = ""  # a reference video to show in the sequencer
 
 
 @dataclass
@@ -123,6 +124,9 @@ def _file(request: Request, path: str, settings, video: bool) -> Request:
     request.filename, request.data, request.sound_path = Path(path).name, _read(path), path
     request.name = Path(path).stem
     _options(request, settings, path)
+    if video:
+        request.fields["video_weight"] = settings.video_weight
+        request.movie_path = path if getattr(settings, "show_video", False) else ""
     return request
 
 
@@ -235,8 +239,11 @@ def apply(scene, obj, request: Request, fetched: Fetched) -> keyframes.Written:
         action_name=f"{obj.name}: {request.name}",
     )
     sound = request.sound_path or (_save_speech(request, fetched.speech) if fetched.speech else "")
+    start = int(round(request.frame_offset))
     if request.add_strip and sound:
-        compat.add_sound_strip(scene, request.name, sound, int(round(request.frame_offset)))
+        compat.add_sound_strip(scene, request.name, sound, start)
+    if request.movie_path:
+        compat.add_movie_strip(scene, f"{request.name} (video)", request.movie_path, start)
     end = int(round(written.frame_end))
     if scene.frame_end < end:
         scene.frame_end = end  # so playback reaches the end of the line

@@ -40,6 +40,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--intensity", type=float, default=1.0)
     p.add_argument("--smoothing", type=float, default=0.5)
     p.add_argument("--holds", action="store_true", help="stepped keys")
+    p.add_argument("--video-weight", type=float, default=0.5, help="videos: follow the face 0..1")
     return p.parse_args(argv)
 
 
@@ -139,6 +140,8 @@ def _settings(a, path: Path, frame_offset: int) -> SimpleNamespace:
         holds=a.holds,
         frame_offset=frame_offset,
         add_strip=a.nla,
+        video_weight=a.video_weight,
+        show_video=False,
     )
 
 

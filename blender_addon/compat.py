@@ -100,11 +100,20 @@ def strips(scene):
 def add_sound_strip(scene, name: str, filepath: str, frame_start: int, channel: int | None = None):
     """A sound strip `name` at `frame_start`, replacing a strip of that name; a free channel by
     default (the lowest one with no strip overlapping the sound)."""
+    return _add_strip(scene, "new_sound", name, filepath, frame_start, channel)
+
+
+def add_movie_strip(scene, name: str, filepath: str, frame_start: int, channel: int | None = None):
+    """The same for a reference video's picture (its sound goes in a sound strip)."""
+    return _add_strip(scene, "new_movie", name, filepath, frame_start, channel)
+
+
+def _add_strip(scene, kind: str, name: str, filepath: str, frame_start: int, channel):
     collection = strips(scene)
     old = collection.get(name)
     if old is not None:
         collection.remove(old)
-    strip = collection.new_sound(name, filepath, channel or MAX_CHANNEL, int(frame_start))
+    strip = getattr(collection, kind)(name, filepath, channel or MAX_CHANNEL, int(frame_start))
     if channel is None:
         strip.channel = _free_channel(collection, strip)
     return strip

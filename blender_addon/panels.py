@@ -51,6 +51,8 @@ class LIPSYNC_PT_panel(bpy.types.Panel):
             box.prop(settings, "audio_path")
         elif source == "VIDEO":
             box.prop(settings, "video_path")
+            box.prop(settings, "video_weight", slider=True)
+            box.prop(settings, "show_video")
         elif source == "STRIP":
             editor = context.scene.sequence_editor
             if editor is None:

@@ -63,6 +63,17 @@ class LipsyncSettings(bpy.types.PropertyGroup):
     voice_engine: EnumProperty(name="Voice", items=VOICES, default="espeak")
     voice: StringProperty(name="Voice Name", description="e.g. en-us, en-gb, de; empty: default")
     video_path: StringProperty(name="Video", subtype="FILE_PATH")
+    video_weight: FloatProperty(
+        name="Follow Video",
+        default=0.5,
+        min=0.0,
+        max=1.0,
+        description="how much the mouth's size and shape follow the face in the video (0: the "
+        "sound alone; the timing and the closures always come from the sound)",
+    )
+    show_video: BoolProperty(
+        name="Add Movie Strip", default=True, description="put the video in the sequencer"
+    )
     script: StringProperty(
         name="Script",
         description="what is said, for exact timing (empty: a sidecar .txt beside the audio, "
