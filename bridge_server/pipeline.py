@@ -131,3 +131,64 @@ def retarget(
     )
     new.warnings = list(timeline.warnings)
     return new
+
+
+def track(
+    source: str | Path | bytes,
+    *,
+    text: str | None = None,
+    engine: str = "auto",
+    model: str = "auto",
+    lang: str = "",
+    viseme_set: str = "oculus15",
+    fps: float = 24.0,
+    settings: CurveSettings = CurveSettings(),
+    video_weight: float = 0.5,
+    face_model: str = "auto",
+    name: str = "",
+    progress: Progress = no_progress,
+) -> Timeline:
+    """Animate a reference video: its sound gives the timing and the phonemes (as `bake`), the
+    tracked face the mouth's size and shape (`video_weight` 0..1), closures always kept."""
+    from .engines import face
+    from .mouth import track_mouth
+    from .recognize import part
+    from .video import probe
+
+    load_set(viseme_set)
+    info = probe(source, name=name)
+    tracked = face.track(source, model=face_model, progress=part(progress, 0.0, 0.5), name=name)
+    mouth = track_mouth(tracked.times, tracked.points)
+    sound = None
+    if info.has_audio:
+        sound = load_audio(source, name=name)
+        timeline = bake(sound, text=text, engine=engine, model=model, lang=lang,
+                        viseme_set=viseme_set, fps=fps, settings=settings,
+                        progress=part(progress, 0.5, 0.95))  # fmt: skip
+    else:
+        source_info = {"kind": "video", "video": name or str(source)[:200]}
+        timeline = animate([], [], info.duration, viseme_set, fps, settings, source_info)
+        timeline.warn("video", "the video has no sound: the mouth follows the face alone")
+    from .fusion import add_video
+
+    add_video(timeline, tracked, mouth, info, video_weight, settings, sound)
+    progress(1.0, "done")
+    return timeline
+
+
+def sync(source: str | Path | bytes, *, name: str = "", progress: Progress = no_progress):
+    """The offset between a video's sound and its speaker's mouth (mouth.SyncResult)."""
+    from .engines import face
+    from .mouth import sync_offset, track_mouth
+    from .recognize import part
+    from .video import probe
+
+    if not probe(source, name=name).has_audio:
+        raise InputError(
+            f"{name or source} has no sound to compare the mouth with; give a video with its sound."
+        )
+    tracked = face.track(source, progress=part(progress, 0.0, 0.9), name=name)
+    mouth = track_mouth(tracked.times, tracked.points)
+    sound = load_audio(source, name=name)
+    progress(1.0, "done")
+    return sync_offset(mouth.times, mouth.controls["lips_apart"], sound.samples, sound.sample_rate)

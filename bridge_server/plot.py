@@ -21,9 +21,17 @@ def plot_png(timeline: Timeline, audio: np.ndarray | None = None, sample_rate: i
     import matplotlib.pyplot as plt
 
     width = min(40.0, 6.0 + 4.0 * timeline.duration)
-    fig, (top, bottom) = plt.subplots(
-        2, 1, figsize=(width, 6), sharex=True, gridspec_kw={"height_ratios": [1, 2]}
+    video = bool(timeline.mouth_controls)  # a tracked face: its mouth controls get a panel
+    fig, axes = plt.subplots(
+        3 if video else 2,
+        1,
+        figsize=(width, 8.5 if video else 6),
+        sharex=True,
+        gridspec_kw={"height_ratios": [1, 1.5, 2] if video else [1, 2]},
     )
+    top, bottom = axes[0], axes[-1]
+    if video:
+        _controls(axes[1], timeline, plt.get_cmap("tab10").colors)
     if audio is not None and len(audio):
         t = np.arange(len(audio)) / sample_rate
         step = max(1, len(audio) // 20000)
@@ -76,3 +84,13 @@ def plot_png(timeline: Timeline, audio: np.ndarray | None = None, sample_rate: i
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
     return buf.getvalue()
+
+
+def _controls(ax, timeline: Timeline, colours) -> None:
+    """The tracked face's mouth controls, as measured from the video."""
+    for i, curve in enumerate(timeline.mouth_controls):
+        t = [k[0] for k in curve.keys]
+        ax.plot(t, [k[1] for k in curve.keys], label=curve.channel, color=colours[i % 10], lw=1.2)
+    ax.set_ylim(-0.02, 1.05)
+    ax.set_ylabel("video: mouth")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)

@@ -116,8 +116,7 @@ def _video_track(av, container, label: str):
         return videos[0]
     if container.streams.audio:
         raise InputError(
-            f"{label} has no video track, it has only sound: use `lipsync bake` for audio; "
-            f"{FIX}"
+            f"{label} has no video track, it has only sound: use `lipsync bake` for audio; {FIX}"
         )
     raise InputError(
         f"{label} has no video track (FFmpeg reads it as {container.format.long_name}); {FIX}"

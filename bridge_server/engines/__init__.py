@@ -34,6 +34,11 @@ ENGINES = [
     EngineInfo(
         "allosaurus", "audio -> phones, no transcript (universal IPA)", "engines.allosaurus"
     ),
+    EngineInfo(
+        "mediapipe",
+        "video -> face landmarks (478 points; ARKit blendshapes with face_landmarker.task)",
+        "engines.face",
+    ),
     EngineInfo("cmudict", "text -> phonemes (dictionary)", "g2p", default=True),
     EngineInfo("gruut", "text -> phonemes (unknown words, numbers, other languages)", "g2p"),
 ]
