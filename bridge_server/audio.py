@@ -34,6 +34,16 @@ class Audio:
         return len(self.samples) / self.sample_rate
 
 
+def shifted(audio: Audio, seconds: float) -> Audio:
+    """The same sound started `seconds` later (silence first), or earlier (its start cut)."""
+    n = int(round(abs(seconds) * audio.sample_rate))
+    if seconds >= 0:
+        samples = np.concatenate([np.zeros(n, np.float32), audio.samples])
+    else:
+        samples = audio.samples[n:]
+    return Audio(samples, audio.sample_rate, audio.source, audio.warnings)
+
+
 def load_audio(source: Source, *, sample_rate: int = 16000, name: str = "") -> Audio:
     """Decode a whole audio or video file (path or bytes) to mono float32 at sample_rate."""
     label = _label(source, name)

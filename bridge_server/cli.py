@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -31,6 +32,13 @@ BAKE_EXAMPLES = """examples:
   lipsync bake dialogue.wav --text-file script.txt --visemes rhubarb --format rhubarb-tsv -o cues.tsv
   lipsync bake interview.mp4 --plot interview.png                    # the audio track of a video
   lipsync bake take.wav --engine phoneloop --timeline take.json      # no transcript, any language"""
+
+
+TRACK_EXAMPLES = """examples:
+  lipsync track take.mp4 --timeline take.json --plot take.png      # landmarks, controls, visemes
+  lipsync track take.mp4 --text "the script" --video-weight 0.8 --timeline take.json
+  lipsync track take.mov --visemes arkit --timeline take.json      # ARKit blendshapes from the face
+  lipsync sync take.mp4                                            # sound early/late, in ms"""
 
 
 # --- progress ------------------------------------------------------------------------------
@@ -144,6 +152,68 @@ def cmd_bake(a: argparse.Namespace) -> int:
         files[a.plot] = plot_png(timeline, sound.samples, sound.sample_rate)
     _emit(files)
     _report(timeline, files, a.quiet)
+    return 0
+
+
+def cmd_track(a: argparse.Namespace) -> int:
+    from .audio import load_audio
+    from .exporters import export
+    from .outputs import check_writable
+    from .pipeline import track
+
+    video = Path(a.video)
+    if not 0.0 <= a.video_weight <= 1.0:
+        raise InputError(f"--video-weight {a.video_weight} is outside 0..1; e.g. 0.5.")
+    text = _script(a, video)
+    if not (a.timeline or a.output or a.plot):
+        a.timeline = "-"
+    fmt = _export_format(a.output, a.format)
+    check_writable([Path(p) for p in (a.timeline, a.output, a.plot) if p and p != "-"])
+    timeline = track(
+        video,
+        text=text,
+        engine=a.engine,
+        model=a.model,
+        lang=a.lang,
+        viseme_set=a.visemes,
+        fps=a.fps,
+        settings=_settings(a),
+        video_weight=a.video_weight,
+        face_model=a.face_model,
+        progress=ProgressBar(not a.quiet),
+    )
+    files: dict[str, bytes | str] = {}
+    if a.timeline:
+        files[a.timeline] = timeline.to_json()
+    if a.output:
+        files[a.output] = export(timeline, fmt, sound_file=video.name)
+    if a.plot:
+        from .plot import plot_png
+
+        sound = load_audio(video) if timeline.phonemes else None
+        files[a.plot] = plot_png(timeline, *((sound.samples, sound.sample_rate) if sound else ()))
+    _emit(files)
+    _report(timeline, files, a.quiet)
+    if not a.quiet:
+        v = timeline.source["video"]
+        offset = f", sound {v['av_offset_ms']:+.0f} ms" if "av_offset_ms" in v else ""
+        print(f"face in {v['face_found']:.0%} of {v['frames']} frames ({v['model']}){offset}",
+              file=sys.stderr)  # fmt: skip
+    return 0
+
+
+def cmd_sync(a: argparse.Namespace) -> int:
+    from .pipeline import sync
+
+    found = sync(Path(a.video), progress=ProgressBar(not a.quiet))
+    if a.json:
+        print(json.dumps({"offset_ms": round(found.offset_ms, 1),
+                          "confidence": round(found.confidence, 2)}))  # fmt: skip
+        return 0
+    where = "late" if found.offset_ms > 0 else "early"
+    sure = "sure" if found.confidence >= 1.5 else "unsure: little speech or mouth motion"
+    print(f"{found.offset_ms:+.0f} ms: the sound is {abs(found.offset_ms):.0f} ms {where} "
+          f"against the picture (confidence {found.confidence:.1f}, {sure})")  # fmt: skip
     return 0
 
 
@@ -452,6 +522,46 @@ def _parser() -> argparse.ArgumentParser:
     bk.add_argument("audio", help="WAV, FLAC, OGG, MP3, M4A, or a video (MP4, MOV, MKV, MPG)")
     _recording_options(bk, d)
     bk.set_defaults(func=cmd_bake)
+
+    tr = _command(
+        sub,
+        "track",
+        "animate a reference video: its sound for timing, the face for the mouth",
+        "Track the speaker's face in a video (478 landmarks per frame, head motion removed), "
+        "measure mouth controls, and animate from the sound's phonemes and the face together.",
+        TRACK_EXAMPLES,
+    )
+    tr.add_argument("video", help="a video of the speaker (MP4, MOV, MKV, MPG, WEBM...)")
+    _recording_options(tr, d)
+    g = tr.add_argument_group("video")
+    g.add_argument(
+        "--video-weight",
+        type=float,
+        default=0.5,
+        metavar="W",
+        help="how much the mouth's size and shape follow the face, 0..1 (default 0.5; timing "
+        "and closures always come from the sound)",
+    )
+    g.add_argument(
+        "--face-model",
+        default="auto",
+        choices=["auto", "landmarker", "facemesh"],
+        help="landmarker: 478 points + ARKit blendshapes (needs face_landmarker.task, which "
+        "setup.sh installs); facemesh: 478 points (default: landmarker where installed)",
+    )
+    tr.set_defaults(func=cmd_track)
+
+    sy = sub.add_parser(
+        "sync",
+        help="measure the offset between a video's sound and its speaker's mouth",
+        description="Estimate how far a video's sound is ahead of or behind the speaker's lips "
+        "(mouth opening against speech loudness, as SyncNet's offset does).",
+        epilog=EXIT_CODES,
+    )
+    sy.add_argument("video")
+    sy.add_argument("--json", action="store_true", help="print the result as JSON")
+    sy.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    sy.set_defaults(func=cmd_sync)
 
     en = sub.add_parser(
         "engines", help="which engines can run here, and how to fix those that cannot"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import engines
-from .audio import Audio, load_audio
+from .audio import Audio, load_audio, shifted
 from .curves import CurveSettings, exact_fps, hold_cues, make_curves
 from .engines.base import Progress, Speech, no_progress
 from .errors import InputError
@@ -151,17 +151,16 @@ def track(
     """Animate a reference video: its sound gives the timing and the phonemes (as `bake`), the
     tracked face the mouth's size and shape (`video_weight` 0..1), closures always kept."""
     from .engines import face
-    from .mouth import track_mouth
     from .recognize import part
     from .video import probe
 
     load_set(viseme_set)
     info = probe(source, name=name)
     tracked = face.track(source, model=face_model, progress=part(progress, 0.0, 0.5), name=name)
-    mouth = track_mouth(tracked.times, tracked.points)
+    mouth = _mouth(tracked, name or str(source))
     sound = None
     if info.has_audio:
-        sound = load_audio(source, name=name)
+        sound = shifted(load_audio(source, name=name), info.sound_delay)  # on the picture's clock
         timeline = bake(sound, text=text, engine=engine, model=model, lang=lang,
                         viseme_set=viseme_set, fps=fps, settings=settings,
                         progress=part(progress, 0.5, 0.95))  # fmt: skip
@@ -179,16 +178,29 @@ def track(
 def sync(source: str | Path | bytes, *, name: str = "", progress: Progress = no_progress):
     """The offset between a video's sound and its speaker's mouth (mouth.SyncResult)."""
     from .engines import face
-    from .mouth import sync_offset, track_mouth
+    from .mouth import sync_offset
     from .recognize import part
     from .video import probe
 
-    if not probe(source, name=name).has_audio:
+    info = probe(source, name=name)
+    if not info.has_audio:
         raise InputError(
             f"{name or source} has no sound to compare the mouth with; give a video with its sound."
         )
     tracked = face.track(source, progress=part(progress, 0.0, 0.9), name=name)
-    mouth = track_mouth(tracked.times, tracked.points)
-    sound = load_audio(source, name=name)
+    mouth = _mouth(tracked, name or str(source))
+    sound = shifted(load_audio(source, name=name), info.sound_delay)  # on the picture's clock
     progress(1.0, "done")
     return sync_offset(mouth.times, mouth.controls["lips_apart"], sound.samples, sound.sample_rate)
+
+
+def _mouth(tracked, label: str):
+    """The tracked face's mouth; a video with no face at all is refused here."""
+    from .mouth import track_mouth
+
+    if not tracked.faces.any():
+        raise InputError(
+            f"no face found in any of the {len(tracked.times)} frames of {label[:200]}; film the "
+            "speaker's face from the front, well lit, at least about 100 pixels wide."
+        )
+    return track_mouth(tracked.times, tracked.points)

@@ -229,7 +229,13 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         lead: Annotated[float, Form(ge=-0.5, le=0.5)] = 0.0,
         holds: Annotated[bool, Form()] = False,
         max_error: Annotated[float, Form(ge=0, le=0.2)] = 0.01,
+        video_weight: Annotated[
+            float,
+            Form(ge=0, le=1, description="/lipsync/video: how much the face shapes the mouth"),
+        ] = 0.5,
+        face_model: Annotated[Literal["auto", "landmarker", "facemesh"], Form()] = "auto",
         wait: Annotated[bool, Form()] = False,
+        request: Request = None,
     ) -> Response:
         data = await file.read()
         name = file.filename or "uploaded audio"
@@ -249,13 +255,13 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         mapping = animation.mapping()
         _check_now(animation.viseme_set(mapping))
 
+        video = request is not None and request.url.path.endswith("/video")
+
         def work(progress):
             from .audio import load_audio
-            from .pipeline import bake
+            from .pipeline import bake, track
 
-            sound = load_audio(data, name=name)
-            timeline = bake(
-                sound,
+            options = dict(
                 text=text if text and text.strip() else None,
                 engine=engine,
                 model=model,
@@ -265,9 +271,14 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
                 settings=animation.settings(),
                 progress=progress,
             )
+            if video:  # the sound, and the face in the picture
+                timeline = track(data, name=name, video_weight=video_weight,
+                                 face_model=face_model, **options)  # fmt: skip
+            else:
+                timeline = bake(load_audio(data, name=name), **options)
             return animation.finish(timeline, mapping)
 
-        return _started(app.state.jobs, "audio", work, wait)
+        return _started(app.state.jobs, "video" if video else "audio", work, wait)
 
     @app.post("/osc/play", status_code=202)
     def osc_play(request: Annotated[OscRequest, Body()]) -> JSONResponse:
@@ -354,8 +365,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         lipsync_audio,
         methods=["POST"],
         status_code=202,
-        summary="Lip sync from a video file's sound track",
-        description="The same as /lipsync/audio; lip landmarks from the picture are not yet added.",
+        summary="Lip sync from a reference video: its sound and the speaker's face",
+        description="As /lipsync/audio, plus the face tracked in the picture: the timeline gets "
+        "lip landmarks and mouth controls, and the curves follow the face by video_weight.",
     )
 
     @app.get("/jobs")

@@ -28,6 +28,7 @@ class VideoInfo:
     frames: int | None  # from the header; None where the container does not count them
     has_audio: bool
     codec: str
+    sound_delay: float = 0.0  # seconds the sound starts after the picture (negative: before)
 
 
 def probe(source: Source, *, name: str = "") -> VideoInfo:
@@ -48,6 +49,7 @@ def probe(source: Source, *, name: str = "") -> VideoInfo:
             frames=stream.frames or None,
             has_audio=bool(container.streams.audio),
             codec=stream.codec_context.name,
+            sound_delay=_sound_delay(container, stream),
         )
 
 
@@ -79,6 +81,19 @@ def iter_frames(
             count += 1
         if not count:
             raise _no_frames(label)
+
+
+def _sound_delay(container, picture) -> float:
+    """Where the sound starts on the picture's clock: containers delay one track against the
+    other by start times, and decoders hand out samples from the sound's own start."""
+    if not container.streams.audio:
+        return 0.0
+    sound = container.streams.audio[0]
+
+    def start(s):
+        return float((s.start_time or 0) * s.time_base)
+
+    return start(sound) - start(picture)
 
 
 def _label(source: Source, name: str) -> str:
