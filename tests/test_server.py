@@ -81,16 +81,25 @@ def test_an_uploaded_recording_with_its_script(bridge, line_wav):
     assert sum(c.viseme == "PP" for c in timeline.visemes) >= 5  # b p b m b b: lips close
 
 
-def test_a_video_upload_is_timed_by_its_sound_track(bridge):
+def test_a_video_upload_is_timed_by_its_sound_and_shaped_by_its_face(bridge):
     video = next((SHARED / "grid" / "videos").glob("*lbax4n.mpg"))
     r = bridge.post(
         "/lipsync/video",
         files={"file": (video.name, video.read_bytes())},
-        data={"text": "lay blue at x four now", "wait": "true"},
-    )
+        data={"text": "lay blue at x four now", "wait": "true", "video_weight": "0.8",
+              "rig": "vrchat"},
+    )  # fmt: skip
     assert r.status_code == 200, r.text
     timeline = Timeline.from_json(r.text)
     assert [w.text for w in timeline.words] == "lay blue at x four now".split()
+    assert (
+        timeline.source["video"]["face_found"] == 1.0 and timeline.source["video"]["weight"] == 0.8
+    )
+    assert len(timeline.landmarks.frames) == 75 and timeline.mouth_controls
+    assert "vrc.v_aa" in [c.channel for c in timeline.curves]  # named after the rig
+    bad = bridge.post("/lipsync/video", files={"file": ("x.mpg", video.read_bytes())},
+                      data={"video_weight": "3"})  # fmt: skip
+    assert bad.status_code == 422 and "video_weight" in bad.text
 
 
 def test_cancelling_a_long_job(bridge):

@@ -251,3 +251,18 @@ def test_one_button_on_the_demo_head(scene):
     keys = keys_of(head)
     assert {"MBP", "AI", "O", "FV", "rest"} <= set(keys)
     assert max(v for _, v in keys["MBP"]) > 0.9
+
+
+def test_a_reference_video_keys_the_face_and_shows_the_picture(head, scene):
+    from tests.conftest import SHARED
+
+    clip = SHARED / "grid" / "videos" / "lbax4n.mpg"
+    settings = scene.lipsync
+    settings.source, settings.video_path = "VIDEO", str(clip)
+    settings.script, settings.video_weight = "lay blue at x four now", 0.8
+    assert bpy.ops.lipsync.bake() == {"FINISHED"}
+    keys = keys_of(head)
+    assert max(v for _, v in keys["vrc.v_aa"]) > 0.3
+    strips = compat.strips(scene)
+    assert strips["lbax4n"].type == "SOUND" and strips["lbax4n (video)"].type == "MOVIE"
+    assert strips["lbax4n (video)"].frame_start == scene.frame_start
