@@ -6,13 +6,14 @@ from __future__ import annotations
 import numpy as np
 
 from .curves import CurveSettings, channel_weights, curves_from, frame_times, viseme_weights
-from .mouth import closed_channels, fuse, lip_indices, sync_offset, visemes_from_controls
+from .mouth import closed_channels, fuse, lip_indices, mesh, sync_offset, visemes_from_controls
 from .timeline import Landmarks, Timeline
 from .visemes import load_set
 
 CONTROL_ERROR = 0.005  # keyframe reduction of the recorded controls
 SYNC_WARN_MS = 80.0  # beyond this (when sure), say the picture and the sound are out of sync
 SYNC_SURE = 1.5  # confidence above which the offset is trusted
+SMALL_FACE_PX = 40.0  # eye corners closer than this: the lips are a few pixels tall
 
 
 def add_video(timeline: Timeline, tracked, mouth, info, weight: float,
@@ -93,8 +94,19 @@ def _warn(timeline: Timeline, tracked, mouth) -> None:
     turned = int(mouth.flags.get("turned_away", np.zeros(0)).sum())
     if turned:
         timeline.warn("video", f"the face turns away in {turned} frames; the sound drives them")
+    eyes = _eye_distance(tracked.points)
+    if eyes < SMALL_FACE_PX:
+        timeline.warn("video", f"the face is small ({eyes:.0f} pixels between the eyes); "
+                      "film closer or at a higher resolution for finer mouth shapes")  # fmt: skip
     for message in tracked.warnings:
         timeline.warn("video", message)
+
+
+def _eye_distance(points: np.ndarray) -> float:
+    """The median distance between the outer eye corners, in pixels (inf without a face)."""
+    right, left = mesh()["eye_outer"]["right"], mesh()["eye_outer"]["left"]
+    d = np.linalg.norm(points[:, right, :2] - points[:, left, :2], axis=1)
+    return float(np.nanmedian(d)) if not np.isnan(d).all() else float("inf")
 
 
 def _check_sync(timeline: Timeline, mouth, sound) -> None:

@@ -145,3 +145,13 @@ def _blank_video(path) -> None:
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
+
+
+def test_a_small_face_is_tracked_with_a_warning(tmp_path):
+    from tests.videos import grid_frames, write_video
+
+    small = [f[::3, ::3][:96, :120] for f in grid_frames(3)]  # 120x96: ~25 px between the eyes
+    path = write_video(tmp_path / "small.mp4", small, [k / 25 for k in range(len(small))])
+    timeline = track(path)
+    assert timeline.source["video"]["face_found"] > 0.9
+    assert any("the face is small" in w.message for w in timeline.warnings)
