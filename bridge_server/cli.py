@@ -180,6 +180,7 @@ def cmd_track(a: argparse.Namespace) -> int:
         settings=_settings(a),
         video_weight=a.video_weight,
         face_model=a.face_model,
+        neutral=_span(a.neutral),
         progress=ProgressBar(not a.quiet),
     )
     files: dict[str, bytes | str] = {}
@@ -200,6 +201,18 @@ def cmd_track(a: argparse.Namespace) -> int:
         print(f"face in {v['face_found']:.0%} of {v['frames']} frames ({v['model']}){offset}",
               file=sys.stderr)  # fmt: skip
     return 0
+
+
+def _span(text: str | None) -> tuple[float, float] | None:
+    if not text:
+        return None
+    try:
+        start, end = (float(x) for x in text.split(":"))
+    except ValueError:
+        raise InputError(f"--neutral {text!r} is not START:END in seconds; e.g. 0:0.5.") from None
+    if not 0 <= start < end:
+        raise InputError(f"--neutral {text!r}: START must be before END; e.g. 0:0.5.")
+    return start, end
 
 
 def cmd_sync(a: argparse.Namespace) -> int:
@@ -548,6 +561,12 @@ def _parser() -> argparse.ArgumentParser:
         choices=["auto", "landmarker", "facemesh"],
         help="landmarker: 478 points + ARKit blendshapes (needs face_landmarker.task, which "
         "setup.sh installs); facemesh: 478 points (default: landmarker where installed)",
+    )
+    g.add_argument(
+        "--neutral",
+        metavar="START:END",
+        help="seconds where the actor rests with the mouth closed, to calibrate against "
+        "(default: found from the quietest frames)",
     )
     tr.set_defaults(func=cmd_track)
 

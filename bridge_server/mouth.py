@@ -279,7 +279,11 @@ def neutral(
         frames = ok & (gap <= np.percentile(gap[ok], q)) if ok.any() else ok
         method = "quietest"
     if not frames.any():
-        raise ValueError("no usable frame to take the neutral mouth from")
+        where = f"between {span[0]:g} and {span[1]:g} s" if span else "in the video"
+        raise InputError(
+            f"no frame {where} shows the face to calibrate the resting mouth on; choose a span "
+            "where the actor faces the camera with the mouth closed"
+        )
     pts = np.median(p[frames], axis=0)
     return Neutral(pts, {k: float(v) for k, v in measures(pts).items()}, frames, method)
 

@@ -145,11 +145,13 @@ def track(
     settings: CurveSettings = CurveSettings(),
     video_weight: float = 0.5,
     face_model: str = "auto",
+    neutral: tuple[float, float] | None = None,
     name: str = "",
     progress: Progress = no_progress,
 ) -> Timeline:
     """Animate a reference video: its sound gives the timing and the phonemes (as `bake`), the
-    tracked face the mouth's size and shape (`video_weight` 0..1), closures always kept."""
+    tracked face the mouth's size and shape (`video_weight` 0..1), closures always kept.
+    `neutral` (start, end seconds) is where the actor rests with the mouth closed."""
     from .engines import face
     from .recognize import part
     from .video import probe
@@ -157,7 +159,7 @@ def track(
     load_set(viseme_set)
     info = probe(source, name=name)
     tracked = face.track(source, model=face_model, progress=part(progress, 0.0, 0.5), name=name)
-    mouth = _mouth(tracked, name or str(source))
+    mouth = _mouth(tracked, name or str(source), neutral)
     sound = None
     if info.has_audio:
         sound = shifted(load_audio(source, name=name), info.sound_delay)  # on the picture's clock
@@ -194,8 +196,9 @@ def sync(source: str | Path | bytes, *, name: str = "", progress: Progress = no_
     return sync_offset(mouth.times, mouth.controls["lips_apart"], sound.samples, sound.sample_rate)
 
 
-def _mouth(tracked, label: str):
-    """The tracked face's mouth; a video with no face at all is refused here."""
+def _mouth(tracked, label: str, neutral: tuple[float, float] | None = None):
+    """The tracked face's mouth, measured against the relaxed closed mouth (found by itself,
+    or in the `neutral` span of seconds); a video with no face at all is refused here."""
     from .mouth import track_mouth
 
     if not tracked.faces.any():
@@ -203,4 +206,4 @@ def _mouth(tracked, label: str):
             f"no face found in any of the {len(tracked.times)} frames of {label[:200]}; film the "
             "speaker's face from the front, well lit, at least about 100 pixels wide."
         )
-    return track_mouth(tracked.times, tracked.points)
+    return track_mouth(tracked.times, tracked.points, calibration=neutral)

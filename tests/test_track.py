@@ -155,3 +155,12 @@ def test_a_small_face_is_tracked_with_a_warning(tmp_path):
     timeline = track(path)
     assert timeline.source["video"]["face_found"] > 0.9
     assert any("the face is small" in w.message for w in timeline.warnings)
+
+
+def test_the_resting_mouth_can_be_given_as_a_span(tmp_path, capsys):
+    out = tmp_path / "take.json"
+    assert main(["track", str(CLIP), "--text", SCRIPT, "--neutral", "2.5:2.9", "--timeline",
+                 str(out), "-q"]) == 0  # fmt: skip
+    assert main(["track", str(CLIP), "--neutral", "5:6", "--timeline", str(out), "-q"]) == 3
+    assert "between 5 and 6 s" in capsys.readouterr().err
+    assert main(["track", str(CLIP), "--neutral", "later", "-q"]) == 3
