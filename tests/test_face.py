@@ -2,6 +2,7 @@
 
 import os
 import sys
+import threading
 
 import av
 import numpy as np
@@ -147,6 +148,21 @@ def test_held_stderr_still_passes_real_messages(capfd):
     err = capfd.readouterr().err  # (under capfd, sys.stderr is not fd 2: order may differ)
     assert "chatter" not in err
     assert "E0000 00:00:1.0 1 y.cc:2] real\n" in err and "python's own line\n" in err
+
+
+def test_two_trackers_started_in_one_thread_do_not_wait_for_each_other():
+    done = []
+
+    def both():
+        first = face._open("facemesh")
+        face._open("facemesh").close()  # while the first still holds stderr
+        first.close()
+        done.append(True)
+
+    worker = threading.Thread(target=both, daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert done
 
 
 def test_model_choice(monkeypatch, tmp_path):

@@ -123,7 +123,8 @@ def track(
             counts.append(len(found))
             faces.append(max(found, key=lambda f: f.area) if found else None)
             size = (image.shape[1], image.shape[0])
-            check_cancel(progress, min(1.0, t / duration) if duration > 0 else 0.0, "tracking")
+            done = min(1.0, t / duration) if duration > 0 else 0.0
+            check_cancel(progress, done, "tracking faces")
     return _assemble(kind, times, faces, counts, size, warnings)
 
 
@@ -287,18 +288,25 @@ ARKIT_ORDER = (
 def _quiet_stderr() -> Iterator[None]:
     """Hold fd 2 in a file while mediapipe starts (its C++ logs bypass Python and GLOG_*), then
     pass on every line that is not its info/warning chatter: errors, and other threads' output,
-    still reach stderr, only later."""
-    with _stderr_lock, tempfile.TemporaryFile() as held:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        os.dup2(held.fileno(), 2)
-        try:
-            yield
-        finally:
+    still reach stderr, only later. While another tracker holds it, nothing is held (fd 2 is
+    one per process; waiting could deadlock a thread that starts two trackers)."""
+    if not _stderr_lock.acquire(blocking=False):
+        yield
+        return
+    try:
+        with tempfile.TemporaryFile() as held:
             sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            held.seek(0)
-            kept = [line for line in held.read().splitlines(True) if not CHATTER.match(line)]
-            if kept:
-                os.write(2, b"".join(kept))
+            saved = os.dup(2)
+            os.dup2(held.fileno(), 2)
+            try:
+                yield
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+                os.close(saved)
+                held.seek(0)
+                kept = [line for line in held.read().splitlines(True) if not CHATTER.match(line)]
+                if kept:
+                    os.write(2, b"".join(kept))
+    finally:
+        _stderr_lock.release()
