@@ -117,60 +117,20 @@ def cmd_say(a: argparse.Namespace) -> int:
 
 def cmd_bake(a: argparse.Namespace) -> int:
     from .audio import load_audio
-    from .exporters import export
-    from .outputs import check_writable
     from .pipeline import bake
 
     audio = Path(a.audio)
     text = _script(a, audio)
-    if not (a.timeline or a.output or a.plot):
-        a.timeline = "-"
-    fmt = _export_format(a.output, a.format)
-    check_writable([Path(p) for p in (a.timeline, a.output, a.plot) if p and p != "-"])
-    settings = _settings(a)
-    bar = ProgressBar(not a.quiet)
+    fmt = _outputs_checked(a)
     sound = load_audio(audio)  # decoded once, for the bake and the plot
-    timeline = bake(
-        sound,
-        text=text,
-        engine=a.engine,
-        model=a.model,
-        lang=a.lang,
-        viseme_set=a.visemes,
-        fps=a.fps,
-        settings=settings,
-        progress=bar,
-    )
-    files: dict[str, bytes | str] = {}
-    if a.timeline:
-        files[a.timeline] = timeline.to_json()
-    if a.output:
-        files[a.output] = export(timeline, fmt, sound_file=audio.name)
-    if a.plot:
-        from .plot import plot_png
-
-        files[a.plot] = plot_png(timeline, sound.samples, sound.sample_rate)
-    _emit(files)
-    _report(timeline, files, a.quiet)
+    timeline = bake(sound, **_recording(a, text))
+    _write_outputs(a, timeline, fmt, audio, sound)
     return 0
 
 
-def cmd_track(a: argparse.Namespace) -> int:
-    from .audio import load_audio
-    from .exporters import export
-    from .outputs import check_writable
-    from .pipeline import track
-
-    video = Path(a.video)
-    if not 0.0 <= a.video_weight <= 1.0:
-        raise InputError(f"--video-weight {a.video_weight} is outside 0..1; e.g. 0.5.")
-    text = _script(a, video)
-    if not (a.timeline or a.output or a.plot):
-        a.timeline = "-"
-    fmt = _export_format(a.output, a.format)
-    check_writable([Path(p) for p in (a.timeline, a.output, a.plot) if p and p != "-"])
-    timeline = track(
-        video,
+def _recording(a: argparse.Namespace, text: str | None) -> dict:
+    """The options `bake` and `track` take from the command line alike."""
+    return dict(
         text=text,
         engine=a.engine,
         model=a.model,
@@ -178,28 +138,65 @@ def cmd_track(a: argparse.Namespace) -> int:
         viseme_set=a.visemes,
         fps=a.fps,
         settings=_settings(a),
-        video_weight=a.video_weight,
-        face_model=a.face_model,
-        neutral=_span(a.neutral),
         progress=ProgressBar(not a.quiet),
     )
+
+
+def _outputs_checked(a: argparse.Namespace) -> str | None:
+    """The export format; every output checked writable before any work (stdout by default)."""
+    from .outputs import check_writable
+
+    if not (a.timeline or a.output or a.plot):
+        a.timeline = "-"
+    fmt = _export_format(a.output, a.format)
+    check_writable([Path(p) for p in (a.timeline, a.output, a.plot) if p and p != "-"])
+    return fmt
+
+
+def _write_outputs(a: argparse.Namespace, timeline, fmt, source: Path, sound) -> None:
+    """The timeline, the export and the plot (over `sound`, when there is one)."""
+    from .exporters import export
+
     files: dict[str, bytes | str] = {}
     if a.timeline:
         files[a.timeline] = timeline.to_json()
     if a.output:
-        files[a.output] = export(timeline, fmt, sound_file=video.name)
+        files[a.output] = export(timeline, fmt, sound_file=source.name)
     if a.plot:
         from .plot import plot_png
 
-        sound = load_audio(video) if timeline.phonemes else None
         files[a.plot] = plot_png(timeline, *((sound.samples, sound.sample_rate) if sound else ()))
     _emit(files)
     _report(timeline, files, a.quiet)
+
+
+def cmd_track(a: argparse.Namespace) -> int:
+    from .audio import load_audio, shifted
+    from .pipeline import track
+    from .video import probe
+
+    video = Path(a.video)
+    if not 0.0 <= a.video_weight <= 1.0:
+        raise InputError(f"--video-weight {a.video_weight} is outside 0..1; e.g. 0.5.")
+    text = _script(a, video)
+    fmt = _outputs_checked(a)
+    timeline = track(
+        video,
+        video_weight=a.video_weight,
+        face_model=a.face_model,
+        neutral=_span(a.neutral),
+        **_recording(a, text),
+    )
+    info = probe(video)
+    sound = shifted(load_audio(video), info.sound_delay) if a.plot and info.has_audio else None
+    _write_outputs(a, timeline, fmt, video, sound)
     if not a.quiet:
         v = timeline.source["video"]
         offset = f", sound {v['av_offset_ms']:+.0f} ms" if "av_offset_ms" in v else ""
-        print(f"face in {v['face_found']:.0%} of {v['frames']} frames ({v['model']}){offset}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"face in {v['face_found']:.0%} of {v['frames']} frames ({v['model']}){offset}",
+            file=sys.stderr,
+        )
     return 0
 
 

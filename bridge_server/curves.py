@@ -79,7 +79,7 @@ def channel_weights(
     weights = viseme_weights(phonemes, vset, times, settings)
     if settings.holds:
         weights = _one_hot(weights)
-    return _to_channels(weights, vset)
+    return to_channels(weights, vset)
 
 
 def curves_from(
@@ -188,7 +188,7 @@ def _one_hot(weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {n: (best == i).astype(float) for i, n in enumerate(names)}
 
 
-def _to_channels(weights: dict[str, np.ndarray], vset: VisemeSet) -> dict[str, np.ndarray]:
+def to_channels(weights: dict[str, np.ndarray], vset: VisemeSet) -> dict[str, np.ndarray]:
     """Mix viseme weights into the set's output channels (ARKit and VRM combine several)."""
     n = len(next(iter(weights.values())))
     out = {ch: np.zeros(n) for ch in vset.channels}

@@ -401,13 +401,9 @@ def visemes_from_controls(
     vset = load_set(viseme_set) if isinstance(viseme_set, str) else viseme_set
     if vset.name == "arkit":
         return _arkit_channels(controls, vset, blendshapes, list(blendshape_names))
-    weights = viseme_weights_from_controls(controls, vset)
-    n = len(next(iter(controls.values())))
-    out = {ch: np.zeros(n) for ch in vset.channels}
-    for name, w in weights.items():
-        for ch, amount in vset.visemes[name].channels.items():
-            out[ch] += amount * w
-    return {ch: np.clip(v, 0.0, 1.0) for ch, v in out.items()}
+    from .curves import to_channels
+
+    return to_channels(viseme_weights_from_controls(controls, vset), vset)
 
 
 def viseme_weights_from_controls(
