@@ -54,6 +54,7 @@ if [ -x .venv/bin/uv ]; then
 else
   .venv/bin/python -m pip install -q --no-deps "mediapipe==0.10.21"
 fi
+mkdir -p models
 task=models/face_landmarker.task
 task_sha=64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff
 if [ ! -f "$task" ] || ! echo "$task_sha  $task" | sha256sum -c --status; then
