@@ -432,6 +432,44 @@ def _emit(files: dict) -> None:
         sys.stdout.write(c if isinstance(c, str) else c.decode())
 
 
+DATASET_EXAMPLES = """examples:
+  lipsync dataset build videos/ --out ds/ --transcripts transcripts.tsv
+  lipsync dataset build videos/ --out ds/ --crops --lang en   # Whisper for clips without a script
+  lipsync dataset build videos/ --out ds/ --limit 10           # the first 10; run again to go on"""
+
+
+def cmd_dataset_build(a: argparse.Namespace) -> int:
+    from .dataset import build, summary
+
+    started = time.monotonic()
+    result = build(a.videos, a.out, transcripts=a.transcripts, crops=a.crops, lang=a.lang,
+                   limit=a.limit, progress=ProgressBar(not a.quiet))  # fmt: skip
+    print(summary(result, Path(a.out), time.monotonic() - started), file=sys.stderr)
+    return 0 if result.built or result.kept else InputError.exit_code
+
+
+def _dataset_command(sub) -> None:
+    group = sub.add_parser("dataset", help="make training data from a folder of videos")
+    db = _command(
+        group.add_subparsers(dest="action", required=True, metavar="ACTION"),
+        "build",
+        "per clip: 16 kHz sound, timeline, lips, controls and visemes per frame",
+        "Turn a folder of talking-face videos into a dataset: per clip audio.wav, timeline.json "
+        "and frames.npz in OUT/clips/<id>/, one line per clip in OUT/manifest.jsonl, failures "
+        "in OUT/failed.jsonl. Scripts: <video>.txt beside it, else --transcripts, else Whisper. "
+        "Complete clips are skipped, so an interrupted build goes on where it stopped.",
+        DATASET_EXAMPLES,
+    )
+    db.add_argument("videos", help="folder of videos (searched with its subfolders)")
+    db.add_argument("--out", required=True, metavar="DIR", help="the dataset's folder")
+    db.add_argument("--transcripts", metavar="TSV", help="columns file, transcript[, speaker]")
+    db.add_argument("--crops", action="store_true", help="also 96x48 grey mouth crops per frame")
+    db.add_argument("--lang", default="", help="language for Whisper, e.g. en (default: detected)")
+    db.add_argument("--limit", type=int, metavar="N", help="only the first N videos (sorted)")
+    db.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    db.set_defaults(func=cmd_dataset_build)
+
+
 def _parser() -> argparse.ArgumentParser:
     from .curves import CurveSettings
     from .exporters import FORMATS
@@ -617,6 +655,7 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--time-limit", type=float, default=600.0, help="seconds per job (600)")
     sv.set_defaults(func=cmd_serve)
 
+    _dataset_command(sub)
     from .osc import add_arguments
 
     add_arguments(
@@ -624,6 +663,7 @@ def _parser() -> argparse.ArgumentParser:
             "osc", help="play a timeline's curves over OSC in real time", epilog=EXIT_CODES
         )
     )
+    _lipread_command(sub, d)
     return top
 
 
@@ -715,6 +755,77 @@ def _animation_options(p: argparse.ArgumentParser, d) -> None:
         default=d.max_error,
         help="keyframe reduction tolerance, 0 keeps every frame (default 0.01)",
     )
+
+
+LIPREAD_EXAMPLES = """examples:
+  lipsync lipread take.mp4 --choices lines.txt      # which line is said: ranked, with word times
+  lipsync lipread take.mp4 --grammar grid           # the best sentences of a grammar (or a JSON file)
+  lipsync lipread take.mp4 --script "the script" --timeline take.json   # time a script to the lips
+  lipsync lipread take.mp4 --choices lines.txt --json"""
+
+
+def cmd_lipread(a: argparse.Namespace) -> int:
+    from . import lipread as lr
+
+    given = [x for x in (a.choices, a.grammar, a.script) if x is not None]
+    if len(given) != 1:
+        raise InputError("give one of --choices FILE, --grammar NAME or --script TEXT.")
+    # a learned lip reader (--model lipreader.onnx) would be chosen here, before the DTW path
+    progress = ProgressBar(not a.quiet and not a.json)
+    if a.script is not None:
+        timeline = lr.time_script_to_video(a.video, a.script, viseme_set=a.visemes, fps=a.fps,
+                                           settings_=_settings(a), face_model=a.face_model,
+                                           progress=progress)  # fmt: skip
+        if a.timeline:
+            _emit({a.timeline: timeline.to_json()})
+        found = [lr.Candidate(a.script, timeline.source["lipread_cost"], 1.0, timeline.words)]
+    else:
+        choices = _lines(a.choices) if a.choices is not None else None
+        found = lr.lipread(a.video, choices, a.grammar, best=a.best, face_model=a.face_model,
+                           progress=progress)  # fmt: skip
+    if a.json:
+        print(json.dumps([c.to_dict() for c in found], indent=1))
+    elif a.timeline != "-":
+        for k, c in enumerate(found, 1):
+            times = ", ".join(f"{w.text} {w.start:.2f}-{w.end:.2f}" for w in c.words)
+            sure = f"cost {c.cost:.3f}" if a.script is not None else f"{c.confidence:5.1%}"
+            print(f"{k}. {sure}  {c.text}\n     {times}")
+    return 0
+
+
+def _lines(path: str) -> list[str]:
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read {path}: {e}; give a UTF-8 file.") from None
+    lines = [x.strip() for x in lines if x.strip()]
+    if not lines:
+        raise InputError(f"{path} has no lines; give one candidate sentence per line.")
+    return lines
+
+
+def _lipread_command(sub, d) -> None:
+    lp = _command(
+        sub,
+        "lipread",
+        "read a video's lips (its sound unused): which line, or when each word",
+        "Read the speaker's lips in a video without its sound: rank candidate lines, decode a "
+        "sentence grammar, or time a script to the lips (eSpeak's reading of each text, as "
+        "mouth motion, matched to the tracked mouth by dynamic time warping).",
+        LIPREAD_EXAMPLES,
+    )
+    lp.add_argument("video", help="a video of the speaker's face (MP4, MOV, MKV, MPG, WEBM...)")
+    g = lp.add_argument_group("what to read (one)")
+    g.add_argument("--choices", metavar="FILE", help="candidate lines, one per line")
+    g.add_argument("--grammar", metavar="NAME|JSON", help="built-in grammar (grid) or JSON slots")
+    g.add_argument("--script", metavar="TEXT", help="the words said: time them to the lips")
+    lp.add_argument("--best", type=int, default=5, help="how many readings to print (5)")
+    lp.add_argument("--timeline", metavar="JSON", help="with --script: write the timeline")
+    lp.add_argument("--face-model", default="auto", choices=["auto", "landmarker", "facemesh"])
+    lp.add_argument("--json", action="store_true", help="print the readings as JSON")
+    _animation_options(lp, d)
+    lp.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    lp.set_defaults(func=cmd_lipread)
 
 
 def main(argv: list[str] | None = None) -> int:
