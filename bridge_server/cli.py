@@ -774,7 +774,7 @@ def cmd_lipread(a: argparse.Namespace) -> int:
     progress = ProgressBar(not a.quiet and not a.json)
     if a.script is not None:
         timeline = lr.time_script_to_video(a.video, a.script, viseme_set=a.visemes, fps=a.fps,
-                                           settings_=_settings(a), face_model=a.face_model,
+                                           curve_settings=_settings(a), face_model=a.face_model,
                                            progress=progress)  # fmt: skip
         if a.timeline:
             _emit({a.timeline: timeline.to_json()})

@@ -523,7 +523,7 @@ def time_script_to_video(
     *,
     viseme_set: str = "oculus15",
     fps: float = 24.0,
-    settings_: CurveSettings = CurveSettings(),
+    curve_settings: CurveSettings = CurveSettings(),
     face_model: str = "auto",
     name: str = "",
     progress=None,
@@ -536,7 +536,7 @@ def time_script_to_video(
     source = {"kind": "video-lips", "video": (name or str(video))[:200], "text": script,
               "lipread_cost": round(timing.cost, 4)}  # fmt: skip
     return animate(
-        timing.words, timing.phonemes, timing.duration, viseme_set, fps, settings_, source
+        timing.words, timing.phonemes, timing.duration, viseme_set, fps, curve_settings, source
     )
 
 

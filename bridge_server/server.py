@@ -280,6 +280,59 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
         return _started(app.state.jobs, "video" if video else "audio", work, wait)
 
+    @app.post("/lipread", status_code=202)
+    async def lipread(
+        file: Annotated[UploadFile, File(description="a video of the speaker (sound unused)")],
+        choices: Annotated[
+            str | None, Form(description="candidate lines, one per line: which is said?")
+        ] = None,
+        grammar: Annotated[
+            str | None, Form(description="a built-in sentence grammar, e.g. grid")
+        ] = None,
+        best: Annotated[int, Form(ge=1, le=100)] = 5,
+        wait: Annotated[bool, Form()] = False,
+    ) -> Response:
+        from .lipread import lipread
+
+        data, name = await _upload(file)
+        lines = [c for c in choices.splitlines() if c.strip()] if choices is not None else None
+        slots = _grammar(lines, grammar)
+
+        def work(progress):
+            found = lipread(data, lines, slots, best=best, name=name, progress=progress)
+            return {"candidates": [c.to_dict() for c in found]}
+
+        return _started(app.state.jobs, "lipread", work, wait)
+
+    @app.post("/lipread/script", status_code=202)
+    async def lipread_script(
+        file: Annotated[UploadFile, File(description="a video of the speaker (sound unused)")],
+        text: Annotated[str, Form(description="the script the speaker says")],
+        visemes: Annotated[str | None, Form()] = None,
+        rig: Annotated[str | None, Form(description="a rig preset (GET /rigs)")] = None,
+        fps: Annotated[float, Form(gt=0, le=240)] = 24.0,
+        intensity: Annotated[float, Form(ge=0, le=2)] = 1.0,
+        smoothing: Annotated[float, Form(ge=0, le=1)] = 0.5,
+        holds: Annotated[bool, Form()] = False,
+        wait: Annotated[bool, Form()] = False,
+    ) -> Response:
+        from .lipread import time_script_to_video
+
+        data, name = await _upload(file)
+        animation = Animation(visemes=visemes, rig=rig, fps=fps, intensity=intensity,
+                              smoothing=smoothing, holds=holds)  # fmt: skip
+        mapping = animation.mapping()
+        _check_now(animation.viseme_set(mapping), text)
+
+        def work(progress):
+            timeline = time_script_to_video(
+                data, text, viseme_set=animation.viseme_set(mapping), fps=animation.fps,
+                curve_settings=animation.settings(), name=name, progress=progress,
+            )  # fmt: skip
+            return animation.finish(timeline, mapping)
+
+        return _started(app.state.jobs, "lipread", work, wait)
+
     @app.post("/osc/play", status_code=202)
     def osc_play(request: Annotated[OscRequest, Body()]) -> JSONResponse:
         import time
@@ -434,10 +487,10 @@ def _osc_timeline(jobs: Jobs, request: OscRequest):
     return Timeline.from_dict(request.timeline)
 
 
-def _builtin(name: str, names: list[str]) -> str:
+def _builtin(name: str, names: list[str], what: str = "OSC preset") -> str:
     """Presets by name only: a client never names a file on the server."""
     if name not in names:
-        raise ApiError(400, f"unknown OSC preset {name!r}; choose one of: {', '.join(names)}")
+        raise ApiError(400, f"unknown {what} {name!r}; choose one of: {', '.join(names)}")
     return name
 
 
@@ -468,8 +521,33 @@ def _finished(job: Job) -> Job:
     return job
 
 
+def _grammar(lines: list[str] | None, grammar: str | None):
+    """A built-in grammar's slots (never a path on the server), or None when lines are given."""
+    from .lipread import GRAMMARS, load_grammar
+
+    if (lines is None) == (grammar is None):
+        raise ApiError(400, "give choices (candidate lines, one per line) or grammar, one of them")
+    if lines is not None:
+        if not lines:
+            raise ApiError(400, "choices holds no line; send one candidate sentence per line")
+        return None
+    return load_grammar(
+        _builtin(grammar, sorted(p.stem for p in GRAMMARS.glob("*.json")), "grammar")
+    )
+
+
+async def _upload(file: UploadFile) -> tuple[bytes, str]:
+    data, name = await file.read(), file.filename or "uploaded video"
+    if not data:
+        raise ApiError(400, f"{name} is empty (0 bytes); send a video of the speaker")
+    return data, name
+
+
 def _result(job: Job, fmt: str) -> Response:
     from .exporters import FORMATS, export
+
+    if "candidates" in job.result:  # lip reading: ranked sentences, no timeline
+        return JSONResponse({"candidates": job.result["candidates"]})
 
     timeline = job.result["timeline"]
     if fmt not in FORMATS:

@@ -270,3 +270,26 @@ def test_shutdown_cancels_running_jobs_and_returns_quickly():
     assert time.perf_counter() - t < 10
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url}/health")
+
+
+def test_lip_reading_and_script_timing_over_http(bridge):
+    video = next((SHARED / "grid" / "videos").glob("*pwij3p.mpg"))
+    upload = {"file": (video.name, video.read_bytes())}
+    lines = "place white in j three please\nbin blue at f two now\nlay green by q five soon"
+    r = bridge.post("/lipread", files=upload, data={"choices": lines, "wait": "true"})
+    assert r.status_code == 200, r.text
+    ranked = r.json()["candidates"]
+    assert len(ranked) == 3 and ranked[0]["words"]
+    assert sum(c["confidence"] for c in ranked) == pytest.approx(1.0, abs=0.01)
+    r = bridge.post("/lipread/script", files=upload,
+                    data={"text": "place white in j three please", "rig": "vrchat", "wait": "true"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    timeline = Timeline.from_json(r.text)
+    assert [w.text for w in timeline.words] == "place white in j three please".split()
+    assert timeline.source["kind"] == "video-lips" and "vrc.v_pp" in [
+        c.channel for c in timeline.curves
+    ]
+    for data, problem in [({"grammar": "/etc/passwd"}, "unknown grammar"),
+                          ({}, "give choices"), ({"choices": "\n"}, "holds no line")]:  # fmt: skip
+        bad = bridge.post("/lipread", files=upload, data=data)
+        assert bad.status_code == 400 and problem in bad.json()["error"]
