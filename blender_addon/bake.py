@@ -19,6 +19,9 @@ import bpy
 from . import compat, frames, keyframes
 from .client import Bridge, BridgeError
 
+LIPS_FIELDS = {"visemes", "fps", "intensity", "smoothing", "holds"}  # what /lipread/script takes
+UPLOADS = {"audio": "/lipsync/audio", "video": "/lipsync/video", "lips": "/lipread/script"}
+
 
 class BakeError(Exception):
     """Why a bake cannot go ahead, and what to do; shown as an error report."""
@@ -26,7 +29,7 @@ class BakeError(Exception):
 
 @dataclass
 class Request:
-    kind: str  # "audio", "video" or "text"
+    kind: str  # "audio", "video", "lips" (script timed to the lips) or "text"
     name: str  # the line: names the action and the sound strip
     fields: dict  # the bridge's options
     mapping: dict[str, str]  # channel -> shape key
@@ -85,8 +88,22 @@ def prepare(scene, obj, settings, bridge: Bridge) -> Request:
         return _text(request, settings)
     if settings.source == "STRIP":
         return _strip(request, scene, settings)
+    if settings.source == "LIPS":
+        return _lips(request, settings)
     path = settings.video_path if settings.source == "VIDEO" else settings.audio_path
     return _file(request, path, settings, video=settings.source == "VIDEO")
+
+
+def _lips(request: Request, settings) -> Request:
+    """A script timed to the lips of a video: its sound is not used, nor put in the sequencer."""
+    script = settings.script.strip() or _sidecar(bpy.path.abspath(settings.video_path))
+    if not script:
+        raise BakeError("type the script the speaker says: it is timed to the lips in the video.")
+    request = _file(request, settings.video_path, settings, video=True)
+    request.kind, request.sound_path = "lips", ""
+    request.fields = {k: v for k, v in request.fields.items() if k in LIPS_FIELDS}
+    request.fields["text"] = script
+    return request
 
 
 def _text(request: Request, settings) -> Request:
@@ -212,9 +229,8 @@ def fetch(bridge: Bridge, request: Request, on_progress=None, cancelled=lambda: 
     if request.kind == "text":
         job = bridge.start_text(request.fields)
     else:
-        job = bridge.start_audio(
-            request.filename, request.data, request.fields, request.kind == "video"
-        )
+        path = UPLOADS[request.kind]
+        job = bridge.start_upload(path, request.filename, request.data, request.fields)
     timeline = bridge.wait(job, on_progress, cancelled)
     speech = bridge.speech(job) if request.kind == "text" else b""
     return Fetched(timeline, speech, [w["message"] for w in timeline.get("warnings", [])])

@@ -43,10 +43,10 @@ class Bridge:
     def match_rig(self, shape_keys: list[str], visemes: str | None = None) -> dict:
         return self._call("POST", "/rigs/match", {"shape_keys": shape_keys, "visemes": visemes})
 
-    def start_audio(self, filename: str, data: bytes, fields: dict, video: bool = False) -> str:
-        """Upload a recording (the file's content, never its path); returns the job id."""
+    def start_upload(self, path: str, filename: str, data: bytes, fields: dict) -> str:
+        """Upload a recording or video (the file's content, never its path) to /lipsync/audio,
+        /lipsync/video or /lipread/script; returns the job id."""
         body, ctype = _multipart(fields, filename, data)
-        path = "/lipsync/video" if video else "/lipsync/audio"
         return self._call("POST", path, body, content_type=ctype)["job"]["id"]
 
     def start_text(self, fields: dict) -> str:

@@ -49,9 +49,10 @@ class LIPSYNC_PT_panel(bpy.types.Panel):
         source = settings.source
         if source == "AUDIO":
             box.prop(settings, "audio_path")
-        elif source == "VIDEO":
+        elif source in ("VIDEO", "LIPS"):
             box.prop(settings, "video_path")
-            box.prop(settings, "video_weight", slider=True)
+            if source == "VIDEO":
+                box.prop(settings, "video_weight", slider=True)
             box.prop(settings, "show_video")
         elif source == "STRIP":
             editor = context.scene.sequence_editor

@@ -25,6 +25,14 @@ SOURCES = [
         "FILE_MOVIE",
         3,
     ),
+    (
+        "LIPS",
+        "Script to Video",
+        "time the script to the lips in a video whose sound is missing, noisy or in another "
+        "language (the sound is not used)",
+        "VIEWZOOM",
+        4,
+    ),
 ]
 ENGINES = [
     ("auto", "Auto", "the script if given, otherwise Whisper; the best available"),

@@ -266,3 +266,19 @@ def test_a_reference_video_keys_the_face_and_shows_the_picture(head, scene):
     strips = compat.strips(scene)
     assert strips["lbax4n"].type == "SOUND" and strips["lbax4n (video)"].type == "MOVIE"
     assert strips["lbax4n (video)"].frame_start == scene.frame_start
+
+
+def test_a_script_is_timed_to_the_lips_of_a_video_without_its_sound(head, scene):
+    from tests.conftest import SHARED
+
+    clip = SHARED / "grid" / "videos" / "pwij3p.mpg"
+    settings = scene.lipsync
+    settings.source, settings.video_path = "LIPS", str(clip)
+    settings.script = ""
+    with pytest.raises(RuntimeError, match="type the script"):
+        bpy.ops.lipsync.bake()
+    settings.script = "place white in j three please"
+    assert bpy.ops.lipsync.bake() == {"FINISHED"}
+    assert max(v for _, v in keys_of(head)["vrc.v_pp"]) > 0.9  # "place", "please"
+    strips = compat.strips(scene)
+    assert [s.type for s in strips] == ["MOVIE"]  # the picture, and no sound strip
