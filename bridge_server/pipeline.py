@@ -5,7 +5,9 @@ text ─► check ─► speech engine ─► phonemes ─► viseme cues + curv
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import engines
 from .audio import Audio, load_audio, shifted
@@ -152,6 +154,40 @@ def track(
     """Animate a reference video: its sound gives the timing and the phonemes (as `bake`), the
     tracked face the mouth's size and shape (`video_weight` 0..1), closures always kept.
     `neutral` (start, end seconds) is where the actor rests with the mouth closed."""
+    return track_video(source, text=text, engine=engine, model=model, lang=lang,
+                       viseme_set=viseme_set, fps=fps, settings=settings,
+                       video_weight=video_weight, face_model=face_model, neutral=neutral,
+                       name=name, progress=progress).timeline  # fmt: skip
+
+
+@dataclass
+class VideoTrack:
+    """Everything `track` makes of a video, for callers that need more than the timeline."""
+
+    timeline: Timeline
+    tracking: Any  # engines.face.Tracking: the face in every frame, in pixels
+    mouth: Any  # mouth.Mouth: head-free lips and controls at the same frame times
+    info: Any  # video.VideoInfo
+    sound: Audio | None  # on the picture's clock; None when the video has no sound
+
+
+def track_video(
+    source: str | Path | bytes,
+    *,
+    text: str | None = None,
+    engine: str = "auto",
+    model: str = "auto",
+    lang: str = "",
+    viseme_set: str = "oculus15",
+    fps: float = 24.0,
+    settings: CurveSettings = CurveSettings(),
+    video_weight: float = 0.5,
+    face_model: str = "auto",
+    neutral: tuple[float, float] | None = None,
+    name: str = "",
+    progress: Progress = no_progress,
+) -> VideoTrack:
+    """`track`, with the face tracking, the mouth and the sound it was made from."""
     from .engines import face
     from .recognize import part
     from .video import probe
@@ -174,7 +210,7 @@ def track(
 
     add_video(timeline, tracked, mouth, info, video_weight, settings, sound)
     progress(1.0, "done")
-    return timeline
+    return VideoTrack(timeline, tracked, mouth, info, sound)
 
 
 def sync(source: str | Path | bytes, *, name: str = "", progress: Progress = no_progress):
