@@ -1,0 +1,429 @@
+"""A folder of talking-face videos -> a dataset for lip reading and lip sync, one folder per clip.
+
+    ds/clips/<id>/audio.wav      the sound, 16 kHz mono, on the picture's clock
+    ds/clips/<id>/timeline.json  the project's timeline (pipeline.track, oculus15, the video's fps)
+    ds/clips/<id>/frames.npz     per video frame: times, lips, controls, valid, visemes (, crops)
+    ds/manifest.jsonl            one line per built clip;  ds/failed.jsonl: this run's failures
+
+Pure orchestration over pipeline.track_video: the face is tracked once per clip. A clip is
+written to a hidden folder and renamed into place, then its manifest line is appended, so a
+clip is either complete and listed or redone by the next run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .engines.base import Progress, check_cancel, no_progress
+from .errors import Cancelled, EngineUnavailable, InputError, LipsyncError, OutputError
+
+VISEME_SET = "oculus15"
+SAMPLE_RATE = 16000
+FILES = ("audio.wav", "timeline.json", "frames.npz")
+CROP_SIZE = (96, 48)  # width, height of the mouth crops: the 2:1 of a mouth
+CROP_PAD = 0.25  # each side of the lips' box grows by this share of its size
+VIDEO = ".mp4 .mov .mkv .webm .avi .mpg .mpeg .m4v .flv .wmv .ts .mts .3gp".split()
+# Sound files are taken too: they fail with "no video track", which says what is wrong.
+AUDIO = ".wav .mp3 .m4a .aac .flac .ogg .opus".split()
+
+
+@dataclass
+class Clip:
+    """One video to build, with its transcript and where that came from."""
+
+    id: str
+    video: Path
+    speaker: str
+    transcript: str | None
+    transcript_source: str  # "sidecar", "tsv" or "whisper"
+
+
+@dataclass
+class Entry:
+    """A built clip's line in manifest.jsonl."""
+
+    id: str
+    video: str
+    duration: float
+    fps: float
+    frames: int
+    width: int
+    height: int
+    speaker: str
+    transcript: str
+    transcript_source: str
+    language: str
+    words: int
+    face_found: float
+    av_offset_ms: float | None
+    crops: bool
+    warnings: list[str] = field(default_factory=list)
+    ok: bool = True
+
+
+@dataclass
+class Failure:
+    """A clip that could not be built (failed.jsonl)."""
+
+    id: str
+    video: str
+    error: str
+
+
+@dataclass
+class BuildResult:
+    built: list[str] = field(default_factory=list)  # clips made by this run
+    kept: list[str] = field(default_factory=list)  # clips already complete from a run before
+    failed: list[Failure] = field(default_factory=list)
+    seconds: float = 0.0  # video built by this run
+
+
+# --- the build -----------------------------------------------------------------------------
+
+
+def build(
+    videos: str | Path,
+    out: str | Path,
+    *,
+    transcripts: str | Path | None = None,
+    crops: bool = False,
+    lang: str = "",
+    limit: int | None = None,
+    progress: Progress = no_progress,
+) -> BuildResult:
+    """Build every clip of `videos` not yet complete in `out`; bad clips are listed, not fatal."""
+    if limit is not None and limit < 1:
+        raise InputError(f"--limit {limit}: give a number of videos of at least 1.")
+    out = Path(out)
+    clips = find_clips(Path(videos), _read_tsv(transcripts) if transcripts else {})[:limit]
+    done = _prepare(out, {c.id for c in clips}, crops)
+    result = BuildResult()
+    try:
+        for i, clip in enumerate(clips):
+            where = f"{clip.id} ({i + 1}/{len(clips)})"
+            check_cancel(progress, i / len(clips), where)
+            if clip.id in done:
+                result.kept.append(clip.id)
+            else:
+                _build_one(clip, out, crops, lang, _part(progress, i, len(clips), where), result)
+    except (KeyboardInterrupt, Cancelled):
+        raise Cancelled(
+            f"cancelled; the {len(result.built) + len(result.kept)} clips built so far are kept "
+            f"in {out}; run the same command again to go on."
+        ) from None
+    check_cancel(progress, 1.0, "done")
+    return result
+
+
+def _build_one(clip: Clip, out: Path, crops: bool, lang: str, progress: Progress,
+               result: BuildResult) -> None:  # fmt: skip
+    """Build one clip and list it in the manifest, or list it as failed."""
+    try:
+        entry = _build_clip(clip, out, crops, lang, progress)
+    except (Cancelled, EngineUnavailable, OutputError):
+        raise  # not this clip's fault: every clip would fail the same way
+    except Exception as e:  # a bad clip is listed and the build goes on
+        result.failed.append(_failed(out, clip, e))
+        return
+    _append(out / "manifest.jsonl", asdict(entry))
+    result.built.append(clip.id)
+    result.seconds += entry.duration
+
+
+def _part(progress: Progress, i: int, n: int, where: str) -> Progress:
+    """Clip i's own progress as a share of the whole build, its stage named after it."""
+    return lambda done, stage: progress((i + done) / n, f"{where}: {stage}")
+
+
+def _failed(out: Path, clip: Clip, e: Exception) -> Failure:
+    message = str(e) if isinstance(e, LipsyncError) else f"unexpected {type(e).__name__}: {e}"
+    failure = Failure(clip.id, str(clip.video), message)
+    _append(out / "failed.jsonl", asdict(failure))
+    return failure
+
+
+# --- finding the clips ---------------------------------------------------------------------
+
+
+def find_clips(folder: Path, tsv: dict[str, dict[str, str]]) -> list[Clip]:
+    """The media files under `folder` (sorted, so ids and --limit are stable between runs)."""
+    if not folder.is_dir():
+        raise InputError(f"{folder} is not a folder; give the folder that holds the videos.")
+    paths = sorted(
+        p for p in folder.rglob("*")
+        if p.is_file() and p.suffix.lower() in VIDEO + AUDIO and not p.name.startswith(".")
+    )  # fmt: skip
+    if not paths:
+        raise InputError(
+            f"no video files in {folder}; give a folder of videos ({', '.join(VIDEO[:6])}...)."
+        )
+    ids: set[str] = set()
+    return [_clip(p, folder, tsv, _unique_id(p, ids)) for p in paths]
+
+
+def _clip(path: Path, folder: Path, tsv: dict[str, dict[str, str]], clip_id: str) -> Clip:
+    row = tsv.get(path.relative_to(folder).as_posix()) or tsv.get(path.name) or {}
+    speaker = row.get("speaker") or path.parent.name
+    sidecar = path.with_suffix(".txt")
+    if sidecar.is_file():
+        text = sidecar.read_text(encoding="utf-8", errors="replace").strip()
+        return Clip(clip_id, path, speaker, text, "sidecar")
+    if row.get("transcript"):
+        return Clip(clip_id, path, speaker, row["transcript"], "tsv")
+    return Clip(clip_id, path, speaker, None, "whisper")
+
+
+def _unique_id(path: Path, taken: set[str]) -> str:
+    """The file's stem as a safe folder name; a repeated stem gets its folder's name, then a
+    number (compared without case: some file systems ignore it)."""
+    stem = _safe(path.stem)
+    for candidate in (stem, f"{_safe(path.parent.name)}_{stem}"):
+        if candidate.lower() not in taken:
+            break
+    n = 2
+    while candidate.lower() in taken:
+        candidate, n = f"{stem}_{n}", n + 1
+    taken.add(candidate.lower())
+    return candidate
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_")[:80] or "clip"
+
+
+def _read_tsv(path: str | Path) -> dict[str, dict[str, str]]:
+    """Rows of a transcripts TSV (a header with `file` and `transcript`, maybe `speaker`)."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read the transcripts {path}: {e}; give a UTF-8 TSV.") from None
+    header = lines[0].split("\t") if lines else []
+    if "file" not in header or "transcript" not in header:
+        raise InputError(
+            f"{path} needs a header line with the columns file and transcript (tab-separated), "
+            f"e.g. 'file<TAB>transcript<TAB>speaker'; it has {header}."
+        )
+    rows = [dict(zip(header, line.split("\t"))) for line in lines[1:] if line.strip()]
+    return {r["file"].strip(): {k: v.strip() for k, v in r.items()} for r in rows}
+
+
+# --- resuming ------------------------------------------------------------------------------
+
+
+def _prepare(out: Path, ids: set[str], crops: bool) -> set[str]:
+    """The clips already complete (files and manifest line; with crops when asked for). The
+    manifest keeps only those, half-made folders go, and failed.jsonl starts afresh."""
+    clips = out / "clips"
+    try:
+        clips.mkdir(parents=True, exist_ok=True)
+        for stale in clips.glob(".*.partial"):
+            shutil.rmtree(stale)
+        (out / "failed.jsonl").write_text("")
+    except OSError as e:
+        raise OutputError(f"cannot write the dataset in {out}: {e.strerror}") from None
+    entries = list(_read_jsonl(out / "manifest.jsonl"))
+    kept = [e for e in entries if _complete(clips / str(e.get("id")), e, crops)]
+    if len(kept) != len(entries):
+        _rewrite(out / "manifest.jsonl", kept)
+    return {e["id"] for e in kept} & ids
+
+
+def _complete(folder: Path, entry: dict, crops: bool) -> bool:
+    has_files = all((folder / name).is_file() for name in FILES)
+    return has_files and entry.get("ok") is True and (entry.get("crops") or not crops)
+
+
+def _read_jsonl(path: Path) -> Iterator[dict]:
+    """The lines of a JSON-lines file; a line cut short by an interrupted run is dropped."""
+    if not path.is_file():
+        return
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(item, dict) and "id" in item:
+            yield item
+
+
+def _rewrite(path: Path, items: list[dict]) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), "utf-8")
+    tmp.replace(path)
+
+
+def _append(path: Path, item: dict) -> None:
+    try:
+        with path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(item, ensure_ascii=False) + "\n")
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {e.strerror}") from None
+
+
+# --- one clip ------------------------------------------------------------------------------
+
+
+def _build_clip(clip: Clip, out: Path, crops: bool, lang: str, progress: Progress) -> Entry:
+    """Track, align and write one clip into a hidden folder, then rename it into place."""
+    from .pipeline import track_video
+    from .recognize import part
+    from .video import probe
+
+    info = probe(clip.video)
+    if not info.has_audio:
+        raise InputError(f"{clip.video.name} has no sound; a dataset clip needs its speech.")
+    made = track_video(clip.video, text=clip.transcript, lang=lang, viseme_set=VISEME_SET,
+                       fps=info.fps or 25.0, progress=part(progress, 0.0, 0.8))  # fmt: skip
+    arrays = frame_arrays(made)
+    if crops:
+        arrays["crops"] = mouth_crops(clip.video, made.tracking, part(progress, 0.8, 0.95))
+    tmp = out / "clips" / f".{clip.id}.partial"
+    try:
+        _write_clip(tmp, made, arrays)
+        final = out / "clips" / clip.id
+        if final.exists():  # left by a run cut off before its manifest line
+            shutil.rmtree(final)
+        tmp.rename(final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    progress(1.0, "written")
+    return _entry(clip, made, crops)
+
+
+def _write_clip(folder: Path, made, arrays: dict[str, np.ndarray]) -> None:
+    from .audio import wav_bytes
+
+    try:
+        folder.mkdir(parents=True)
+        sound = made.sound
+        (folder / "audio.wav").write_bytes(wav_bytes(sound.samples, sound.sample_rate))
+        (folder / "timeline.json").write_text(made.timeline.to_json(), encoding="utf-8")
+        np.savez_compressed(folder / "frames.npz", **arrays)
+    except OSError as e:
+        raise OutputError(f"cannot write {e.filename or folder}: {e.strerror}") from None
+
+
+def _entry(clip: Clip, made, crops: bool) -> Entry:
+    timeline, video = made.timeline, made.timeline.source["video"]
+    words = [w.text for w in timeline.words]
+    return Entry(
+        id=clip.id,
+        video=str(clip.video),
+        duration=round(made.info.duration or timeline.duration, 3),
+        fps=round(made.info.fps, 3),
+        frames=len(made.tracking.times),
+        width=made.info.width,
+        height=made.info.height,
+        speaker=clip.speaker,
+        transcript=clip.transcript if clip.transcript is not None else " ".join(words),
+        transcript_source=clip.transcript_source,
+        language=timeline.source.get("language", ""),
+        words=len(words),
+        face_found=video["face_found"],
+        av_offset_ms=video.get("av_offset_ms"),
+        crops=crops,
+        warnings=[w.message + (f" (x{w.count})" if w.count > 1 else "") for w in timeline.warnings],
+    )
+
+
+# --- per-frame arrays ----------------------------------------------------------------------
+
+
+def frame_arrays(made) -> dict[str, np.ndarray]:
+    """frames.npz's arrays at the video's frame times (pipeline.VideoTrack -> name: array)."""
+    from .mouth import CONTROLS
+    from .visemes import load_set
+
+    mouth = made.mouth
+    names = list(load_set(made.timeline.viseme_set).visemes)
+    return {
+        "times": mouth.times.astype(np.float64),
+        "lips": mouth.lips.astype(np.float32),
+        "controls": np.stack([mouth.controls[c] for c in CONTROLS], axis=1).astype(np.float32),
+        "valid": mouth.valid.astype(bool),
+        "visemes": viseme_at(made.timeline.visemes, names, mouth.times),
+        "viseme_names": np.array(names),
+        "control_names": np.array(CONTROLS),
+    }
+
+
+def viseme_at(cues, names: list[str], times: np.ndarray) -> np.ndarray:
+    """The index (in `names`) of the cue that holds at each time; rest where none does."""
+    if not cues:
+        return np.zeros(len(times), np.int16)  # names[0] is the set's rest shape (sil)
+    index = np.array([names.index(c.viseme) for c in cues], np.int16)
+    ends = np.array([c.end for c in cues])
+    held = np.searchsorted([c.start for c in cues], times, side="right") - 1
+    inside = (held >= 0) & (times < ends[np.maximum(held, 0)])
+    return np.where(inside, index[np.maximum(held, 0)], 0).astype(np.int16)
+
+
+def mouth_crops(video: Path, tracking, progress: Progress = no_progress) -> np.ndarray:
+    """(N, 48, 96) uint8 grey mouth pictures, one per tracked frame, decoded again."""
+    import cv2
+
+    from .video import iter_frames
+
+    boxes = lip_boxes(tracking.points)
+    width, height = CROP_SIZE
+    crops = np.zeros((len(boxes), height, width), np.uint8)
+    for i, (_, image) in enumerate(iter_frames(video)):
+        if i >= len(boxes):
+            break
+        grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        crops[i] = cv2.resize(_cut(grey, boxes[i]), CROP_SIZE, interpolation=cv2.INTER_AREA)
+        if i % 25 == 0:
+            check_cancel(progress, i / len(boxes), "cropping mouths")
+    return crops
+
+
+def lip_boxes(points: np.ndarray) -> np.ndarray:
+    """(N, 4) integer x0, y0, x1, y1 per frame around the 40 lip points, padded by CROP_PAD and
+    widened to the crops' 2:1 (so an opening mouth is not squashed); frames without a face take
+    the box of the frames around them."""
+    from .mouth import lip_indices
+
+    lips = points[:, lip_indices(), :2].astype(float)
+    lo, hi = np.nanmin(lips, axis=1), np.nanmax(lips, axis=1)  # (N, 2) each; NaN: no face
+    seen = ~np.isnan(lo).any(axis=1)
+    frames = np.arange(len(lips))
+    for box in (lo, hi):
+        for axis in range(2):
+            box[:, axis] = np.interp(frames, frames[seen], box[seen, axis])
+    centre, size = (lo + hi) / 2, (hi - lo) * (1 + 2 * CROP_PAD)
+    ratio = CROP_SIZE[0] / CROP_SIZE[1]
+    size = np.maximum(size, np.stack([size[:, 1] * ratio, size[:, 0] / ratio], axis=1))
+    size = np.maximum(size, 2.0)
+    return np.round(np.hstack([centre - size / 2, centre + size / 2])).astype(int)
+
+
+def _cut(image: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """The box's pixels; parts outside the picture repeat its edge."""
+    x0, y0, x1, y1 = (int(v) for v in box)
+    h, w = image.shape
+    pad = max(0, -x0, -y0, x1 - w, y1 - h)
+    if pad:
+        image = np.pad(image, pad, mode="edge")
+    return image[y0 + pad : y1 + pad, x0 + pad : x1 + pad]
+
+
+def summary(result: BuildResult, out: Path, wall_s: float) -> str:
+    """The lines the CLI prints after a build."""
+    lines = [
+        f"built {len(result.built)} clips ({result.seconds:.1f} s of video in {wall_s:.1f} s), "
+        f"{len(result.kept)} already there -> {out}"
+    ]
+    if result.failed:
+        lines.append(
+            f"{len(result.failed)} failed (see {out / 'failed.jsonl'}): "
+            + ", ".join(f.id for f in result.failed)
+        )
+    return "\n".join(lines)
