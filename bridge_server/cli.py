@@ -770,7 +770,10 @@ def cmd_lipread(a: argparse.Namespace) -> int:
     given = [x for x in (a.choices, a.grammar, a.script) if x is not None]
     if len(given) != 1:
         raise InputError("give one of --choices FILE, --grammar NAME or --script TEXT.")
-    # a learned lip reader (--model lipreader.onnx) would be chosen here, before the DTW path
+    if a.model and a.choices is None:
+        raise InputError(
+            "--model ranks --choices; a grammar or a script uses the built-in matching."
+        )
     progress = ProgressBar(not a.quiet and not a.json)
     if a.script is not None:
         timeline = lr.time_script_to_video(a.video, a.script, viseme_set=a.visemes, fps=a.fps,
@@ -781,8 +784,13 @@ def cmd_lipread(a: argparse.Namespace) -> int:
         found = [lr.Candidate(a.script, timeline.source["lipread_cost"], 1.0, timeline.words)]
     else:
         choices = _lines(a.choices) if a.choices is not None else None
-        found = lr.lipread(a.video, choices, a.grammar, best=a.best, face_model=a.face_model,
-                           progress=progress)  # fmt: skip
+        found = (
+            _rank_with_model(a, choices, progress)
+            if a.model
+            else lr.lipread(
+                a.video, choices, a.grammar, best=a.best, face_model=a.face_model, progress=progress
+            )  # fmt: skip
+        )
     if a.json:
         print(json.dumps([c.to_dict() for c in found], indent=1))
     elif a.timeline != "-":
@@ -791,6 +799,23 @@ def cmd_lipread(a: argparse.Namespace) -> int:
             sure = f"cost {c.cost:.3f}" if a.script is not None else f"{c.confidence:5.1%}"
             print(f"{k}. {sure}  {c.text}\n     {times}")
     return 0
+
+
+MODEL_TEMPERATURE = 0.1  # mean -log p per frame: a guess, four clips cannot calibrate it
+
+
+def _rank_with_model(a: argparse.Namespace, choices: list[str], progress) -> list:
+    """Candidates ranked by a trained lip reader's viseme posteriors (confidence from costs)."""
+    from . import lipread as lr
+    from .lipreader_model import LipReaderModel, rank_with_model
+
+    model = LipReaderModel.load(a.model)  # a bad model fails before the video is tracked
+    mouth = lr.read_mouth(a.video, face_model=a.face_model, progress=progress)
+    steps = [b - a for a, b in zip(mouth.times[:-1], mouth.times[1:])]
+    fps = 1.0 / sorted(steps)[len(steps) // 2] if steps else 25.0
+    ranked = rank_with_model(model, mouth.controls, mouth.valid, fps, choices)
+    found = [lr.Candidate(text, cost, 0.0, []) for text, cost in ranked]
+    return lr.with_confidence(found, MODEL_TEMPERATURE)[: a.best]
 
 
 def _lines(path: str) -> list[str]:
@@ -819,6 +844,12 @@ def _lipread_command(sub, d) -> None:
     g.add_argument("--choices", metavar="FILE", help="candidate lines, one per line")
     g.add_argument("--grammar", metavar="NAME|JSON", help="built-in grammar (grid) or JSON slots")
     g.add_argument("--script", metavar="TEXT", help="the words said: time them to the lips")
+    lp.add_argument(
+        "--model",
+        metavar="ONNX",
+        help="with --choices: rank them with a trained lip reader (models/train_lipreader.py) "
+        "instead of the untrained mouth-motion matching",
+    )
     lp.add_argument("--best", type=int, default=5, help="how many readings to print (5)")
     lp.add_argument("--timeline", metavar="JSON", help="with --script: write the timeline")
     lp.add_argument("--face-model", default="auto", choices=["auto", "landmarker", "facemesh"])

@@ -281,7 +281,7 @@ def rank(mouth: Mouth, choices: list[str]) -> list[Candidate]:
         w = warp(obs, normalised(exp.features))
         words, phonemes = _mapped(exp, w, times)
         found.append(Candidate(text, w.cost / len(obs), 0.0, words, phonemes))
-    return _with_confidence(found)
+    return with_confidence(found)
 
 
 def _mapped(exp: Expected, w: Warp, times: np.ndarray) -> tuple[list[Word], list[Phoneme]]:
@@ -291,9 +291,10 @@ def _mapped(exp: Expected, w: Warp, times: np.ndarray) -> tuple[list[Word], list
     return words, phonemes
 
 
-def _with_confidence(found: list[Candidate]) -> list[Candidate]:
+def with_confidence(found: list[Candidate], temperature: float | None = None) -> list[Candidate]:
+    """Best first, each with its share of a softmax over -cost / temperature."""
     costs = np.array([c.cost for c in found])
-    share = np.exp(-(costs - costs.min()) / settings()["temperature"])
+    share = np.exp(-(costs - costs.min()) / (temperature or settings()["temperature"]))
     for c, s in zip(found, share / share.sum()):
         c.confidence = float(s)
     return sorted(found, key=lambda c: c.cost)

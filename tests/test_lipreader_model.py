@@ -3,6 +3,7 @@ onnxruntime run time, sentence ranking. Real GRID clips, a few epochs: these che
 runs and agrees with itself, not that it reads lips (held-out accuracy goes in the card)."""
 
 import importlib.util
+import json
 import subprocess
 import sys
 
@@ -195,3 +196,20 @@ def test_training_script_runs_end_to_end(ds, tmp_path):
     card = out.with_suffix(".md").read_text()
     assert "leave-one-clip-out" in card and "| prototypes |" in card
     assert lm.LipReaderModel.load(out).metadata["epochs"] == "3"
+
+
+def test_the_command_ranks_choices_with_a_model(exported, tmp_path, capsys):
+    from bridge_server.cli import main
+
+    lines = tmp_path / "lines.txt"
+    lines.write_text("place white in j three please\nbin blue at f two now\n")
+    clip = GRID / "videos" / "pwij3p.mpg"
+    model = exported[1]
+    assert main(["lipread", str(clip), "--choices", str(lines), "--model", str(model),
+                 "--json", "-q"]) == 0  # fmt: skip
+    ranked = json.loads(capsys.readouterr().out)
+    assert sorted(c["text"] for c in ranked) == sorted(lines.read_text().split("\n")[:2])
+    assert sum(c["confidence"] for c in ranked) == pytest.approx(1.0, abs=0.01)
+    assert main(["lipread", str(clip), "--grammar", "grid", "--model", str(model)]) == 3
+    assert main(["lipread", str(clip), "--choices", str(lines), "--model",
+                 str(tmp_path / "none.onnx")]) == 4  # fmt: skip
