@@ -212,6 +212,26 @@ def _span(text: str | None) -> tuple[float, float] | None:
     return start, end
 
 
+def cmd_evaluate_tts(a: argparse.Namespace) -> int:
+    from .speech_eval import evaluate_tts
+
+    a.text, a.text_file = None, a.sentences
+    sentences = _read_text(a).splitlines()[: a.limit]
+    reports = [
+        evaluate_tts(sentences, voice, progress=ProgressBar(not a.quiet and not a.json))
+        for voice in a.voice or ["espeak", "piper"]
+    ]
+    if a.json:
+        print(json.dumps([r.to_dict() for r in reports], indent=1))
+        return 0
+    print("| voice | sentences | word error rate | pitch movement (semitones) | Whisper log-prob |")
+    print("|---|---|---|---|---|")
+    for r in reports:
+        print(f"| {r.voice} | {len(r.sentences)} | {r.wer:.1%} | {r.f0_spread_st:.2f} "
+              f"| {r.logprob:.3f} |")  # fmt: skip
+    return 0
+
+
 def cmd_sync(a: argparse.Namespace) -> int:
     from .pipeline import sync
 
@@ -605,6 +625,28 @@ def _parser() -> argparse.ArgumentParser:
     )
     tr.set_defaults(func=cmd_track)
 
+    et = sub.add_parser(
+        "evaluate-tts",
+        help="how intelligible and how natural the built-in voices are",
+        description="Speak each sentence with each voice; Whisper transcribes it (word error "
+        "rate: intelligibility); pitch movement and Whisper's log-probability are naturalness "
+        "proxies (see bridge_server/speech_eval.py for what they measure and their limits).",
+        epilog="examples:\n  lipsync evaluate-tts tests/data/harvard.txt --voice espeak "
+        "--voice piper\n\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    et.add_argument("sentences", help="a UTF-8 text file, one sentence per line")
+    et.add_argument(
+        "--voice",
+        action="append",
+        metavar="ENGINE[:VOICE]",
+        help="espeak, piper, or e.g. espeak:en-gb (repeatable; default espeak and piper)",
+    )
+    et.add_argument("--limit", type=int, help="only the first N sentences")
+    et.add_argument("--json", action="store_true", help="print the reports as JSON")
+    et.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    et.set_defaults(func=cmd_evaluate_tts)
+
     sy = sub.add_parser(
         "sync",
         help="measure the offset between a video's sound and its speaker's mouth",
@@ -664,6 +706,13 @@ def _parser() -> argparse.ArgumentParser:
         )
     )
     _lipread_command(sub, d)
+    from . import review
+
+    review.add_arguments(
+        sub.add_parser(
+            "review", help="serve a listening-test page: rate lines, compare A/B", epilog=EXIT_CODES
+        )
+    )
     return top
 
 

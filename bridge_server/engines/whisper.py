@@ -37,6 +37,7 @@ class Segment:
     end: float
     text: str
     words: list[Word]
+    avg_logprob: float = 0.0  # the decoder's mean token log-probability (0 when unknown)
 
 
 @dataclass
@@ -242,7 +243,7 @@ class WhisperEngine:
         segments = []
         for s in pieces:  # a generator: the model decodes each segment when asked for it
             words = [Word(w.word.strip(), w.start, w.end) for w in s.words or []]
-            segments.append(Segment(s.start, s.end, s.text.strip(), words))
+            segments.append(Segment(s.start, s.end, s.text.strip(), words, s.avg_logprob))
             check_cancel(progress, min(s.end / duration, 1.0), "transcribing")
         check_cancel(progress, 1.0, "transcribing")
         return Transcript(
