@@ -392,12 +392,10 @@ def lip_boxes(points: np.ndarray) -> np.ndarray:
     from .mouth import lip_indices
 
     lips = points[:, lip_indices(), :2].astype(float)
-    lo, hi = np.nanmin(lips, axis=1), np.nanmax(lips, axis=1)  # (N, 2) each; NaN: no face
-    seen = ~np.isnan(lo).any(axis=1)
+    seen = ~np.isnan(lips).any(axis=(1, 2))
     frames = np.arange(len(lips))
-    for box in (lo, hi):
-        for axis in range(2):
-            box[:, axis] = np.interp(frames, frames[seen], box[seen, axis])
+    lo, hi = (np.stack([np.interp(frames, frames[seen], edge[:, axis]) for axis in range(2)], 1)
+              for edge in (lips[seen].min(axis=1), lips[seen].max(axis=1)))  # fmt: skip
     centre, size = (lo + hi) / 2, (hi - lo) * (1 + 2 * CROP_PAD)
     ratio = CROP_SIZE[0] / CROP_SIZE[1]
     size = np.maximum(size, np.stack([size[:, 1] * ratio, size[:, 0] / ratio], axis=1))

@@ -105,3 +105,145 @@ def test_the_command_reports_and_exits_by_what_it_built(built, tmp_path, capsys)
     shutil.copy(videos / "broken.mp4", only_bad / "broken.mp4")
     assert main(["dataset", "build", str(only_bad), "--out", str(tmp_path / "ds2")]) == 3
     assert "broken" in capsys.readouterr().err
+
+
+# --- more of the format, failures and resuming (the same build where one is needed) ----------
+
+NAMES = list(load_set("oculus15").visemes)
+
+
+def test_frames_npz_arrays_share_the_video_frames(built):
+    from bridge_server.mouth import CONTROLS
+
+    _, out, _ = built
+    for row in manifest(out):
+        z, n = np.load(out / "clips" / row["id"] / "frames.npz"), row["frames"]
+        assert z["times"].shape == (n,) and np.all(np.diff(z["times"]) > 0)
+        assert np.isfinite(z["lips"]).all() and z["valid"].dtype == bool
+        assert list(z["control_names"]) == list(CONTROLS) and list(z["viseme_names"]) == NAMES
+        assert z["visemes"].shape == (n,) and 0 <= z["visemes"].min() <= z["visemes"].max() < 15
+        assert z["visemes"][0] == NAMES.index("sil")  # silence before the first word
+        assert z["crops"].dtype == np.uint8 and z["crops"].std() > 10  # pictures, not blanks
+
+
+def test_every_closure_is_a_pp_target(built):
+    _, out, _ = built
+    for row in manifest(out):
+        z = np.load(out / "clips" / row["id"] / "frames.npz")
+        timeline = json.loads((out / "clips" / row["id"] / "timeline.json").read_text())
+        for p in (x for x in timeline["phonemes"] if x["ipa"] in ("p", "b", "m")):
+            near = (z["times"] >= p["start"] - 0.04) & (z["times"] < p["end"] + 0.04)
+            assert NAMES.index("PP") in z["visemes"][near], (row["id"], p)
+
+
+def test_the_manifest_describes_each_clip(built):
+    videos, out, _ = built
+    for row in manifest(out):
+        assert (row["fps"], row["frames"], row["width"], row["height"]) == (25.0, 75, 360, 288)
+        assert row["words"] == 6 and row["language"] == "en" and row["crops"] is True
+        assert row["video"] == str(videos / f"{row['id']}.mpg")
+        assert abs(row["av_offset_ms"]) < 80 and isinstance(row["warnings"], list)
+        assert row["speaker"] == "unknown (GRID s1-s34)"  # the TSV's column
+
+
+def test_a_clip_folder_without_its_manifest_line_is_redone(built):
+    videos, out, _ = built
+    rows = [r for r in manifest(out) if r["id"] != "pwij3p"]  # cut off before its line
+    (out / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    again = dataset.build(videos, out, transcripts=GRID / "transcripts.tsv", crops=True)
+    assert again.built == ["pwij3p"] and sorted(r["id"] for r in manifest(out)) == [
+        "lbax4n",
+        "pwij3p",
+    ]
+
+
+def test_cancelling_keeps_no_half_clip(built, tmp_path):
+    from bridge_server.errors import Cancelled
+
+    videos, _, _ = built
+
+    def progress(done, stage):
+        if "tracking" in stage:
+            raise KeyboardInterrupt
+
+    with pytest.raises(Cancelled, match="run the same command again"):
+        dataset.build(videos, tmp_path, limit=2, progress=progress)
+    assert list((tmp_path / "clips").iterdir()) == []
+    assert not (tmp_path / "manifest.jsonl").exists()
+
+
+def test_whisper_transcribes_a_clip_without_a_script(tmp_path):
+    (tmp_path / "s9").mkdir()
+    (tmp_path / "s9" / "clip.mpg").symlink_to(GRID / "videos" / "bbaf2n.mpg")
+    result = dataset.build(tmp_path, tmp_path / "ds", lang="en")
+    row = manifest(tmp_path / "ds")[0]
+    assert result.built == ["clip"] and row["transcript_source"] == "whisper"
+    assert "two now" in row["transcript"].lower() and row["speaker"] == "s9"  # the folder's name
+
+
+def test_a_video_without_sound_is_listed(tmp_path, capsys):
+    from tests.videos import grid_frames, write_video
+
+    (tmp_path / "in").mkdir()
+    write_video(tmp_path / "in" / "silent.mp4", grid_frames(0)[:10], np.arange(10) / 25)
+    assert main(["dataset", "build", str(tmp_path / "in"), "--out", str(tmp_path / "ds")]) == 3
+    assert "silent" in capsys.readouterr().err
+    (failed,) = [json.loads(x) for x in (tmp_path / "ds" / "failed.jsonl").read_text().split("\n")
+                 if x]  # fmt: skip
+    assert "no sound" in failed["error"]
+
+
+def test_bad_arguments_exit_with_3_or_2(tmp_path):
+    assert main(["dataset", "build", str(tmp_path / "nowhere"), "--out", str(tmp_path)]) == 3
+    assert main(["dataset", "build", str(tmp_path), "--out", str(tmp_path / "d")]) == 3  # empty
+    with pytest.raises(SystemExit) as e:
+        main(["dataset", "build", str(tmp_path)])  # --out is required
+    assert e.value.code == 2
+
+
+# --- the pure parts ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "paths, ids",
+    [
+        (["a/x.mp4", "b/x.mp4", "c/X.mov"], ["x", "b_x", "c_X"]),
+        (["a/x.mp4", "a/x.mov", "a/x.mkv"], ["x", "a_x", "x_2"]),
+        (["a/my clip (1).mp4", "a/.mp4"], ["my_clip_1", "mp4"]),
+    ],
+    ids=["same-stem-other-folders", "same-stem-same-folder", "unsafe-characters"],
+)
+def test_clip_ids_are_unique_and_safe(paths, ids):
+    from pathlib import Path
+
+    taken: set[str] = set()
+    assert [dataset._unique_id(Path(p), taken) for p in paths] == ids
+
+
+def test_viseme_at_takes_the_cue_holding_each_time():
+    from bridge_server.timeline import VisemeCue
+
+    cues = [VisemeCue("sil", 0.0, 0.1), VisemeCue("PP", 0.1, 0.2), VisemeCue("aa", 0.2, 0.3)]
+    times = np.array([0.0, 0.05, 0.1, 0.19, 0.2, 0.31])
+    assert dataset.viseme_at(cues, NAMES, times).tolist() == [0, 0, 1, 1, 10, 0]
+    assert dataset.viseme_at([], NAMES, times).tolist() == [0] * 6
+
+
+def test_lip_boxes_are_padded_two_to_one_and_fill_faceless_frames():
+    from bridge_server.mouth import lip_indices
+
+    points = np.full((3, 478, 3), np.nan, np.float32)
+    corners = np.array([[100, 200], [140, 200], [120, 190], [120, 210]], np.float32)
+    for i in (0, 2):
+        points[i, lip_indices(), :2] = corners[np.arange(40) % 4]
+    boxes = dataset.lip_boxes(points)
+    assert boxes[0].tolist() == [90, 185, 150, 215]  # 40 wide + 25% a side = 60; 60 / 2 = 30
+    assert boxes[1].tolist() == boxes[0].tolist()  # no face: the neighbours' box
+
+
+def test_a_tsv_without_the_columns_is_refused(tmp_path):
+    from bridge_server.errors import InputError
+
+    (tmp_path / "t.tsv").write_text("name\ttext\na.mp4\thello\n")
+    with pytest.raises(InputError, match="file and transcript"):
+        dataset._read_tsv(tmp_path / "t.tsv")
