@@ -713,6 +713,9 @@ def _parser() -> argparse.ArgumentParser:
             "review", help="serve a listening-test page: rate lines, compare A/B", epilog=EXIT_CODES
         )
     )
+    from .evaluate import add_command as add_evaluate
+
+    add_evaluate(sub, _command)
     return top
 
 

@@ -37,6 +37,7 @@ class ServerSettings:
     workers: int = 1  # jobs that run at once; alignment itself uses every core
     max_queued: int = 8
     time_limit_s: float = 600.0
+    review: object = None  # a review.Review: also serve its /review pages (lipsync review)
 
 
 class ApiError(Exception):
@@ -149,6 +150,10 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.state.playbacks = Jobs(PLAYBACKS, PLAYBACKS, PLAYBACK_LIMIT_S)
     _errors(app)
     _guards(app, settings)
+    if settings.review is not None:  # the listening-test page and its ratings
+        from .review import router
+
+        app.include_router(router(settings.review))
 
     @app.get("/health")
     def health() -> dict:
