@@ -574,8 +574,11 @@ def cmd_osc(a: argparse.Namespace) -> int:
     if a.list_devices:
         from .live import input_devices
 
-        for d in input_devices():
+        devices = input_devices()
+        for d in devices:
             print(f"{d['index']}: {d['name']} ({d['channels']} channels, {d['rate']:g} Hz)")
+        if not devices:
+            print("no input devices: PortAudio sees no microphone; connect one.", file=sys.stderr)
         return 0
     if (a.timeline is None) == (a.live is None):
         raise InputError(
