@@ -19,6 +19,8 @@ ldconfig -p 2>/dev/null | grep -q 'libportaudio.so.2' || need_apt+=(libportaudio
 if [ "${1:-}" = test ]; then
   command -v blender >/dev/null 2>&1 || need_apt+=(blender)
   command -v xvfb-run >/dev/null 2>&1 || need_apt+=(xvfb xauth)
+  # and the review page (lipsync review) in headless Chromium, driven by npm playwright-core
+  command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

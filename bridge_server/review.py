@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
+import glob
 import io
 import json
 import re
@@ -84,7 +86,7 @@ def _line(root: Path, sound: Path, found: Lines) -> Line | None:
     from .timeline import Timeline
 
     timelines, text, duration = {}, "", 0.0
-    for path in sorted(sound.parent.glob(f"{glob_escape(sound.stem)}*.json")):
+    for path in sorted(sound.parent.glob(f"{glob.escape(sound.stem)}*.json")):
         variant = _variant(sound.stem, path.name)
         if variant is None:
             continue
@@ -100,10 +102,6 @@ def _line(root: Path, sound: Path, found: Lines) -> Line | None:
         found.skipped.append(f"{sound.relative_to(root)}: no timeline beside it")
         return None
     return Line(_unique_id(root, sound, found.by_id), sound, timelines, text, duration)
-
-
-def glob_escape(name: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", name)
 
 
 def _variant(stem: str, name: str) -> str | None:
@@ -130,19 +128,29 @@ def _unique_id(root: Path, sound: Path, taken: dict) -> str:
 def mouth_shapes(viseme_set: str, channels: list[str]) -> dict:
     """How the page's mouth reads a timeline: `curves` when every channel is a viseme of the
     set with a known shape, else the viseme cues; and each viseme's {open, wide, round, closed}."""
-    table = json.loads(CONTROLS.read_text())["sets"]
     from .visemes import load_set
 
     try:
         names = set(load_set(viseme_set).visemes)
-    except InputError:
+    except InputError:  # a set this version does not know: the cues, all at rest
         names = set()
-    controls = table.get(viseme_set) or (
-        table["oculus15"] if names <= set(table["oculus15"]) | {"sil"} else {}
-    )
+    controls = _controls(viseme_set, names)
     shapes = {name: _shape(controls.get(name, {})) for name in names | set(controls)}
     source = "curves" if channels and set(channels) <= set(shapes) else "visemes"
     return {"source": source, "shapes": shapes}
+
+
+@functools.cache
+def _table() -> dict:
+    return json.loads(CONTROLS.read_text())["sets"]
+
+
+def _controls(viseme_set: str, names: set[str]) -> dict:
+    """The set's typical mouth controls per viseme; ARKit's visemes are Oculus 15's classes."""
+    table = _table()
+    if viseme_set in table:
+        return table[viseme_set]
+    return table["oculus15"] if names <= set(table["oculus15"]) | {"sil"} else {}
 
 
 def _shape(c: dict) -> dict:

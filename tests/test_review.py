@@ -83,6 +83,15 @@ def test_the_scan_finds_lines_and_says_what_it_left_out(lines):
     assert found.skipped == ["stray.wav: no timeline beside it"]
 
 
+def test_a_broken_timeline_is_left_out_with_its_reason(lines, tmp_path):
+    shutil.copy(lines / "bob.wav", tmp_path / "take.wav")
+    shutil.copy(lines / "bob.json", tmp_path / "take.json")
+    (tmp_path / "take.bad.json").write_text("{")
+    found = scan(tmp_path)
+    assert list(found.by_id["take"].timelines) == ["default"]
+    assert len(found.skipped) == 1 and found.skipped[0].startswith("take.bad.json: ")
+
+
 def test_a_folder_without_lines_is_refused(tmp_path):
     with pytest.raises(InputError, match="holds no line"):
         scan(tmp_path)
