@@ -34,6 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bridge_server import lipread  # noqa: E402
+from bridge_server.speech_eval import edits  # noqa: E402
 
 GRID = Path(__file__).resolve().parents[2] / "shared" / "data" / "grid"
 DIGITS = "zero one two three four five six seven eight nine".split()
@@ -83,15 +84,6 @@ def words_of(text: str) -> list[str]:
     return re.findall(r"[a-z]+", text)
 
 
-def edit_distance(a: list[str], b: list[str]) -> int:
-    row = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        diagonal, row[0] = row[0], i
-        for j, y in enumerate(b, 1):
-            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (x != y))
-    return row[-1]
-
-
 @contextlib.contextmanager
 def no_sound():
     """Any attempt to decode a clip's sound fails loudly: the lips path must not need it."""
@@ -137,7 +129,7 @@ def sound(clips: dict[Path, str], choices: list[str], aligned: dict) -> dict:
     for clip, script in clips.items():
         started = time.monotonic()
         heard = words_of(" ".join(w.text for w in bake(clip, text=None, lang="en").words))
-        distance = [edit_distance(words_of(c), heard) for c in choices]
+        distance = [edits(words_of(c), heard) for c in choices]
         order = sorted(range(len(choices)), key=lambda i: distance[i])
         found["words"] += slot_hits(heard, script.split())
         found["chosen"] += choices[order[0]] == script

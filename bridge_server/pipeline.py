@@ -135,29 +135,12 @@ def retarget(
     return new
 
 
-def track(
-    source: str | Path | bytes,
-    *,
-    text: str | None = None,
-    engine: str = "auto",
-    model: str = "auto",
-    lang: str = "",
-    viseme_set: str = "oculus15",
-    fps: float = 24.0,
-    settings: CurveSettings = CurveSettings(),
-    video_weight: float = 0.5,
-    face_model: str = "auto",
-    neutral: tuple[float, float] | None = None,
-    name: str = "",
-    progress: Progress = no_progress,
-) -> Timeline:
+def track(source: str | Path | bytes, **options: Any) -> Timeline:
     """Animate a reference video: its sound gives the timing and the phonemes (as `bake`), the
     tracked face the mouth's size and shape (`video_weight` 0..1), closures always kept.
-    `neutral` (start, end seconds) is where the actor rests with the mouth closed."""
-    return track_video(source, text=text, engine=engine, model=model, lang=lang,
-                       viseme_set=viseme_set, fps=fps, settings=settings,
-                       video_weight=video_weight, face_model=face_model, neutral=neutral,
-                       name=name, progress=progress).timeline  # fmt: skip
+    `neutral` (start, end seconds) is where the actor rests with the mouth closed. The options
+    are track_video's."""
+    return track_video(source, **options).timeline
 
 
 @dataclass

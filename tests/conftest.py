@@ -30,9 +30,6 @@ def piper():
 
 def wer(ref: list[str], hyp: list[str]) -> float:
     """Word error rate: word-level edit distance / reference length."""
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        diagonal, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (r != h))
-    return row[-1] / max(1, len(ref))
+    from bridge_server.speech_eval import edits
+
+    return edits(ref, hyp) / max(1, len(ref))
