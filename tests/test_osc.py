@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import queue
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ from bridge_server.errors import Cancelled, InputError
 from bridge_server.pipeline import retarget, say
 from bridge_server.timeline import Curve, Timeline
 from bridge_server.visemes import load_set
+from tests.npm import npm_package
 
 OSC_JS = "osc@2.4.5"
 NODE_SCRIPT = Path(__file__).with_name("osc_receive.js")
@@ -157,35 +156,8 @@ class NodeReceiver:
 
 @pytest.fixture(scope="session")
 def osc_js(tmp_path_factory) -> Path:
-    """A folder with node_modules/osc: installed once with npm into a cache folder."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not node or not npm:
-        pytest.skip("node and npm are needed to receive with osc.js (npm 'osc'); install Node.js")
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lipsync-bridge"
-    try:
-        base.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        base = tmp_path_factory.mktemp("npm")
-    target = base / OSC_JS.replace("@", "-")
-    if (target / "node_modules" / "osc" / "package.json").is_file():
-        return target
-    staging = Path(tempfile.mkdtemp(prefix="osc-js-", dir=base))  # then an atomic rename
-    cmd = [npm, "install", "--prefix", str(staging), "--no-audit", "--no-fund"]
-    cmd += ["--omit=optional", "--no-package-lock", "--no-save", OSC_JS]  # no serialport build
-    try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-        errors = [x for x in r.stderr.splitlines() if x.startswith("npm error")][:4]
-        problem = "" if r.returncode == 0 else f"exit {r.returncode}: {'; '.join(errors)}"
-    except (OSError, subprocess.TimeoutExpired) as e:
-        problem = str(e)
-    if problem or not (staging / "node_modules" / "osc" / "package.json").is_file():
-        shutil.rmtree(staging, ignore_errors=True)
-        pytest.skip(f"npm could not install {OSC_JS} to receive with osc.js ({problem})")
-    try:
-        staging.rename(target)
-    except OSError:  # another run installed it meanwhile
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    """A folder with node_modules/osc (no serialport build: optional packages left out)."""
+    return npm_package(OSC_JS, tmp_path_factory, "--omit=optional")
 
 
 @pytest.fixture(params=["python-osc", "osc.js"])

@@ -12,7 +12,6 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import tempfile
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -32,6 +31,7 @@ from bridge_server.review import Review, Store, _variant, mouth_shapes, scan
 from bridge_server.server import ServerSettings, serve_in_thread
 from bridge_server.timeline import Timeline
 from tests.bridge import LIPSYNC, free_port
+from tests.npm import npm_package
 
 PLAYWRIGHT = "playwright-core@1.65.1"
 CHROMIUM = "/usr/bin/chromium"
@@ -219,37 +219,11 @@ def test_the_command_refuses_a_folder_without_lines(tmp_path, capsys):
 
 @pytest.fixture(scope="session")
 def playwright_core(tmp_path_factory) -> Path:
-    """A folder with node_modules/playwright-core: installed once with npm into a cache folder
-    (the browser is Debian's chromium; Playwright downloads none)."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not node or not npm:
-        pytest.skip("node and npm are needed to drive the page with Playwright; install Node.js")
+    """A folder with node_modules/playwright-core (the browser is Debian's chromium; Playwright
+    downloads none)."""
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"no {CHROMIUM}: 'apt-get install chromium' (./setup.sh test does)")
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lipsync-bridge"
-    try:
-        base.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        base = tmp_path_factory.mktemp("npm")
-    target = base / PLAYWRIGHT.replace("@", "-")
-    if (target / "node_modules" / "playwright-core" / "package.json").is_file():
-        return target
-    staging = Path(tempfile.mkdtemp(prefix="playwright-", dir=base))  # then an atomic rename
-    cmd = [npm, "install", "--prefix", str(staging), "--no-audit", "--no-fund"]
-    cmd += ["--no-package-lock", "--no-save", PLAYWRIGHT]
-    try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-        problem = "" if r.returncode == 0 else f"exit {r.returncode}: {r.stderr[-400:]}"
-    except (OSError, subprocess.TimeoutExpired) as e:
-        problem = str(e)
-    if problem or not (staging / "node_modules" / "playwright-core" / "package.json").is_file():
-        shutil.rmtree(staging, ignore_errors=True)
-        pytest.skip(f"npm could not install {PLAYWRIGHT} ({problem})")
-    try:
-        staging.rename(target)
-    except OSError:  # another run installed it meanwhile
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return npm_package(PLAYWRIGHT, tmp_path_factory)
 
 
 @contextmanager
