@@ -68,26 +68,37 @@ def _noise(line: str) -> bool:
 
 
 def ratios(name: str, text: str) -> list[tuple[str, float]]:
-    """(label, value) for each "x realtime" / "x faster" column the tables print: ratios
-    where higher is better, measured against a baseline in the same run."""
-    found = []
-    header: list[str] = []
+    """(label, value) for each "x realtime" / "x faster" column the tables print (Markdown or
+    aligned plain text): ratios where higher is better, against a baseline in the same run."""
+    found, header = [], []
     for line in text.splitlines():
-        if not line.startswith("|"):
+        markdown = line.startswith("|")
+        cells = _cells(line, markdown)
+        if not cells:
             header = []
-            continue
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        if not header:
-            header = cells
-            continue
-        if set("".join(cells)) <= set("-: "):
-            continue
-        for title, cell in zip(header, cells):
-            if re.search(r"x realtime|x faster", title, re.I):
-                number = re.match(r"[-+]?\d+(\.\d+)?", cell)
-                if number:
-                    row = " ".join(c for c in cells[:2] if not re.match(r"[-+]?\d", c))
-                    found.append((f"{name}: {row} ({title})", float(number.group())))
+        elif not header:
+            header = cells if re.search(RATIO, line, re.I) else []
+        elif not (markdown and set("".join(cells)) <= set("-: ")):
+            found += _row_ratios(name, header, cells)
+    return found
+
+
+RATIO = r"x realtime|x faster"
+
+
+def _cells(line: str, markdown: bool) -> list[str]:
+    if markdown:
+        return [c.strip() for c in line.strip().strip("|").split("|")]
+    return re.split(r"\s{2,}", line.strip()) if re.search(r"\S\s{2,}\S", line) else []
+
+
+def _row_ratios(name: str, header: list[str], cells: list[str]) -> list[tuple[str, float]]:
+    found = []
+    for title, cell in zip(header, cells):
+        number = re.fullmatch(r"[-+]?\d+(\.\d+)?", cell)
+        if re.search(RATIO, title, re.I) and number:
+            row = " ".join(c for c in cells[:2] if not re.match(r"[-+]?\d", c))
+            found.append((f"{name}: {row} ({title})", float(cell)))
     return found
 
 
