@@ -23,23 +23,30 @@ def free_port() -> int:
 @contextmanager
 def running_bridge(env: dict | None = None, *args: str):
     """Yields the bridge's URL once /health answers; stops it afterwards."""
+    with running(["serve", *args], "/health", env=env) as url:
+        yield url
+
+
+@contextmanager
+def running(args: list[str], ready: str, *, env: dict | None = None, log: Path | None = None):
+    """`lipsync ARGS --port P` as a user runs it: yields its URL once `ready` answers."""
     port = free_port()
-    process = subprocess.Popen(
-        [LIPSYNC, "serve", "--port", str(port), *args], env=env, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(url + "/health", timeout=1)
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError(f"the bridge did not start on port {port}") from None
-            time.sleep(0.2)
+    err = log.open("w") if log else subprocess.DEVNULL
+    process = subprocess.Popen([LIPSYNC, *args, "--port", str(port)], env=env, stderr=err)
+    url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 60
     try:
+        while True:
+            try:
+                urllib.request.urlopen(url + ready, timeout=1)
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    said = log.read_text() if log else ""
+                    raise RuntimeError(f"lipsync {args[0]} did not start: {said}") from None
+                time.sleep(0.2)
         yield url
     finally:
         process.terminate()
         process.wait(timeout=30)
+        if log:
+            err.close()

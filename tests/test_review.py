@@ -30,7 +30,7 @@ from bridge_server.pipeline import say
 from bridge_server.review import Review, Store, _variant, mouth_shapes, scan
 from bridge_server.server import ServerSettings, serve_in_thread
 from bridge_server.timeline import Timeline
-from tests.bridge import LIPSYNC, free_port
+from tests.bridge import running
 from tests.npm import npm_package
 
 PLAYWRIGHT = "playwright-core@1.65.1"
@@ -229,24 +229,8 @@ def playwright_core(tmp_path_factory) -> Path:
 @contextmanager
 def reviewing(lines: Path, db: Path, log: Path):
     """`lipsync review LINES --db DB` on a free port, as a user runs it: yields its URL."""
-    port = free_port()
-    cmd = [LIPSYNC, "review", str(lines), "--port", str(port), "--db", str(db)]
-    with log.open("w") as err:
-        process = subprocess.Popen(cmd, stderr=err)
-    url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 60
-    try:
-        while True:
-            try:
-                urllib.request.urlopen(url + "/review/lines", timeout=1)
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"lipsync review did not start: {log.read_text()}") from None
-                time.sleep(0.2)
+    with running(["review", str(lines), "--db", str(db)], "/review/lines", log=log) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def expected(answer: dict, t: float) -> tuple[float, str]:
