@@ -95,10 +95,10 @@ def _cells(line: str, markdown: bool) -> list[str]:
 def _row_ratios(name: str, header: list[str], cells: list[str]) -> list[tuple[str, float]]:
     found = []
     for title, cell in zip(header, cells):
-        number = re.fullmatch(r"[-+]?\d+(\.\d+)?", cell)
+        number = re.fullmatch(r"([-+]?\d+(?:\.\d+)?)x?", cell)  # "26.0" or "73x"
         if re.search(RATIO, title, re.I) and number:
             row = " ".join(c for c in cells[:2] if not re.match(r"[-+]?\d", c))
-            found.append((f"{name}: {row} ({title})", float(cell)))
+            found.append((f"{name}: {row} ({title})", float(number.group(1))))
     return found
 
 
