@@ -46,7 +46,7 @@ def test_stop_closures_are_quiet_where_the_timeline_says(voice, sentences):
     """Independent check of the times: a stop's first half (its closure) is much quieter than the
     vowel after it, so a timeline shifted by even a phoneme would fail."""
     ratios = []
-    for text in sentences[:10]:
+    for text in sentences[:16]:  # Piper's durations vary per run: enough stops every time
         s = voice.synthesize(text)
         for a, b in zip(s.phonemes, s.phonemes[1:]):
             if a.ipa in STOPS and b.ipa[0] in VOWELS and a.end - a.start > 0.03:
