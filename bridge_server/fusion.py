@@ -94,6 +94,10 @@ def _warn(timeline: Timeline, tracked, mouth) -> None:
     turned = int(mouth.flags.get("turned_away", np.zeros(0)).sum())
     if turned:
         timeline.warn("video", f"the face turns away in {turned} frames; the sound drives them")
+    dark = tracked.dark()
+    if dark:
+        timeline.warn("video", f"the picture is dark (mean brightness {dark:.0f} of 255); "
+                      "light the face for steadier tracking")  # fmt: skip
     eyes = _eye_distance(tracked.points)
     if eyes < SMALL_FACE_PX:
         timeline.warn("video", f"the face is small ({eyes:.0f} pixels between the eyes); "

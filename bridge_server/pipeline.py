@@ -221,8 +221,10 @@ def _mouth(tracked, label: str, neutral: tuple[float, float] | None = None):
     from .mouth import track_mouth
 
     if not tracked.faces.any():
+        dark = tracked.dark()
         raise InputError(
-            f"no face found in any of the {len(tracked.times)} frames of {label[:200]}; film the "
-            "speaker's face from the front, well lit, at least about 100 pixels wide."
+            f"no face found in any of the {len(tracked.times)} frames of {label[:200]}"
+            + (f" (the picture is dark: mean brightness {dark:.0f} of 255)" if dark else "")
+            + "; film the speaker's face from the front, well lit, at least about 100 pixels wide."
         )
     return track_mouth(tracked.times, tracked.points, calibration=neutral)

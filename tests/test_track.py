@@ -164,3 +164,18 @@ def test_the_resting_mouth_can_be_given_as_a_span(tmp_path, capsys):
     assert main(["track", str(CLIP), "--neutral", "5:6", "--timeline", str(out), "-q"]) == 3
     assert "between 5 and 6 s" in capsys.readouterr().err
     assert main(["track", str(CLIP), "--neutral", "later", "-q"]) == 3
+
+
+def test_a_dark_picture_is_named_as_the_reason(tmp_path):
+    from tests.videos import grid_frames, write_video
+
+    frames = grid_frames(3)
+    times = [k / 25 for k in range(len(frames))]
+    dim = write_video(tmp_path / "dim.mp4", [(f * 0.25).astype(np.uint8) for f in frames], times)
+    found = track(dim)  # still a face, with a warning to light it
+    assert any("the picture is dark" in w.message for w in found.warnings)
+    black = write_video(
+        tmp_path / "black.mp4", [(f * 0.02).astype(np.uint8) for f in frames], times
+    )
+    with pytest.raises(InputError, match="the picture is dark.*well lit"):
+        track(black)

@@ -38,6 +38,9 @@ CHATTER = re.compile(rb"^(?:[IW]\d{4} |INFO: Created TensorFlow Lite|WARNING: Al
 _stderr_lock = threading.Lock()
 
 
+DARK = 40.0  # mean luma (0..255) below which a face is hard to find
+
+
 @dataclass
 class Tracking:
     """One face per frame of a video (the largest where there are several)."""
@@ -51,6 +54,13 @@ class Tracking:
     matrices: np.ndarray | None  # (N, 4, 4) facial transformation matrices (landmarker)
     model: str  # "landmarker" or "facemesh"
     warnings: list[str] = field(default_factory=list)
+    brightness: np.ndarray | None = None  # (N,) mean luma 0..255: tells "dark" from "no face"
+
+    def dark(self) -> float:
+        """The frames' median brightness when too dark to track well (below DARK), else 0."""
+        light = self.brightness
+        level = float(np.median(light)) if light is not None and len(light) else 255.0
+        return level if level < DARK else 0.0
 
 
 @dataclass
@@ -115,17 +125,20 @@ def track(
     kind = _choose(model)
     duration = probe(source, name=name).duration
     warnings: list[str] = []
-    times, faces, counts, size = [], [], [], (0, 0)
+    times, faces, counts, size, light = [], [], [], (0, 0), []
     with contextlib.closing(_open(kind)) as tracker:
         for t, image in iter_frames(source, max_side=max_side, name=name, warnings=warnings):
             found = tracker.detect(image, t)
             times.append(t)
             counts.append(len(found))
+            light.append(float(image[::8, ::8].mean()))  # a sparse mean is enough
             faces.append(max(found, key=lambda f: f.area) if found else None)
             size = (image.shape[1], image.shape[0])
             done = min(1.0, t / duration) if duration > 0 else 0.0
             check_cancel(progress, done, "tracking faces")
-    return _assemble(kind, times, faces, counts, size, warnings)
+    tracking = _assemble(kind, times, faces, counts, size, warnings)
+    tracking.brightness = np.asarray(light, np.float32)
+    return tracking
 
 
 def _choose(model: str) -> str:
