@@ -360,7 +360,9 @@ def cmd_serve(a: argparse.Namespace) -> int:
 
     if not (1 <= a.port <= 65535):
         raise InputError(f"--port must be 1..65535, got {a.port}")
-    settings = ServerSettings(a.token, a.max_upload_mb, a.workers, a.max_queued, a.time_limit)
+    settings = ServerSettings(
+        a.token, a.max_upload_mb, a.workers, a.max_queued, a.time_limit, lipreader=a.lipreader
+    )
     print(
         f"lipsync bridge on http://{a.host}:{a.port} (API page: /docs); Ctrl+C stops it",
         file=sys.stderr,
@@ -695,6 +697,9 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--workers", type=int, default=1, help="jobs that run at once (1)")
     sv.add_argument("--max-queued", type=int, default=8, help="jobs that may wait (8)")
     sv.add_argument("--time-limit", type=float, default=600.0, help="seconds per job (600)")
+    sv.add_argument(
+        "--lipreader", default="", metavar="ONNX", help="a trained lip reader for /lipread"
+    )
     sv.set_defaults(func=cmd_serve)
 
     _dataset_command(sub)
@@ -835,14 +840,12 @@ def cmd_lipread(a: argparse.Namespace) -> int:
             _emit({a.timeline: timeline.to_json()})
         found = [lr.Candidate(a.script, timeline.source["lipread_cost"], 1.0, timeline.words)]
     else:
+        from .lipreader_model import LipReaderModel
+
         choices = _lines(a.choices) if a.choices is not None else None
-        found = (
-            _rank_with_model(a, choices, progress)
-            if a.model
-            else lr.lipread(
-                a.video, choices, a.grammar, best=a.best, face_model=a.face_model, progress=progress
-            )  # fmt: skip
-        )
+        model = LipReaderModel.load(a.model) if a.model else None  # fails before tracking
+        found = lr.lipread(a.video, choices, a.grammar, best=a.best, model=model,
+                           face_model=a.face_model, progress=progress)  # fmt: skip
     if a.json:
         print(json.dumps([c.to_dict() for c in found], indent=1))
     elif a.timeline != "-":
@@ -851,23 +854,6 @@ def cmd_lipread(a: argparse.Namespace) -> int:
             sure = f"cost {c.cost:.3f}" if a.script is not None else f"{c.confidence:5.1%}"
             print(f"{k}. {sure}  {c.text}\n     {times}")
     return 0
-
-
-MODEL_TEMPERATURE = 0.1  # mean -log p per frame: a guess, four clips cannot calibrate it
-
-
-def _rank_with_model(a: argparse.Namespace, choices: list[str], progress) -> list:
-    """Candidates ranked by a trained lip reader's viseme posteriors (confidence from costs)."""
-    from . import lipread as lr
-    from .lipreader_model import LipReaderModel, rank_with_model
-
-    model = LipReaderModel.load(a.model)  # a bad model fails before the video is tracked
-    mouth = lr.read_mouth(a.video, face_model=a.face_model, progress=progress)
-    steps = [b - a for a, b in zip(mouth.times[:-1], mouth.times[1:])]
-    fps = 1.0 / sorted(steps)[len(steps) // 2] if steps else 25.0
-    ranked = rank_with_model(model, mouth.controls, mouth.valid, fps, choices)
-    found = [lr.Candidate(text, cost, 0.0, []) for text, cost in ranked]
-    return lr.with_confidence(found, MODEL_TEMPERATURE)[: a.best]
 
 
 def _lines(path: str) -> list[str]:

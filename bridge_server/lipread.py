@@ -501,21 +501,44 @@ def lipread(
     grammar: list[list[str]] | str | None = None,
     *,
     best: int = N_BEST,
+    model=None,
     face_model: str = "auto",
     name: str = "",
     progress=None,
 ) -> list[Candidate]:
-    """What is said in a video, from the lips: the candidate lines ranked, or the grammar's
-    best sentences. (A learned lip-reading model would be a third source here.)"""
+    """What is said in a video, from the lips: the candidate lines ranked (by the mouth's
+    motion, or by a trained `model`: a lipreader_model.LipReaderModel), or the grammar's best
+    sentences."""
     if (choices is None) == (grammar is None):
         raise InputError("give either candidate lines or a grammar to read the lips with.")
     if choices is not None and not [c for c in choices if c.strip()]:
         raise InputError("no candidate sentences to choose from; give one or more lines.")
+    if model is not None and choices is None:
+        raise InputError(
+            "a trained model ranks candidate lines; a grammar uses the mouth's motion."
+        )
     slots = load_grammar(grammar) if isinstance(grammar, (str, Path)) else grammar
     mouth = read_mouth(video, face_model=face_model, name=name, progress=progress)
-    if choices is not None:
-        return rank(mouth, choices)[:best] if best else rank(mouth, choices)
-    return read_grammar(mouth, slots, best)
+    if model is not None:
+        found = rank_by_model(mouth, choices, model)
+    elif choices is not None:
+        found = rank(mouth, choices)
+    else:
+        return read_grammar(mouth, slots, best)
+    return found[:best] if best else found
+
+
+MODEL_TEMPERATURE = 0.1  # a trained model's cost is mean -log p per frame; a guess, uncalibrated
+
+
+def rank_by_model(mouth, choices: list[str], model) -> list[Candidate]:
+    """The candidates ranked by a trained lip reader's viseme posteriors, best first."""
+    from .lipreader_model import rank_with_model
+
+    steps = np.diff(mouth.times)
+    fps = 1.0 / float(np.median(steps)) if len(steps) else 25.0
+    ranked = rank_with_model(model, mouth.controls, mouth.valid, fps, choices)
+    return with_confidence([Candidate(t, cost, 0.0, []) for t, cost in ranked], MODEL_TEMPERATURE)
 
 
 def time_script_to_video(

@@ -38,6 +38,7 @@ class ServerSettings:
     max_queued: int = 8
     time_limit_s: float = 600.0
     review: object = None  # a review.Review: also serve its /review pages (lipsync review)
+    lipreader: str = ""  # a trained lip-reading model (.onnx) that /lipread may use
 
 
 class ApiError(Exception):
@@ -148,6 +149,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     # skip the lifespan
     app.state.jobs = Jobs(settings.workers, settings.max_queued, settings.time_limit_s)
     app.state.playbacks = Jobs(PLAYBACKS, PLAYBACKS, PLAYBACK_LIMIT_S)
+    app.state.lipreader = _lipreader(settings.lipreader)  # loaded once; a bad file stops start-up
     _errors(app)
     _guards(app, settings)
     if settings.review is not None:  # the listening-test page and its ratings
@@ -295,6 +297,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             str | None, Form(description="a built-in sentence grammar, e.g. grid")
         ] = None,
         best: Annotated[int, Form(ge=1, le=100)] = 5,
+        model: Annotated[
+            bool, Form(description="rank the choices with the bridge's trained lip reader")
+        ] = False,
         wait: Annotated[bool, Form()] = False,
     ) -> Response:
         from .lipread import lipread
@@ -302,9 +307,14 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         data, name = await _upload(file)
         lines = [c for c in choices.splitlines() if c.strip()] if choices is not None else None
         slots = _grammar(lines, grammar)
+        reader = app.state.lipreader if model else None
+        if model and reader is None:
+            raise ApiError(400, "this bridge has no lip-reading model; start it with "
+                           "'lipsync serve --lipreader FILE.onnx', or leave model out")  # fmt: skip
 
         def work(progress):
-            found = lipread(data, lines, slots, best=best, name=name, progress=progress)
+            found = lipread(data, lines, slots, best=best, model=reader, name=name,
+                            progress=progress)  # fmt: skip
             return {"candidates": [c.to_dict() for c in found]}
 
         return _started(app.state.jobs, "lipread", work, wait)
@@ -524,6 +534,14 @@ def _finished(job: Job) -> Job:
     if job.status != "done":
         raise ApiError(STATUS.get(job.error_type, 500), job.error, job.error_type)
     return job
+
+
+def _lipreader(path: str):
+    if not path:
+        return None
+    from .lipreader_model import LipReaderModel
+
+    return LipReaderModel.load(path)
 
 
 def _grammar(lines: list[str] | None, grammar: str | None):

@@ -213,3 +213,44 @@ def test_the_command_ranks_choices_with_a_model(exported, tmp_path, capsys):
     assert main(["lipread", str(clip), "--grammar", "grid", "--model", str(model)]) == 3
     assert main(["lipread", str(clip), "--choices", str(lines), "--model",
                  str(tmp_path / "none.onnx")]) == 4  # fmt: skip
+
+
+def test_the_bridge_ranks_with_its_model_when_started_with_one(exported):
+    import urllib.request
+
+    from tests.bridge import running_bridge
+
+    clip = GRID / "videos" / "pwij3p.mpg"
+    lines = "place white in j three please\nbin blue at f two now"
+    with running_bridge(None, "--lipreader", str(exported[1])) as url:
+        body, ctype = _form({"choices": lines, "model": "true", "wait": "true"}, clip)
+        request = urllib.request.Request(url + "/lipread", body, {"Content-Type": ctype})
+        ranked = json.loads(urllib.request.urlopen(request, timeout=120).read())["candidates"]
+    assert sorted(c["text"] for c in ranked) == sorted(lines.splitlines())
+
+
+def test_a_bridge_without_a_model_says_how_to_start_one():
+    from fastapi.testclient import TestClient
+
+    from bridge_server.server import create_app
+
+    clip = GRID / "videos" / "pwij3p.mpg"
+    with TestClient(create_app()) as client:
+        r = client.post("/lipread", files={"file": (clip.name, clip.read_bytes())},
+                        data={"choices": "a\nb", "model": "true"})  # fmt: skip
+    assert r.status_code == 400 and "--lipreader" in r.json()["error"]
+
+
+def _form(fields: dict, path) -> tuple[bytes, str]:
+    boundary = "lipsyncboundary"
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+        for k, v in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
+        f"Content-Type: application/octet-stream\r\n\r\n".encode()
+        + path.read_bytes()
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
