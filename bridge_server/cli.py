@@ -171,25 +171,22 @@ def _write_outputs(a: argparse.Namespace, timeline, fmt, source: Path, sound) ->
 
 
 def cmd_track(a: argparse.Namespace) -> int:
-    from .audio import load_audio, shifted
-    from .pipeline import track
-    from .video import probe
+    from .pipeline import track_video
 
     video = Path(a.video)
     if not 0.0 <= a.video_weight <= 1.0:
         raise InputError(f"--video-weight {a.video_weight} is outside 0..1; e.g. 0.5.")
     text = _script(a, video)
     fmt = _outputs_checked(a)
-    timeline = track(
+    made = track_video(
         video,
         video_weight=a.video_weight,
         face_model=a.face_model,
         neutral=_span(a.neutral),
         **_recording(a, text),
     )
-    info = probe(video)
-    sound = shifted(load_audio(video), info.sound_delay) if a.plot and info.has_audio else None
-    _write_outputs(a, timeline, fmt, video, sound)
+    timeline = made.timeline
+    _write_outputs(a, timeline, fmt, video, made.sound)  # the sound decoded once, for the plot
     if not a.quiet:
         v = timeline.source["video"]
         offset = f", sound {v['av_offset_ms']:+.0f} ms" if "av_offset_ms" in v else ""
