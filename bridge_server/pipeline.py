@@ -172,6 +172,7 @@ def track_video(
 ) -> VideoTrack:
     """`track`, with the face tracking, the mouth and the sound it was made from."""
     from .engines import face
+    from .fusion import add_video
     from .recognize import part
     from .video import probe
 
@@ -189,8 +190,6 @@ def track_video(
         source_info = {"kind": "video", "video": name or str(source)[:200]}
         timeline = animate([], [], info.duration, viseme_set, fps, settings, source_info)
         timeline.warn("video", "the video has no sound: the mouth follows the face alone")
-    from .fusion import add_video
-
     add_video(timeline, tracked, mouth, info, video_weight, settings, sound)
     progress(1.0, "done")
     return VideoTrack(timeline, tracked, mouth, info, sound)
