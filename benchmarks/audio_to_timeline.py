@@ -30,9 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bridge_server import engines  # noqa: E402
-from bridge_server.audio import wav_bytes  # noqa: E402
+from bridge_server.core.visemes import load_set  # noqa: E402
+from bridge_server.media.audio import wav_bytes  # noqa: E402
 from bridge_server.pipeline import bake  # noqa: E402
-from bridge_server.visemes import load_set  # noqa: E402
 
 KITTENS = ROOT.parent / "shared" / "data" / "librivox_kittens"
 READING = KITTENS / "threelittlekittens_01_rountreesmith.ogg"
@@ -100,7 +100,7 @@ def rhubarb_agreement() -> tuple[float, float, float, int]:
     )
     theirs = _per_centisecond(expected["mouthCues"])
     script = (KITTENS / "threelittlekittens_01_rountreesmith.txt").read_text()
-    from bridge_server.exporters import export
+    from bridge_server.formats.exporters import export
 
     ours_json = json.loads(export(bake(READING, text=script, viseme_set="rhubarb"), "rhubarb-json"))
     ours = _per_centisecond(ours_json["mouthCues"])
@@ -259,7 +259,7 @@ def rhubarb_run(binary: Path, tmp: Path) -> tuple[float, float]:
 
 def _make_hour(path: Path) -> None:
     """One hour of real speech: the reading, repeated."""
-    from bridge_server.audio import load_audio
+    from bridge_server.media.audio import load_audio
 
     reading = load_audio(READING).samples
     reps = int(np.ceil(3600 * 16000 / len(reading)))

@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bridge_server.audio import wav_bytes  # noqa: E402
+from bridge_server.media.audio import wav_bytes  # noqa: E402
 from bridge_server.pipeline import bake, say  # noqa: E402
 from tests.bridge import running_bridge  # noqa: E402
 

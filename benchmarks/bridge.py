@@ -24,9 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bridge_server import engines  # noqa: E402
-from bridge_server.audio import wav_bytes  # noqa: E402
+from bridge_server.media.audio import wav_bytes  # noqa: E402
 from bridge_server.pipeline import bake  # noqa: E402
-from bridge_server.server import ServerSettings, serve_in_thread  # noqa: E402
+from bridge_server.serve.app import ServerSettings, serve_in_thread  # noqa: E402
 
 LINE = "Bob put the big blue map back in the box, then he made a cup of tea."
 
@@ -49,7 +49,7 @@ def main() -> None:
     print(f"clip: {speech.duration:.1f} s of speech, {len(wav) / 1024:.0f} kB WAV, with its script")
 
     def in_process():
-        from bridge_server.audio import load_audio
+        from bridge_server.media.audio import load_audio
 
         bake(load_audio(wav, name="line.wav"), text=LINE)
 

@@ -28,8 +28,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bridge_server import video  # noqa: E402
 from bridge_server.engines import face  # noqa: E402
+from bridge_server.media import video  # noqa: E402
 
 GRID = sorted((ROOT.parent / "shared" / "data" / "grid" / "videos").glob("*.mpg"))
 

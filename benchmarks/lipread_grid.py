@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/lipread_grid.py [--skip-audio]
 
 Clips and scripts: ../shared/data/grid (videos, transcripts.tsv, align/*.align word times in
-1/25000 s). Tasks, lips only (face.track -> mouth.track_mouth -> bridge_server.lipread; the
+1/25000 s). Tasks, lips only (face.track -> mouth.track_mouth -> bridge_server.lipread.reader; the
 sound is never decoded, which the script enforces by making audio loading raise):
 
 - grammar: word accuracy of `read_grammar` with the GRID grammar (6 slots x 4 clips = 24);
@@ -33,8 +33,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bridge_server import lipread  # noqa: E402
-from bridge_server.speech_eval import edits  # noqa: E402
+from bridge_server.evaluate.speech import edits  # noqa: E402
+from bridge_server.lipread import reader as lipread  # noqa: E402
 
 GRID = Path(__file__).resolve().parents[2] / "shared" / "data" / "grid"
 DIGITS = "zero one two three four five six seven eight nine".split()
@@ -92,7 +92,7 @@ def no_sound():
         raise AssertionError("the lip-reading path tried to load the sound")
 
     with (
-        mock.patch("bridge_server.audio.load_audio", refuse),
+        mock.patch("bridge_server.media.audio.load_audio", refuse),
         mock.patch("bridge_server.pipeline.load_audio", refuse),
     ):
         yield

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/live_latency.py [AUDIO ...]
 
 Plays each recording as a live stream (20 ms chunks at the pace of playback, as a microphone
-delivers them) through bridge_server.live.stream to a python-osc receiver on loopback, and
+delivers them) through bridge_server.osc.live.stream to a python-osc receiver on loopback, and
 prints one row per recording:
 
 - closures: reference p/b/m (from the offline pipeline on the same file, Whisper + forced
@@ -32,8 +32,8 @@ from pythonosc.dispatcher import Dispatcher  # noqa: E402
 from pythonosc.osc_bundle import OscBundle  # noqa: E402
 from pythonosc.osc_server import BlockingOSCUDPServer  # noqa: E402
 
-from bridge_server import live  # noqa: E402
-from bridge_server.audio import iter_audio  # noqa: E402
+from bridge_server.media.audio import iter_audio  # noqa: E402
+from bridge_server.osc import live  # noqa: E402
 from bridge_server.pipeline import bake  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "librivox_kittens"

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/osc_jitter.py [--seconds 60] [--fps 60] [--preset generic]
 
 Speaks the Harvard sentences with eSpeak until the timeline is long enough, streams it in
-real time with bridge_server.osc.play to a python-osc BlockingOSCUDPServer on 127.0.0.1 (one
+real time with bridge_server.osc.stream.play to a python-osc BlockingOSCUDPServer on 127.0.0.1 (one
 thread, no thread per packet, so the receive time is not delayed by thread start-up), and
 prints one row:
 
@@ -33,7 +33,7 @@ from pythonosc.dispatcher import Dispatcher  # noqa: E402
 from pythonosc.osc_bundle import OscBundle  # noqa: E402
 from pythonosc.osc_server import BlockingOSCUDPServer  # noqa: E402
 
-from bridge_server import osc  # noqa: E402
+from bridge_server.osc import stream as osc  # noqa: E402
 from bridge_server.pipeline import say  # noqa: E402
 
 SENTENCES = Path(__file__).resolve().parents[1] / "tests" / "data" / "harvard.txt"

@@ -28,9 +28,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bridge_server import engines, pipeline  # noqa: E402
-from bridge_server.curves import frame_times  # noqa: E402
-from bridge_server.timeline import Timeline  # noqa: E402
-from bridge_server.visemes import load_set  # noqa: E402
+from bridge_server.core.curves import frame_times  # noqa: E402
+from bridge_server.core.timeline import Timeline  # noqa: E402
+from bridge_server.core.visemes import load_set  # noqa: E402
 
 SENTENCES = Path(__file__).resolve().parents[1] / "tests" / "data" / "harvard.txt"
 FPS = 24

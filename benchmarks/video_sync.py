@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/video_sync.py [--shifts -200,-100,-50,0,50,100,200]
 
 For each clip in ../shared/data/grid/videos: the face is tracked (bridge_server.engines.face),
-the mouth measured (bridge_server.mouth.track_mouth), and the sound decoded. Prints:
+the mouth measured (bridge_server.mouth.controls.track_mouth), and the sound decoded. Prints:
 
 - face: frames with a face found / frames;
 - r: Pearson correlation of lips_apart with the speech loudness (dB per 10 ms, averaged to the
@@ -25,9 +25,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bridge_server.audio import load_audio, shifted  # noqa: E402
 from bridge_server.engines import face  # noqa: E402
-from bridge_server.mouth import speech_envelope, sync_offset, track_mouth  # noqa: E402
+from bridge_server.media.audio import load_audio, shifted  # noqa: E402
+from bridge_server.mouth.controls import speech_envelope, sync_offset, track_mouth  # noqa: E402
 
 GRID = Path(__file__).resolve().parents[2] / "shared" / "data" / "grid" / "videos"
 

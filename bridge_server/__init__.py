@@ -5,10 +5,10 @@ speech, timeline = say("Pack my box with five dozen liquor jugs.", viseme_set="a
 timeline = bake("dialogue.wav", text="the script of the line")
 """
 
-from .curves import CurveSettings
-from .errors import LipsyncError
+from .core.curves import CurveSettings
+from .core.errors import LipsyncError
+from .core.timeline import Timeline
 from .pipeline import bake, say
-from .timeline import Timeline
 
 __version__ = "0.1.0"
 

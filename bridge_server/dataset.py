@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .engines.base import Progress, check_cancel, no_progress
-from .errors import Cancelled, EngineUnavailable, InputError, LipsyncError, OutputError
+from .core.errors import Cancelled, EngineUnavailable, InputError, LipsyncError, OutputError
+from .core.progress import Progress, check_cancel, no_progress
 
 VISEME_SET = "oculus15"
 SAMPLE_RATE = 16000
@@ -272,9 +272,9 @@ def _append(path: Path, item: dict) -> None:
 
 def _build_clip(clip: Clip, out: Path, crops: bool, lang: str, progress: Progress) -> Entry:
     """Track, align and write one clip into a hidden folder, then rename it into place."""
+    from .core.progress import part
+    from .media.video import probe
     from .pipeline import track_video
-    from .recognize import part
-    from .video import probe
 
     info = probe(clip.video)
     if not info.has_audio:
@@ -299,7 +299,7 @@ def _build_clip(clip: Clip, out: Path, crops: bool, lang: str, progress: Progres
 
 
 def _write_clip(folder: Path, made, arrays: dict[str, np.ndarray]) -> None:
-    from .audio import wav_bytes
+    from .media.audio import wav_bytes
 
     try:
         folder.mkdir(parents=True)
@@ -339,8 +339,8 @@ def _entry(clip: Clip, made, crops: bool) -> Entry:
 
 def frame_arrays(made) -> dict[str, np.ndarray]:
     """frames.npz's arrays at the video's frame times (pipeline.VideoTrack -> name: array)."""
-    from .mouth import CONTROLS
-    from .visemes import load_set
+    from .core.visemes import load_set
+    from .mouth.controls import CONTROLS
 
     mouth = made.mouth
     names = list(load_set(made.timeline.viseme_set).visemes)
@@ -370,7 +370,7 @@ def mouth_crops(video: Path, tracking, progress: Progress = no_progress) -> np.n
     """(N, 48, 96) uint8 grey mouth pictures, one per tracked frame, decoded again."""
     import cv2
 
-    from .video import iter_frames
+    from .media.video import iter_frames
 
     boxes = lip_boxes(tracking.points)
     width, height = CROP_SIZE
@@ -389,7 +389,7 @@ def lip_boxes(points: np.ndarray) -> np.ndarray:
     """(N, 4) integer x0, y0, x1, y1 per frame around the 40 lip points, padded by CROP_PAD and
     widened to the crops' 2:1 (so an opening mouth is not squashed); frames without a face take
     the box of the frames around them."""
-    from .mouth import lip_indices
+    from .mouth.controls import lip_indices
 
     lips = points[:, lip_indices(), :2].astype(float)
     seen = ~np.isnan(lips).any(axis=(1, 2))

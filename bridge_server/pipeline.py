@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from . import engines
-from .audio import Audio, load_audio, shifted
-from .curves import CurveSettings, exact_fps, hold_cues, make_curves
-from .engines.base import Progress, Speech, no_progress
-from .errors import InputError
-from .text import MAX_CHARS, check_text
-from .timeline import Phoneme, Timeline, Word
-from .visemes import load_set
+from .core.curves import CurveSettings, exact_fps, hold_cues, make_curves
+from .core.errors import InputError
+from .core.progress import Progress, no_progress
+from .core.text import MAX_CHARS, check_text
+from .core.timeline import Phoneme, Timeline, Word
+from .core.visemes import load_set
+from .engines.base import Speech
+from .media.audio import Audio, load_audio, shifted
 
 
 def say(
@@ -64,7 +65,8 @@ def bake(
     progress: Progress = no_progress,
 ) -> Timeline:
     """Animate a recording (optionally with its script): the timeline lines up with what is heard."""
-    from .recognize import part, recognize
+    from .core.progress import part
+    from .speech.recognize import recognize
 
     load_set(viseme_set)  # a wrong set name fails before any work
     progress(0.0, "decoding")
@@ -171,10 +173,10 @@ def track_video(
     progress: Progress = no_progress,
 ) -> VideoTrack:
     """`track`, with the face tracking, the mouth and the sound it was made from."""
+    from .core.progress import part
     from .engines import face
-    from .fusion import add_video
-    from .recognize import part
-    from .video import probe
+    from .media.video import probe
+    from .mouth.fusion import add_video
 
     load_set(viseme_set)
     info = probe(source, name=name)
@@ -197,10 +199,10 @@ def track_video(
 
 def sync(source: str | Path | bytes, *, name: str = "", progress: Progress = no_progress):
     """The offset between a video's sound and its speaker's mouth (mouth.SyncResult)."""
+    from .core.progress import part
     from .engines import face
-    from .mouth import sync_offset
-    from .recognize import part
-    from .video import probe
+    from .media.video import probe
+    from .mouth.controls import sync_offset
 
     info = probe(source, name=name)
     if not info.has_audio:
@@ -217,7 +219,7 @@ def sync(source: str | Path | bytes, *, name: str = "", progress: Progress = no_
 def _mouth(tracked, label: str, neutral: tuple[float, float] | None = None):
     """The tracked face's mouth, measured against the relaxed closed mouth (found by itself,
     or in the `neutral` span of seconds); a video with no face at all is refused here."""
-    from .mouth import track_mouth
+    from .mouth.controls import track_mouth
 
     if not tracked.faces.any():
         dark = tracked.dark()

@@ -8,7 +8,7 @@ ds/ is what `lipsync dataset build videos/ --out ds/ --transcripts transcripts.t
 clips/<id>/frames.npz (times, controls (N, 10) in mouth.CONTROLS order, valid, visemes: the
 oculus15 class the sound's alignment gives each frame, lips, and the names of both).
 
-The model: features from bridge_server.lipreader_model.features (the ONE definition the run
+The model: features from bridge_server.lipread.model.features (the ONE definition the run
 time uses too), a temporal convolution (5 frames), a 1-layer bidirectional GRU and a linear
 layer to 15 classes; about 17k parameters. Loss: framewise cross-entropy on valid frames. The
 targets are already aligned in time (the sound's forced alignment), so CTC would throw that
@@ -43,7 +43,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from bridge_server.lipreader_model import (  # noqa: E402
+from bridge_server.lipread.model import (  # noqa: E402
     FEATURES_VERSION,
     N_FEATURES,
     SILENCE,
@@ -109,7 +109,7 @@ def load_dataset(ds: str | Path) -> list[Clip]:
 
 def _check_names(path: Path, arrays) -> None:
     """The arrays' column and class names, when stored, must be the ones this code uses."""
-    from bridge_server.mouth import CONTROLS
+    from bridge_server.mouth.controls import CONTROLS
 
     for key, expected in (("control_names", CONTROLS), ("viseme_names", VISEMES)):
         if key in arrays and tuple(str(n) for n in arrays[key]) != tuple(expected):
@@ -239,8 +239,8 @@ def prototype_classes(clip: Clip) -> np.ndarray:
 
 
 def prototype_posteriors(clip: Clip) -> np.ndarray:
-    from bridge_server.mouth import CONTROLS, viseme_weights_from_controls
-    from bridge_server.visemes import load_set
+    from bridge_server.core.visemes import load_set
+    from bridge_server.mouth.controls import CONTROLS, viseme_weights_from_controls
 
     controls = {k: np.nan_to_num(clip.controls[:, i]) for i, k in enumerate(CONTROLS)}
     w = viseme_weights_from_controls(controls, load_set(VISEME_SET))
@@ -275,16 +275,16 @@ def distractors_for(transcripts: list[str], n: int, seed: int) -> list[str]:
     `transcripts`: the same draw benchmarks/lipread_grid.py makes with seed 0."""
     if n <= 0:
         return []
-    from bridge_server.lipread import load_grammar, sample_sentences
+    from bridge_server.lipread.reader import load_grammar, sample_sentences
 
     return sample_sentences(load_grammar("grid"), n, seed, tuple(transcripts))
 
 
 def template_rank(clip: Clip, choices: list[str]) -> list[str]:
-    """The closed-vocabulary scorer without training (bridge_server.lipread.rank: DTW of the
+    """The closed-vocabulary scorer without training (bridge_server.lipread.reader.rank: DTW of the
     controls against the prototypes' expected controls), best first."""
-    from bridge_server.lipread import rank
-    from bridge_server.mouth import CONTROLS, Mouth
+    from bridge_server.lipread.reader import rank
+    from bridge_server.mouth.controls import CONTROLS, Mouth
 
     controls = {k: clip.controls[:, i] for i, k in enumerate(CONTROLS)}
     mouth = Mouth(clip.times, np.zeros((len(clip.times), 40, 3)), controls, clip.valid)
@@ -373,10 +373,10 @@ Made by `models/train_lipreader.py` on {info["date"]}:
 ## What it does
 
 Input `features` (1, T, {N_FEATURES}) float32, one row per video frame: the ten mouth controls
-(`bridge_server.mouth.CONTROLS`) z-scored over the clip's valid frames, then their first
-differences (`bridge_server.lipreader_model.features`, version `{FEATURES_VERSION}`).
+(`bridge_server.mouth.controls.CONTROLS`) z-scored over the clip's valid frames, then their first
+differences (`bridge_server.lipread.model.features`, version `{FEATURES_VERSION}`).
 Output `logits` (1, T, 15): one score per oculus15 viseme ({" ".join(VISEMES)}).
-`bridge_server.lipreader_model.LipReaderModel` loads it (onnxruntime) and gives posteriors;
+`bridge_server.lipread.model.LipReaderModel` loads it (onnxruntime) and gives posteriors;
 `rank_with_model` ranks candidate sentences by time warping their eSpeak visemes against them.
 
 Network: Conv1d over 5 frames ({N_FEATURES} -> 32, ReLU), bidirectional GRU (32 per direction),
@@ -406,7 +406,7 @@ Sentence ranking: each held-out clip's transcript among {n_choices} candidates (
 transcripts plus {n_choices - len({c.transcript for c in info["clips"]})} sentences drawn from the GRID grammar, seed
 {info["seed"]}), rank 1 = best. "model" and "prototypes": `rank_posteriors` (time warping of
 the candidate's eSpeak visemes against the model's posteriors, or against the prototypes'
-viseme weights read as posteriors); "template DTW": `bridge_server.lipread.rank`, the
+viseme weights read as posteriors); "template DTW": `bridge_server.lipread.reader.rank`, the
 closed-vocabulary scorer without training (the bar this model must clear to ship):
 
 | clip | transcript | model | prototypes | template DTW |
@@ -421,7 +421,7 @@ Top-1: {", ".join(f"{k} {top1[k]}/{len(ranks)}" for k in keys)}. Mean rank:
 - {len(info["clips"])} clips is not a training set: the numbers above say the code runs end to
   end, not that the model reads lips. Expect it to learn little beyond speech versus silence.
   It is not shipped in git; it ships only once it beats the closed-vocabulary time-warping
-  scorer (`bridge_server.lipread`) on held-out speakers.
+  scorer (`bridge_server.lipread.reader`) on held-out speakers.
 - The targets come from the sound, so they carry the aligner's errors (about 70 ms) and the
   sound's view of the mouth (a /k/ and an /h/ look alike; the mouth moves before the sound).
 - Per-clip z-scoring needs the whole clip (offline), as does the bidirectional GRU.

@@ -30,6 +30,6 @@ def piper():
 
 def wer(ref: list[str], hyp: list[str]) -> float:
     """Word error rate: word-level edit distance / reference length."""
-    from bridge_server.speech_eval import edits
+    from bridge_server.evaluate.speech import edits
 
     return edits(ref, hyp) / max(1, len(ref))

@@ -11,8 +11,8 @@ import urllib.request
 
 import pytest
 
+from bridge_server.core.errors import EngineUnavailable
 from bridge_server.engines import allosaurus
-from bridge_server.errors import EngineUnavailable
 
 pytest.importorskip("allosaurus")
 

@@ -13,8 +13,8 @@ import av
 import numpy as np
 import pytest
 
-from bridge_server.audio import iter_audio, load_audio, wav_bytes
-from bridge_server.errors import EngineUnavailable, InputError
+from bridge_server.core.errors import EngineUnavailable, InputError
+from bridge_server.media.audio import iter_audio, load_audio, wav_bytes
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 KITTENS = SHARED / "librivox_kittens"

@@ -6,11 +6,11 @@ import wave
 import numpy as np
 import pytest
 
-from bridge_server.audio import wav_bytes
 from bridge_server.cli import main
-from bridge_server.errors import Cancelled, EngineUnavailable, InputError
+from bridge_server.core.errors import Cancelled, EngineUnavailable, InputError
+from bridge_server.core.timeline import Timeline
+from bridge_server.media.audio import wav_bytes
 from bridge_server.pipeline import bake
-from bridge_server.timeline import Timeline
 
 from .conftest import SHARED, wer
 
@@ -57,16 +57,30 @@ def test_whisper_transcribes_when_there_is_no_script():
 
 
 def test_czech_speech_is_detected_and_timed_by_whisper_with_a_warning():
+    """Detection is near a tie between Czech and Polish on this clip (which wins depends on the
+    versions): either way a non-English language, so the multilingual model transcribes it and
+    the phonemes are timed from Whisper's word times, with the warnings that say so. With
+    --lang cs (the fix the warning names) the words and phonemes are Czech."""
+
+    def timed_inside_words(tl):
+        starts = [p.start for p in tl.phonemes]
+        return starts == sorted(starts) and all(
+            tl.words[p.word].start - 1e-6 <= p.start <= tl.words[p.word].end for p in tl.phonemes
+        )
+
     tl = bake(KITTENS / "cs_female_o_a.ogg")
+    language = tl.source["language"]
+    assert language in {"cs", "pl", "sk"} and tl.source["transcript"] == "whisper"
+    assert any("less accurate" in w.message for w in tl.warnings)
+    assert language == "cs" or any("give --lang" in w.message for w in tl.warnings)
+    assert "jako" in words(tl) and len(tl.phonemes) > 20 and timed_inside_words(tl)
+    tl = bake(KITTENS / "cs_female_o_a.ogg", lang="cs")
     assert tl.source["language"] == "cs" and tl.source["transcript"] == "whisper"
     assert any("less accurate" in w.message for w in tl.warnings)
     assert {"jako", "uprostřed"} <= set(words(tl))
     # Czech phonemes (espeak rules), inside their words, in order
     assert {"ʃ", "k", "p", "r"} <= {p.ipa for p in tl.phonemes}
-    starts = [p.start for p in tl.phonemes]
-    assert starts == sorted(starts) and all(
-        tl.words[p.word].start - 1e-6 <= p.start <= tl.words[p.word].end for p in tl.phonemes
-    )
+    assert timed_inside_words(tl)
 
 
 @pytest.mark.parametrize("clip", ["lbax4n", "pwij3p"])

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bridge_server.cli import main
-from bridge_server.timeline import Timeline
+from bridge_server.core.timeline import Timeline
 
 LINE = "Pack my box with five dozen liquor jugs."
 
@@ -53,7 +53,7 @@ def test_say_writes_every_output_and_they_agree(tmp_path, capsys):
 def test_export_converts_a_timeline_to_every_format(tmp_path, capsys):
     tl = tmp_path / "line.json"
     assert run(capsys, "say", LINE, "--timeline", tl)[0] == 0
-    from bridge_server.exporters import FORMATS
+    from bridge_server.formats.exporters import FORMATS
 
     for name, f in FORMATS.items():
         out = tmp_path / f"out{f.suffix}"

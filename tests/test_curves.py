@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bridge_server.curves import (
+from bridge_server.core.curves import (
     CurveSettings,
     exact_fps,
     frame_times,
@@ -11,9 +11,9 @@ from bridge_server.curves import (
     make_curves,
     viseme_weights,
 )
-from bridge_server.errors import InputError
-from bridge_server.timeline import Phoneme
-from bridge_server.visemes import available_sets, load_set
+from bridge_server.core.errors import InputError
+from bridge_server.core.timeline import Phoneme
+from bridge_server.core.visemes import available_sets, load_set
 
 FPS = [24, 25, 30, 60, 29.97]
 

@@ -10,7 +10,7 @@ import pytest
 
 from bridge_server import dataset
 from bridge_server.cli import main
-from bridge_server.visemes import load_set
+from bridge_server.core.visemes import load_set
 from tests.conftest import SHARED
 
 GRID = SHARED / "grid"
@@ -113,7 +113,7 @@ NAMES = list(load_set("oculus15").visemes)
 
 
 def test_frames_npz_arrays_share_the_video_frames(built):
-    from bridge_server.mouth import CONTROLS
+    from bridge_server.mouth.controls import CONTROLS
 
     _, out, _ = built
     for row in manifest(out):
@@ -158,7 +158,7 @@ def test_a_clip_folder_without_its_manifest_line_is_redone(built):
 
 
 def test_cancelling_keeps_no_half_clip(built, tmp_path):
-    from bridge_server.errors import Cancelled
+    from bridge_server.core.errors import Cancelled
 
     videos, _, _ = built
 
@@ -221,7 +221,7 @@ def test_clip_ids_are_unique_and_safe(paths, ids):
 
 
 def test_viseme_at_takes_the_cue_holding_each_time():
-    from bridge_server.timeline import VisemeCue
+    from bridge_server.core.timeline import VisemeCue
 
     cues = [VisemeCue("sil", 0.0, 0.1), VisemeCue("PP", 0.1, 0.2), VisemeCue("aa", 0.2, 0.3)]
     times = np.array([0.0, 0.05, 0.1, 0.19, 0.2, 0.31])
@@ -230,7 +230,7 @@ def test_viseme_at_takes_the_cue_holding_each_time():
 
 
 def test_lip_boxes_are_padded_two_to_one_and_fill_faceless_frames():
-    from bridge_server.mouth import lip_indices
+    from bridge_server.mouth.controls import lip_indices
 
     points = np.full((3, 478, 3), np.nan, np.float32)
     corners = np.array([[100, 200], [140, 200], [120, 190], [120, 210]], np.float32)
@@ -242,7 +242,7 @@ def test_lip_boxes_are_padded_two_to_one_and_fill_faceless_frames():
 
 
 def test_a_tsv_without_the_columns_is_refused(tmp_path):
-    from bridge_server.errors import InputError
+    from bridge_server.core.errors import InputError
 
     (tmp_path / "t.tsv").write_text("name\ttext\na.mp4\thello\n")
     with pytest.raises(InputError, match="file and transcript"):

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from bridge_server.cli import main
-from bridge_server.curves import CurveSettings
-from bridge_server.errors import InputError
-from bridge_server.evaluate import align, evaluate, fold, fold_phones, kappa
-from bridge_server.exporters import export
+from bridge_server.core.curves import CurveSettings
+from bridge_server.core.errors import InputError
+from bridge_server.core.timeline import Phoneme, Timeline, Word
+from bridge_server.evaluate.references import Span, read_reference
+from bridge_server.evaluate.scores import align, evaluate, fold, fold_phones, kappa
+from bridge_server.formats.exporters import export
 from bridge_server.pipeline import animate
-from bridge_server.references import Span, read_reference
-from bridge_server.timeline import Phoneme, Timeline, Word
 
 from .conftest import SHARED
 
@@ -280,7 +280,7 @@ def test_command_prints_a_table_or_json_and_draws(tmp_path, capsys):
     ids=["bbaf2n", "swwp2s"],
 )  # fmt: skip
 def test_bake_of_a_grid_clip_against_its_alignment(video, text, align):
-    from bridge_server.compare_plot import plot_comparison
+    from bridge_server.evaluate.plot import plot_comparison
     from bridge_server.pipeline import bake
 
     tl, ref = bake(GRID / "videos" / video, text=text), read_reference(GRID / "align" / align)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bridge_server.errors import InputError
-from bridge_server.exporters import FORMATS, export, format_for_path
-from bridge_server.timeline import Curve, Phoneme, Timeline, VisemeCue, Word
+from bridge_server.core.errors import InputError
+from bridge_server.core.timeline import Curve, Phoneme, Timeline, VisemeCue, Word
+from bridge_server.formats.exporters import FORMATS, export, format_for_path
 
 KITTENS = Path(__file__).resolve().parents[2] / "shared/data/librivox_kittens"
 
@@ -294,9 +294,9 @@ def test_each_suffix_leads_back_to_its_format(fmt: str) -> None:
 
 
 @pytest.mark.skipif(
-    importlib.util.find_spec("bridge_server.curves") is None
-    or importlib.util.find_spec("bridge_server.visemes") is None,
-    reason="bridge_server.curves / bridge_server.visemes (the hold stage) are not written yet",
+    importlib.util.find_spec("bridge_server.core.curves") is None
+    or importlib.util.find_spec("bridge_server.core.visemes") is None,
+    reason="bridge_server.core.curves / bridge_server.core.visemes (the hold stage) are not written yet",
 )
 @pytest.mark.parametrize("fmt, rest", [("rhubarb-tsv", "X"), ("moho-dat", "rest")])
 def test_other_viseme_set_is_recomputed_from_phonemes(fmt: str, rest: str) -> None:

@@ -8,8 +8,8 @@ import av
 import numpy as np
 import pytest
 
+from bridge_server.core.errors import Cancelled, EngineUnavailable, InputError
 from bridge_server.engines import face
-from bridge_server.errors import Cancelled, EngineUnavailable, InputError
 
 from .videos import GRID, grid_frames, write_video
 

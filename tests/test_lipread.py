@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bridge_server import lipread as lr
-from bridge_server.errors import InputError
-from bridge_server.mouth import CONTROLS, Mouth
+from bridge_server.core.errors import InputError
+from bridge_server.lipread import reader as lr
+from bridge_server.mouth.controls import CONTROLS, Mouth
 
 GRID = Path(__file__).resolve().parents[2] / "shared" / "data" / "grid"
 FPS, PAD_S = 25.0, 0.5
@@ -139,7 +139,7 @@ def _refuse_sound(mp) -> None:
     def refuse(*_a, **_k):
         raise AssertionError("lip reading tried to load the sound")
 
-    mp.setattr("bridge_server.audio.load_audio", refuse)
+    mp.setattr("bridge_server.media.audio.load_audio", refuse)
     mp.setattr("bridge_server.pipeline.load_audio", refuse)
 
 

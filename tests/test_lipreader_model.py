@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from bridge_server import lipreader_model as lm
-from bridge_server.errors import EngineUnavailable, InputError
-from bridge_server.mouth import CONTROLS
+from bridge_server.core.errors import EngineUnavailable, InputError
+from bridge_server.lipread import model as lm
+from bridge_server.mouth.controls import CONTROLS
 
 from .conftest import ROOT, SHARED
 
@@ -232,7 +232,7 @@ def test_the_bridge_ranks_with_its_model_when_started_with_one(exported):
 def test_a_bridge_without_a_model_says_how_to_start_one():
     from fastapi.testclient import TestClient
 
-    from bridge_server.server import create_app
+    from bridge_server.serve.app import create_app
 
     clip = GRID / "videos" / "pwij3p.mpg"
     with TestClient(create_app()) as client:

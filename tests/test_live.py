@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from bridge_server.audio import wav_bytes
 from bridge_server.cli import main
-from bridge_server.live import stream
+from bridge_server.media.audio import wav_bytes
+from bridge_server.osc.live import stream
 from tests.test_osc import PythonReceiver
 
 LINE = "Bob put the big blue map back in the box."

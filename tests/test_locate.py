@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from bridge_server.g2p import pronounce
-from bridge_server.locate import HOP_S, features, locate, warp
-from bridge_server.recognize import LOOSE
+from bridge_server.engines.g2p import pronounce
+from bridge_server.speech.locate import HOP_S, features, locate, warp
+from bridge_server.speech.recognize import LOOSE
 
 
 def test_warp_follows_a_changing_pace_and_a_long_pause():

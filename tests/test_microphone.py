@@ -17,7 +17,7 @@ import urllib.request
 import numpy as np
 import pytest
 
-from bridge_server.audio import load_audio, wav_bytes
+from bridge_server.media.audio import load_audio, wav_bytes
 from tests.bridge import LIPSYNC, running_bridge
 from tests.test_osc import PythonReceiver
 
@@ -97,8 +97,8 @@ def test_an_unknown_device_is_named_with_the_ones_there_are(microphone):
 
 
 def test_without_sounddevice_the_error_says_what_to_install(monkeypatch):
-    from bridge_server.errors import EngineUnavailable
-    from bridge_server.live import Microphone
+    from bridge_server.core.errors import EngineUnavailable
+    from bridge_server.osc.live import Microphone
 
     monkeypatch.setitem(sys.modules, "sounddevice", None)  # import fails as if not installed
     with pytest.raises(EngineUnavailable, match=r"pip install 'lipsync-bridge\[live\]'"):

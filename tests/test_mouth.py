@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bridge_server import mouth as M
-from bridge_server.visemes import load_set
+from bridge_server.core.visemes import load_set
+from bridge_server.mouth import controls as M
 
 GRID = Path(__file__).resolve().parents[2] / "shared" / "data" / "grid" / "videos"
 CLIPS = sorted(p.name for p in GRID.glob("*.mpg"))
@@ -379,7 +379,7 @@ def tracked(name: str):
     """(times, points) of a GRID clip from mediapipe's face mesh, and its sound at 16 kHz."""
     av = pytest.importorskip("av")
     mp = pytest.importorskip("mediapipe")
-    from bridge_server.audio import load_audio
+    from bridge_server.media.audio import load_audio
 
     times, points = [], []
     mesh = mp.solutions.face_mesh.FaceMesh(

@@ -8,7 +8,7 @@ import unicodedata
 
 import pytest
 
-from bridge_server.phonemes import (
+from bridge_server.core.phonemes import (
     ALPHABETS,
     is_silence,
     known_phonemes,
@@ -16,7 +16,7 @@ from bridge_server.phonemes import (
     read_tsv,
     split_ipa,
 )
-from bridge_server.visemes import available_sets, load_set
+from bridge_server.core.visemes import available_sets, load_set
 
 needs_espeak = pytest.mark.skipif(not shutil.which("espeak-ng"), reason="espeak-ng not installed")
 ENGLISH_VOICES = ["en", "en-us", "en-gb-x-rp", "en-gb-scotland", "en-gb-x-gbclan", "en-029"]

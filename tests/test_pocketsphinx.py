@@ -12,10 +12,10 @@ from math import gcd
 import numpy as np
 import pytest
 
+from bridge_server.core.errors import Cancelled
+from bridge_server.core.phonemes import normalize, read_tsv
 from bridge_server.engines import pocketsphinx as ps
-from bridge_server.errors import Cancelled
-from bridge_server.g2p import pronounce
-from bridge_server.phonemes import normalize, read_tsv
+from bridge_server.engines.g2p import pronounce
 from tests.conftest import SHARED
 
 KITTENS = SHARED / "librivox_kittens"

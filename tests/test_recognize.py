@@ -4,11 +4,11 @@ and a long real reading with its script."""
 import numpy as np
 import pytest
 
-from bridge_server.errors import Cancelled
-from bridge_server.g2p import pronounce
-from bridge_server.recognize import _place_script, _stretches
-from bridge_server.spread import spread
-from bridge_server.timeline import Word
+from bridge_server.core.errors import Cancelled
+from bridge_server.core.spread import spread
+from bridge_server.core.timeline import Word
+from bridge_server.engines.g2p import pronounce
+from bridge_server.speech.recognize import _place_script, _stretches
 from tests.conftest import SHARED
 
 KITTENS = SHARED / "librivox_kittens"
@@ -54,7 +54,7 @@ def test_stretches_stay_short_and_keep_every_word():
 def test_long_audio_is_cut_at_pauses():
     import numpy as np
 
-    from bridge_server.recognize import RATE, _pause_cuts
+    from bridge_server.speech.recognize import RATE, _pause_cuts
 
     rng = np.random.default_rng(0)
     audio = rng.normal(0, 0.1, 25 * 60 * RATE).astype(np.float32)  # 25 minutes of noise
@@ -71,14 +71,14 @@ def test_long_audio_is_cut_at_pauses():
 
 @pytest.fixture(scope="module")
 def reading():
-    from bridge_server.audio import load_audio
+    from bridge_server.media.audio import load_audio
 
     audio = load_audio(KITTENS / "threelittlekittens_01_rountreesmith.ogg")
     return audio, (KITTENS / "threelittlekittens_01_rountreesmith.txt").read_text()
 
 
 def test_a_long_reading_with_its_script_needs_no_transcription(reading, monkeypatch):
-    from bridge_server import recognize as stage
+    from bridge_server.speech import recognize as stage
     from tests.test_pocketsphinx import KITTENS_FROM, load_16k
 
     audio, script = reading
@@ -126,8 +126,8 @@ def test_a_long_reading_with_its_script_needs_no_transcription(reading, monkeypa
 def test_a_long_recording_with_the_wrong_script_falls_back_to_whisper(reading):
     """A minute of the reading given the Harvard sentences: no stretch aligns, so Whisper hears
     the words, the script is placed on them, and a warning says they do not match."""
-    from bridge_server.audio import Audio
-    from bridge_server.recognize import recognize
+    from bridge_server.media.audio import Audio
+    from bridge_server.speech.recognize import recognize
     from tests.conftest import DATA
 
     audio, _ = reading

@@ -22,14 +22,14 @@ import httpx
 import numpy as np
 import pytest
 
-from bridge_server.audio import wav_bytes
 from bridge_server.cli import main
-from bridge_server.curves import CurveSettings
-from bridge_server.errors import InputError
+from bridge_server.core.curves import CurveSettings
+from bridge_server.core.errors import InputError
+from bridge_server.core.timeline import Timeline
+from bridge_server.media.audio import wav_bytes
 from bridge_server.pipeline import say
-from bridge_server.review import Review, Store, _variant, mouth_shapes, scan
-from bridge_server.server import ServerSettings, serve_in_thread
-from bridge_server.timeline import Timeline
+from bridge_server.serve.app import ServerSettings, serve_in_thread
+from bridge_server.serve.review import Review, Store, _variant, mouth_shapes, scan
 from tests.bridge import running
 from tests.npm import npm_package
 

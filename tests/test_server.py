@@ -5,10 +5,10 @@ import time
 import httpx
 import pytest
 
-from bridge_server.audio import wav_bytes
-from bridge_server.errors import InputError
-from bridge_server.server import ServerSettings, check_bind, serve_in_thread
-from bridge_server.timeline import Timeline
+from bridge_server.core.errors import InputError
+from bridge_server.core.timeline import Timeline
+from bridge_server.media.audio import wav_bytes
+from bridge_server.serve.app import ServerSettings, check_bind, serve_in_thread
 from tests.conftest import SHARED
 
 KITTENS = SHARED / "librivox_kittens"

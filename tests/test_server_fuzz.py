@@ -5,7 +5,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
-from bridge_server.server import ServerSettings, create_app
+from bridge_server.serve.app import ServerSettings, create_app
 
 schema = schemathesis.openapi.from_asgi(
     "/openapi.json", create_app(ServerSettings(max_upload_mb=5))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from bridge_server import engines
-from bridge_server.errors import Cancelled, InputError
+from bridge_server.core.errors import Cancelled, InputError
 
 LINE = "Pack my box with five dozen liquor jugs."
 STOPS = set("pbtdkɡ")

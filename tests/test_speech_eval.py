@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bridge_server.cli import main
-from bridge_server.speech_eval import edits, evaluate_tts, f0_spread, normalise, pitch
+from bridge_server.evaluate.speech import edits, evaluate_tts, f0_spread, normalise, pitch
 
 SR = 16000
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from bridge_server.errors import TimelineFormatError
-from bridge_server.timeline import SCHEMA_VERSION, Curve, Phoneme, Timeline, Word
+from bridge_server.core.errors import TimelineFormatError
+from bridge_server.core.timeline import SCHEMA_VERSION, Curve, Phoneme, Timeline, Word
 
 from .conftest import DATA
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bridge_server.cli import main
-from bridge_server.errors import InputError
+from bridge_server.core.errors import InputError
 from bridge_server.pipeline import bake, sync, track
 from tests.conftest import SHARED
 

@@ -4,8 +4,8 @@ import av
 import numpy as np
 import pytest
 
-from bridge_server.errors import InputError
-from bridge_server.video import iter_frames, probe
+from bridge_server.core.errors import InputError
+from bridge_server.media.video import iter_frames, probe
 
 from .conftest import SHARED
 from .videos import GRID, write_video

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from bridge_server.errors import InputError
-from bridge_server.phonemes import known_phonemes
-from bridge_server.visemes import SET_DIR, VisemeSet, available_sets, load_set, parse_set
+from bridge_server.core.errors import InputError
+from bridge_server.core.phonemes import known_phonemes
+from bridge_server.core.visemes import SET_DIR, VisemeSet, available_sets, load_set, parse_set
 
 SETS = ["oculus15", "rhubarb", "preston_blair", "vrm5", "arkit"]
 VRM5_VISEMES = ["aa", "ih", "ou", "ee", "oh", "rest", "closed", "teeth", "dental", "alveolar"]

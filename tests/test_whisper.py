@@ -9,8 +9,8 @@ import time
 import numpy as np
 import pytest
 
+from bridge_server.core.errors import Cancelled, EngineUnavailable, InputError
 from bridge_server.engines import whisper
-from bridge_server.errors import Cancelled, EngineUnavailable, InputError
 
 from .conftest import SHARED, wer
 
@@ -103,11 +103,19 @@ def test_czech_with_an_english_only_model(engine):
 
 
 def test_the_packaged_multilingual_model_detects_czech_and_english():
-    """auto: base (multilingual, packaged) listens first; English then goes to tiny.en."""
+    """auto: base (multilingual, packaged) listens first; English then goes to tiny.en.
+
+    On this 5.7 s clip base is near a tie between Czech and Polish (Czech 53% with one set of
+    versions, Polish 54% with the next), so the test holds the decision the user sees, not one
+    label: a West Slavic language goes to base, a label that is not Czech never comes without
+    the warning that names the fix (--lang), and --lang cs gives Czech words."""
     czech = decode(KITTENS / "cs_female_o_a.ogg")
     model, language, warnings = whisper.choose_model("auto", "", czech)
-    assert (model, language) == ("base", "cs")
-    assert "give --lang" in warnings[0]  # base is unsure between Czech and Polish (53%)
+    assert model == "base" and language in {"cs", "pl", "sk"}
+    assert language == "cs" or (
+        f"detected as '{language}'" in warnings[0] and "give --lang" in warnings[0]
+    )
+    assert whisper.choose_model("auto", "cs", czech) == ("base", "cs", [])
     english = decode(KITTENS / "en_male_electricity.ogg")
     assert whisper.choose_model("auto", "", english) == ("tiny.en", "en", [])
     assert whisper.choose_model("auto", "de", english)[:2] == ("base", "de")

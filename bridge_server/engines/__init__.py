@@ -10,7 +10,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import EngineUnavailable, InputError
+from ..core.errors import EngineUnavailable, InputError
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,8 @@ ENGINES = [
         "video -> face landmarks (478 points; ARKit blendshapes with face_landmarker.task)",
         "engines.face",
     ),
-    EngineInfo("cmudict", "text -> phonemes (dictionary)", "g2p", default=True),
-    EngineInfo("gruut", "text -> phonemes (unknown words, numbers, other languages)", "g2p"),
+    EngineInfo("cmudict", "text -> phonemes (dictionary)", "engines.g2p", default=True),
+    EngineInfo("gruut", "text -> phonemes (unknown words, numbers, other languages)", "engines.g2p"),
 ]
 
 

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EngineUnavailable, InputError
-from ..phonemes import normalize
-from ..timeline import Phoneme
-from .base import Progress, check_cancel, no_progress, require
+from ..core.errors import EngineUnavailable, InputError, require
+from ..core.phonemes import normalize
+from ..core.progress import Progress, check_cancel, no_progress
+from ..core.timeline import Phoneme
 
 SAMPLE_RATE = 16000
 INSTALL = "pip install allosaurus torch  (or ./setup.sh)"

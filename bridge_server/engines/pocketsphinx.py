@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import EngineUnavailable
-from ..phonemes import normalize, read_tsv
-from ..timeline import Phoneme, Word
-from .base import Progress, check_cancel, no_progress, require
+from ..core.errors import EngineUnavailable, require
+from ..core.phonemes import normalize, read_tsv
+from ..core.progress import Progress, check_cancel, no_progress
+from ..core.timeline import Phoneme, Word
 
 INSTALL = "pip install pocketsphinx==5.1.1  (or ./setup.sh)"
 RATE = 16000
@@ -286,7 +286,7 @@ def _entry(decoder, word: str, warnings: list[str]) -> str | None:
 @functools.cache
 def _g2p(word: str) -> tuple[str, ...]:
     """IPA of a word from the project's G2P (CMUdict, then gruut); numbers come out spoken."""
-    from ..g2p import pronounce
+    from .g2p import pronounce
 
     return tuple(p for pron in pronounce(word) for p in pron.phonemes)
 
@@ -299,7 +299,7 @@ def _ipa_arpabet() -> dict[str, str]:
 def _phone_ipa(word: str, key: str, names: list[str]) -> list[str]:
     """IPA of a word's aligned phones: the CMUdict or G2P pronunciation they spell, which keeps
     stress-dependent vowels (pocketsphinx's AH is ʌ or ə), else phone by phone."""
-    from ..g2p import cmudict_entries
+    from .g2p import cmudict_entries
 
     wanted = [n.upper() for n in names]
     stressed = [[normalize(p, "arpabet")[0] for p in e] for e in cmudict_entries().get(key, [])]
@@ -338,7 +338,7 @@ def _timed(words, keys, aligned, offset: float, duration: float, warnings) -> Al
 def _outside(samples: np.ndarray, words: list[Word], offset: float) -> float:
     """Share of the loud 10 ms frames (within 20 dB of the loud level) outside every word:
     a script that misses what is said leaves it to pocketsphinx's optional silences."""
-    from ..audio import loudness
+    from ..media.audio import loudness
 
     _, loud = loudness(samples)
     inside = np.zeros(len(loud), dtype=bool)

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EngineUnavailable, InputError
-from ..timeline import Word
-from .base import Progress, check_cancel, no_progress, require
+from ..core.errors import EngineUnavailable, InputError, require
+from ..core.progress import Progress, check_cancel, no_progress
+from ..core.timeline import Word
 
 SAMPLE_RATE = 16000
 PACKAGED = "tiny.en"
@@ -173,7 +173,7 @@ def choose_model(model: str, lang: str, samples: np.ndarray) -> tuple[str, str |
 
 def _first_sound(audio: np.ndarray) -> int:
     """The sample 0.5 s before the first loud 10 ms (within 20 dB of the loud level)."""
-    from ..audio import loudness
+    from ..media.audio import loudness
 
     loud = np.flatnonzero(loudness(audio)[1])
     return max(0, int(loud[0]) * 160 - SAMPLE_RATE // 2) if len(loud) else 0

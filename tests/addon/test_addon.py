@@ -63,7 +63,7 @@ def test_a_typed_line_is_spoken_and_keyed_with_its_sound(head, scene, bridge_url
 
 
 def test_a_recording_with_its_script_beside_it_lands_at_the_offset(head, scene, espeak, tmp_path):
-    from bridge_server.audio import wav_bytes
+    from bridge_server.media.audio import wav_bytes
 
     speech = espeak.synthesize("Maybe a bomb.")
     wav = tmp_path / "take01.wav"
@@ -84,7 +84,7 @@ def test_a_recording_with_its_script_beside_it_lands_at_the_offset(head, scene, 
 
 
 def test_a_sound_strip_is_followed_where_it_lies(head, scene, espeak, tmp_path):
-    from bridge_server.audio import wav_bytes
+    from bridge_server.media.audio import wav_bytes
 
     speech = espeak.synthesize("Hello there.")
     wav = tmp_path / "hello.wav"

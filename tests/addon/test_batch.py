@@ -28,7 +28,7 @@ LINES = {"a_hello": "Hello there.", "b_bob": "Bob put the map back."}
 def shot(scene, espeak, tmp_path):
     """scene.blend with the rig "Head", and lines/ with two recordings (one with its script
     beside it) and a damaged file."""
-    from bridge_server.audio import wav_bytes
+    from bridge_server.media.audio import wav_bytes
 
     make_rig([f"vrc.v_{v}" for v in "sil pp ff th dd kk ch ss nn rr aa e ih oh ou".split()])
     blend = tmp_path / "scene.blend"

@@ -1,0 +1,448 @@
+"""Score a timeline against a reference: phone and word boundaries, visemes, lip closures.
+
+Phones are folded to the 39 phones of Lee & Hon (1989) on both sides (data/timit39.tsv) and
+matched by edit-distance alignment of the labels; boundaries are compared for matched phones.
+Visemes are compared frame by frame at 100 frames/s in one set: the reference's own when it
+is a cue file (Rhubarb A-H/X, Preston Blair), else the chosen one.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..core.errors import InputError
+from ..core.phonemes import normalize, read_tsv
+from ..core.timeline import Timeline, VisemeCue
+from ..core.visemes import VisemeSet, load_set
+from .references import SILENCE_WORDS, Reference, Span, read_reference
+
+FRAME_RATE_HZ = 100
+PHONE_TOLERANCES_MS = (10, 20, 25)
+WORD_TOLERANCE_MS = 50
+CLOSURES = frozenset({"p", "b", "m"})
+_EPS = 1e-6
+_TIME_WEIGHT = 1e-4  # alignment tie-break per second of offset: never outweighs one edit
+
+
+@dataclass
+class PhoneScore:
+    """Boundaries of matched phones; shares are over the boundaries compared."""
+
+    ref_phones: int
+    matched: int
+    boundaries: int
+    within_10ms: float
+    within_20ms: float
+    within_25ms: float
+    mean_abs_error_ms: float
+
+
+@dataclass
+class WordScore:
+    """Words matched by text; `within_50ms`: share whose start and end are both that close."""
+
+    ref_words: int
+    matched: int
+    mean_abs_start_ms: float
+    mean_abs_end_ms: float
+    mean_abs_error_ms: float
+    within_50ms: float
+
+
+@dataclass
+class VisemeScore:
+    viseme_set: str
+    frames: int
+    agreement: float
+    kappa: float
+
+
+@dataclass
+class ClosureScore:
+    """Reference lip closures (p b m, or closed-mouth cues) where our mouth is closed mid-way."""
+
+    closures: int
+    hits: int
+    hit_rate: float
+
+
+@dataclass
+class Report:
+    reference: str
+    format: str
+    phones: PhoneScore | None = None
+    words: WordScore | None = None
+    visemes: VisemeScore | None = None
+    closures: ClosureScore | None = None
+
+    def to_dict(self) -> dict:
+        """Plain values; a score that could not be computed (nothing to compare) is None."""
+        return _no_nan(asdict(self))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1)
+
+    def table(self) -> str:
+        """A few lines for people; the JSON form has every number."""
+        rows = [f"reference  {self.reference} ({self.format})"]
+        if p := self.phones:
+            rows.append(
+                f"phones     {p.matched}/{p.ref_phones} matched; {p.boundaries} boundaries within "
+                f"10/20/25 ms: {_pct(p.within_10ms)} / {_pct(p.within_20ms)} / "
+                f"{_pct(p.within_25ms)}; mean error {p.mean_abs_error_ms:.1f} ms"
+            )
+        if w := self.words:
+            rows.append(
+                f"words      {w.matched}/{w.ref_words} matched; mean error {w.mean_abs_error_ms:.1f} ms "
+                f"(start {w.mean_abs_start_ms:.1f}, end {w.mean_abs_end_ms:.1f}); "
+                f"within 50 ms: {_pct(w.within_50ms)}"
+            )
+        if v := self.visemes:
+            rows.append(
+                f"visemes    {v.viseme_set}, {v.frames} frames at {FRAME_RATE_HZ}/s: agreement "
+                f"{_pct(v.agreement)}, kappa {v.kappa:.3f}"
+            )
+        if c := self.closures:
+            rows.append(f"closures   {c.hits}/{c.closures} closed ({_pct(c.hit_rate)})")
+        return "\n".join(rows)
+
+
+def _no_nan(d: dict) -> dict:
+    return {k: _no_nan(v) if isinstance(v, dict) else None if v != v else v for k, v in d.items()}
+
+
+def _pct(x: float) -> str:
+    return "-" if math.isnan(x) else f"{100 * x:.1f}%"
+
+
+def evaluate(
+    timeline: Timeline, reference: Reference | str, viseme_set: str | None = None
+) -> Report:
+    """Every score the reference allows (a path is read with `read_reference`)."""
+    ref = reference if isinstance(reference, Reference) else read_reference(reference)
+    report = Report(ref.path, ref.format)
+    if ref.phones:
+        report.phones = phone_score(timeline, ref)
+    if ref.words:
+        report.words = word_score(timeline, ref)
+    if ref.phones or ref.cues:
+        vset = target_set(timeline, ref, viseme_set)
+        report.visemes = viseme_score(timeline, ref, vset)
+        report.closures = closure_score(timeline, ref)
+    return report
+
+
+# --- phones --------------------------------------------------------------------------------
+
+
+@functools.cache
+def _fold_table() -> dict[str, str]:
+    return dict(read_tsv("timit39.tsv")[1])
+
+
+@functools.cache
+def _ipa_to_timit() -> dict[str, str]:
+    """IPA -> TIMIT label (the first row wins: stops before closures, m before em)."""
+    out: dict[str, str] = {}
+    for label, ipa in read_tsv("timit.tsv")[1]:
+        out.setdefault(normalize(ipa)[0], label)
+    return out
+
+
+@functools.cache
+def _ipa_to_arpabet() -> dict[str, str]:
+    return dict(read_tsv("ipa_arpabet.tsv")[1])
+
+
+def fold(label: str, alphabet: str) -> list[str]:
+    """A phone as Lee & Hon 39-set labels (several for a diphthong with r, ['-'] to drop)."""
+    table = _fold_table()
+    if alphabet in ("timit", "arpabet"):
+        key = label.strip().lower().rstrip("012")
+        return [table.get(key, key or "sil")]
+    ipa = normalize(label)[0]
+    if ipa == "_":
+        return ["sil"]
+    if ipa in _ipa_to_timit():
+        return [table[_ipa_to_timit()[ipa]]]
+    arpa = _ipa_to_arpabet().get(ipa, ipa)
+    return [table.get(a.lower(), a.lower()) for a in arpa.split()]
+
+
+def fold_phones(phones: list[Span], alphabet: str, duration: float) -> list[Span]:
+    """Folded phones, closures merged with their release, gaps as sil, from 0 to the end."""
+    out: list[Span] = []
+    closure = False
+    for p in sorted(phones, key=lambda s: s.start):
+        labels = fold(p.label, alphabet)
+        if labels == ["-"]:
+            if out:
+                out[-1] = out[-1]._replace(end=max(out[-1].end, p.end))
+            continue
+        step = (p.end - p.start) / len(labels)
+        for k, label in enumerate(labels):
+            s = Span(label, p.start + k * step, p.start + (k + 1) * step)
+            if closure and out and out[-1].label == label and s.start - out[-1].end < 0.002:
+                out[-1] = out[-1]._replace(end=s.end)
+            else:
+                out.append(s)
+        closure = alphabet != "ipa" and p.label.strip().lower().endswith("cl")
+    return _with_silence(out, duration)
+
+
+def _with_silence(spans: list[Span], duration: float) -> list[Span]:
+    out: list[Span] = []
+    pos = 0.0
+    for s in spans + [Span("sil", max(duration, pos), max(duration, pos))]:
+        if s.start > pos + _EPS:
+            out.append(Span("sil", pos, s.start))
+        if out and out[-1].label == s.label == "sil":
+            out[-1] = out[-1]._replace(end=max(out[-1].end, s.end))
+        elif s.end > s.start:
+            out.append(s)
+        pos = max(pos, s.end)
+    return out
+
+
+def align(ref: list[Span], ours: list[Span]) -> list[tuple[int, int]]:
+    """Index pairs of equal labels in a minimum edit-distance alignment (time breaks ties)."""
+    names = {x: k for k, x in enumerate({s.label for s in ref + ours})}
+    a = np.array([names[s.label] for s in ref])
+    b = np.array([names[s.label] for s in ours])
+    b_mid = np.array([(s.start + s.end) / 2 for s in ours])
+    n, m = len(a), len(b)
+    steps = np.arange(m + 1, dtype=float)
+    prev = steps.copy()
+    move = np.zeros((n + 1, m + 1), dtype=np.int8)  # 0 diagonal, 1 skip ref, 2 skip ours
+    move[0, 1:] = 2
+    for i in range(1, n + 1):
+        mid = (ref[i - 1].start + ref[i - 1].end) / 2
+        diag = prev[:-1] + np.where(b == a[i - 1], _TIME_WEIGHT * np.abs(b_mid - mid), 1.0)
+        best = np.concatenate(([prev[0] + 1], np.minimum(diag, prev[1:] + 1)))
+        row = np.minimum.accumulate(best - steps) + steps  # skips of ours run left to right
+        move[i] = np.where(row < best - 1e-12, 2, 0)
+        move[i, 1:] = np.where((move[i, 1:] == 0) & (prev[1:] + 1 < diag), 1, move[i, 1:])
+        move[i, 0] = 1
+        prev = row
+    return _trace(move, a, b)
+
+
+def _trace(move: np.ndarray, a: np.ndarray, b: np.ndarray) -> list[tuple[int, int]]:
+    i, j, pairs = len(a), len(b), []
+    while i > 0 or j > 0:
+        step = move[i, j]
+        if step == 0:
+            if a[i - 1] == b[j - 1]:
+                pairs.append((i - 1, j - 1))
+            i, j = i - 1, j - 1
+        elif step == 1:
+            i -= 1
+        else:
+            j -= 1
+    return pairs[::-1]
+
+
+def phone_pairs(timeline: Timeline, ref: Reference) -> tuple[list[Span], list[Span], list, dict]:
+    """Folded reference and our phones, matched index pairs, and {reference boundary: ours}."""
+    end = max(ref.end(), timeline.duration)
+    theirs = fold_phones(ref.phones, ref.alphabet, end)
+    ours = fold_phones([Span(p.ipa, p.start, p.end) for p in timeline.phonemes], "ipa", end)
+    pairs = align(theirs, ours)
+    last = theirs[-1].end if theirs else 0.0
+    bounds: dict[float, float] = {}
+    for i, j in pairs:
+        if theirs[i].start > _EPS:
+            bounds.setdefault(theirs[i].start, ours[j].start)
+        if theirs[i].end < last - _EPS:
+            bounds.setdefault(theirs[i].end, ours[j].end)
+    return theirs, ours, pairs, bounds
+
+
+def phone_score(timeline: Timeline, ref: Reference) -> PhoneScore:
+    """Counts are of speech phones (sil aside); its boundaries with silence count too."""
+    theirs, _, pairs, bounds = phone_pairs(timeline, ref)
+    errors = np.abs(np.array([o - r for r, o in bounds.items()])) * 1000
+    shares = [_share(errors <= tol + 1e-6) for tol in PHONE_TOLERANCES_MS]
+    speech = sum(s.label != "sil" for s in theirs)
+    matched = sum(theirs[i].label != "sil" for i, _ in pairs)
+    return PhoneScore(speech, matched, len(errors), *shares, _mean(errors))
+
+
+def _share(hits: np.ndarray) -> float:
+    return float(hits.mean()) if len(hits) else math.nan
+
+
+def _mean(x: np.ndarray) -> float:
+    return float(x.mean()) if len(x) else math.nan
+
+
+# --- words ---------------------------------------------------------------------------------
+
+
+def _word_key(text: str) -> str:
+    return re.sub(r"[^\w']+", "", text.lower())
+
+
+def word_score(timeline: Timeline, ref: Reference) -> WordScore:
+    theirs = [Span(_word_key(w.label), w.start, w.end) for w in ref.words]
+    ours = [Span(_word_key(w.text), w.start, w.end) for w in timeline.words]
+    pairs = align(theirs, ours)
+    start = np.array([abs(ours[j].start - theirs[i].start) for i, j in pairs]) * 1000
+    end = np.array([abs(ours[j].end - theirs[i].end) for i, j in pairs]) * 1000
+    close = np.maximum(start, end) <= WORD_TOLERANCE_MS + 1e-6 if pairs else np.array([])
+    both = np.concatenate([start, end])
+    return WordScore(len(theirs), len(pairs), _mean(start), _mean(end), _mean(both), _share(close))
+
+
+# --- visemes and closures ------------------------------------------------------------------
+
+
+def target_set(timeline: Timeline, ref: Reference, wanted: str | None) -> VisemeSet:
+    """The reference's own set when it has cues, else the one asked for or the timeline's."""
+    if ref.cues and ref.viseme_set:
+        own = load_set(ref.viseme_set)
+        if wanted and load_set(wanted).name != own.name and not ref.phones:
+            raise InputError(
+                f"{ref.path} holds {own.name} mouth shapes, which are compared as they are; "
+                f"leave out --visemes or give --visemes {own.name}."
+            )
+        if not wanted or load_set(wanted).name == own.name:
+            return own
+    return load_set(wanted or timeline.viseme_set)
+
+
+def reference_cues(ref: Reference, vset: VisemeSet) -> list[Span]:
+    """The reference as shapes of `vset`: its cues, or its phones mapped to visemes."""
+    if ref.cues and ref.viseme_set and load_set(ref.viseme_set).name == vset.name:
+        return ref.cues
+    return [Span(vset.viseme_for(_ipa(p.label, ref.alphabet)), p.start, p.end) for p in ref.phones]
+
+
+def _ipa(label: str, alphabet: str) -> str:
+    if label.strip().lower() in SILENCE_WORDS:
+        return "_"
+    return normalize(label, alphabet if alphabet in ("timit", "arpabet") else "ipa")[0]
+
+
+def our_cues(timeline: Timeline, vset: VisemeSet) -> list[VisemeCue]:
+    """What we show in `vset`: the timeline's cues, else held cues from its phonemes
+    (as the exporters make them)."""
+    if timeline.viseme_set == vset.name and timeline.visemes:
+        return timeline.visemes
+    if not timeline.phonemes:
+        return []
+    from ..core.curves import hold_cues
+
+    lead = float(timeline.curve_settings.get("lead", 0.0))
+    return hold_cues(timeline.phonemes, vset, timeline.fps, timeline.duration, lead)
+
+
+def _labels_at(spans: list, times: np.ndarray, rest: str) -> np.ndarray:
+    """The label of the span holding each time (the later one where two overlap), else rest."""
+    out = np.full(len(times), rest, dtype=object)
+    for s in sorted(spans, key=lambda s: s.start):
+        label = s.label if isinstance(s, Span) else s.viseme
+        out[(times >= s.start) & (times < s.end)] = label
+    return out
+
+
+def viseme_score(timeline: Timeline, ref: Reference, vset: VisemeSet) -> VisemeScore:
+    n = max(1, math.ceil(ref.end() * FRAME_RATE_HZ - _EPS))
+    times = (np.arange(n) + 0.5) / FRAME_RATE_HZ
+    ours = _labels_at(our_cues(timeline, vset), times, vset.rest)
+    theirs = _labels_at(reference_cues(ref, vset), times, vset.rest)
+    return VisemeScore(vset.name, n, float(np.mean(ours == theirs)), kappa(ours, theirs))
+
+
+def kappa(a: np.ndarray, b: np.ndarray) -> float:
+    """Cohen's kappa of two label sequences (1 = perfect, 0 = chance)."""
+    agree = float(np.mean(a == b))
+    chance = sum(np.mean(a == x) * np.mean(b == x) for x in set(a) | set(b))
+    return 1.0 if chance >= 1 - 1e-12 else (agree - chance) / (1 - chance)
+
+
+def reference_closures(ref: Reference) -> list[Span]:
+    """p b m (closures merged with their release), else the set's closed-mouth cues."""
+    if ref.phones:
+        return [s for s in fold_phones(ref.phones, ref.alphabet, ref.end()) if s.label in CLOSURES]
+    closed = load_set(ref.viseme_set).closed
+    return [c for c in ref.cues if c.label == closed]
+
+
+def closure_score(timeline: Timeline, ref: Reference) -> ClosureScore | None:
+    closures = reference_closures(ref)
+    if not closures:
+        return None
+    mids = np.array([(c.start + c.end) / 2 for c in closures])
+    hits = int(np.sum(mouth_closed(timeline, mids)))
+    return ClosureScore(len(closures), hits, hits / len(closures))
+
+
+def mouth_closed(timeline: Timeline, times: np.ndarray) -> np.ndarray:
+    """Our closed viseme shown, or the closed channel's curve above 0.5, at each time."""
+    vset = load_set(timeline.viseme_set)
+    shown = _labels_at(our_cues(timeline, vset), times, vset.rest) == vset.closed
+    weights = vset.visemes[vset.closed].channels
+    channel = max(weights, key=weights.get) if weights else None
+    curve = next((c for c in timeline.curves if c.channel == channel), None)
+    return shown | (curve.sample(times) > 0.5 if curve else False)
+
+
+# --- the command ---------------------------------------------------------------------------
+
+EXAMPLES = """examples:
+  lipsync evaluate line.json --reference line.TextGrid          # phones and words (Praat, MFA)
+  lipsync evaluate si1027.json --reference si1027.phn            # TIMIT (.wrd beside it is read too)
+  lipsync evaluate bbaf2n.json --reference s1_bbaf2n.align       # GRID word alignment
+  lipsync evaluate take.json --reference take-rhubarb.json --plot cmp.png --json"""
+
+
+def add_command(sub, command) -> None:
+    """Register `lipsync evaluate` (`command` is the CLI's sub-command factory)."""
+    ev = command(
+        sub,
+        "evaluate",
+        "score a timeline against a reference: phone/word boundaries, visemes, closures",
+        "Compare a timeline with a reference alignment or another tool's mouth cues: phone\n"
+        "boundaries (39-phone folding, within 10/20/25 ms), word boundaries, viseme agreement\n"
+        "frame by frame (100/s) with Cohen's kappa, and lips closed on p b m.\n"
+        "References: " + _formats(),
+        EXAMPLES,
+    )
+    ev.add_argument("timeline", help="our timeline JSON ('lipsync say/bake --timeline')")
+    ev.add_argument("--reference", required=True, metavar="FILE", help="the reference file")
+    ev.add_argument("--visemes", metavar="SET", help="viseme set for phone references")
+    ev.add_argument("--fps", type=float, default=24.0, help="frame rate of a Moho .dat (24)")
+    ev.add_argument("--plot", metavar="PNG", help="draw ours above the reference")
+    ev.add_argument("--json", action="store_true", help="print the report as JSON")
+    ev.set_defaults(func=run_command)
+
+
+def _formats() -> str:
+    from .references import FORMATS
+
+    return FORMATS.replace(", GRID", ",\nGRID") + "."
+
+
+def run_command(a) -> int:
+    from pathlib import Path
+
+    from ..formats.outputs import check_writable, write_all
+
+    if a.plot:
+        check_writable([Path(a.plot)])
+    timeline = Timeline.load(a.timeline)
+    ref = read_reference(a.reference, fps=a.fps)
+    report = evaluate(timeline, ref, a.visemes)
+    if a.plot:
+        from .plot import plot_comparison
+
+        write_all({Path(a.plot): plot_comparison(timeline, ref, a.visemes)})
+    print(report.to_json() if a.json else report.table())
+    return 0
