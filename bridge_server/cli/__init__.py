@@ -1,0 +1,5 @@
+"""Every command line: `lipsync COMMAND ...`."""
+
+from .main import main
+
+__all__ = ["main"]

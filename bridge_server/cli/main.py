@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from .. import __version__
+from ..core.curves import Animation, CurveSettings, option_fields
 from ..core.errors import Cancelled, InputError, LipsyncError
 
 EXIT_CODES = """exit codes:
@@ -256,16 +257,8 @@ def _export_format(path: str | None, fmt: str | None) -> str | None:
     return found
 
 
-def _settings(a: argparse.Namespace):
-    from ..core.curves import CurveSettings
-
-    return CurveSettings(
-        intensity=a.intensity,
-        smoothing=a.smoothing,
-        lead=a.lead,
-        holds=a.holds,
-        max_error=a.max_error,
-    )
+def _settings(a: argparse.Namespace) -> CurveSettings:
+    return Animation.from_flat(**vars(a)).curves
 
 
 def _script(a: argparse.Namespace, audio: Path) -> str | None:
@@ -490,10 +483,8 @@ def _dataset_command(sub) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from ..core.curves import CurveSettings
     from ..formats.exporters import FORMATS
 
-    d = CurveSettings()
     top = argparse.ArgumentParser(
         prog="lipsync",
         description="Lip sync from a line of text or a recording: phoneme timings, viseme "
@@ -555,7 +546,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="drop characters no voice can say (emoji, control codes) instead of failing",
     )
-    _animation_options(say, d)
+    _animation_options(say)
     say.add_argument("-q", "--quiet", action="store_true", help="no progress or summary on stderr")
     say.set_defaults(func=cmd_say)
 
@@ -587,7 +578,7 @@ def _parser() -> argparse.ArgumentParser:
         BAKE_EXAMPLES,
     )
     bk.add_argument("audio", help="WAV, FLAC, OGG, MP3, M4A, or a video (MP4, MOV, MKV, MPG)")
-    _recording_options(bk, d)
+    _recording_options(bk)
     bk.set_defaults(func=cmd_bake)
 
     tr = _command(
@@ -599,7 +590,7 @@ def _parser() -> argparse.ArgumentParser:
         TRACK_EXAMPLES,
     )
     tr.add_argument("video", help="a video of the speaker (MP4, MOV, MKV, MPG, WEBM...)")
-    _recording_options(tr, d)
+    _recording_options(tr)
     g = tr.add_argument_group("video")
     g.add_argument(
         "--video-weight",
@@ -707,7 +698,7 @@ def _parser() -> argparse.ArgumentParser:
             "osc", help="play a timeline's curves over OSC in real time", epilog=EXIT_CODES
         )
     )
-    _lipread_command(sub, d)
+    _lipread_command(sub)
     from ..serve import review
 
     review.add_arguments(
@@ -732,7 +723,7 @@ def _command(sub, name: str, short: str, description: str, examples: str):
     )
 
 
-def _recording_options(p: argparse.ArgumentParser, d) -> None:
+def _recording_options(p: argparse.ArgumentParser) -> None:
     """What `bake` and `track` share: the script, recognition, outputs and animation."""
     from ..formats.exporters import FORMATS
 
@@ -769,46 +760,21 @@ def _recording_options(p: argparse.ArgumentParser, d) -> None:
     )
     g.add_argument("--format", choices=sorted(FORMATS), help="format of -o")
     g.add_argument("--plot", metavar="PNG", help="write a picture of the curves over the waveform")
-    _animation_options(p, d)
+    _animation_options(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress or summary on stderr")
 
 
-def _animation_options(p: argparse.ArgumentParser, d) -> None:
-    from ..core.visemes import available_sets
-
+def _animation_options(p: argparse.ArgumentParser) -> None:
+    """The animation options, as their one definition (core.curves) has them."""
     g = p.add_argument_group("animation")
-    g.add_argument(
-        "--visemes",
-        default="oculus15",
-        metavar="SET",
-        help=f"viseme set: {', '.join(available_sets())} (default oculus15)",
-    )
-    g.add_argument(
-        "--fps",
-        type=float,
-        default=24.0,
-        help="frame rate, e.g. 24, 25, 29.97, 30, 60 (default 24)",
-    )
-    g.add_argument(
-        "--intensity", type=float, default=d.intensity, help="0..2, scales open shapes (default 1)"
-    )
-    g.add_argument(
-        "--smoothing", type=float, default=d.smoothing, help="0 crisp .. 1 soft (default 0.5)"
-    )
-    g.add_argument(
-        "--lead",
-        type=float,
-        default=d.lead,
-        metavar="SECONDS",
-        help="move the mouth this much before the sound (default 0; 0.04 is one frame at 24 fps)",
-    )
-    g.add_argument("--holds", action="store_true", help="one shape at a time, stepped keys (2D)")
-    g.add_argument(
-        "--max-error",
-        type=float,
-        default=d.max_error,
-        help="keyframe reduction tolerance, 0 keeps every frame (default 0.01)",
-    )
+    for f in option_fields():
+        flag, meta, default = "--" + f.name.replace("_", "-"), f.metadata, f.default
+        if isinstance(default, bool):
+            g.add_argument(flag, action="store_true", help=meta["help"])
+            continue
+        metavar = "SET" if f.name == "visemes" else f"{meta['min']:g}..{meta['max']:g}"
+        g.add_argument(flag, type=type(default), default=default, metavar=metavar,
+                       help=f"{meta['help']} (default {default})")  # fmt: skip
 
 
 LIPREAD_EXAMPLES = """examples:
@@ -864,7 +830,7 @@ def _lines(path: str) -> list[str]:
     return lines
 
 
-def _lipread_command(sub, d) -> None:
+def _lipread_command(sub) -> None:
     lp = _command(
         sub,
         "lipread",
@@ -889,7 +855,7 @@ def _lipread_command(sub, d) -> None:
     lp.add_argument("--timeline", metavar="JSON", help="with --script: write the timeline")
     lp.add_argument("--face-model", default="auto", choices=["auto", "landmarker", "facemesh"])
     lp.add_argument("--json", action="store_true", help="print the readings as JSON")
-    _animation_options(lp, d)
+    _animation_options(lp)
     lp.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     lp.set_defaults(func=cmd_lipread)
 

@@ -9,7 +9,7 @@ mouth that fails to close on "b" is the first thing a viewer notices.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from fractions import Fraction
 
 import numpy as np
@@ -23,31 +23,79 @@ _NTSC = {23.976: Fraction(24000, 1001), 29.97: Fraction(30000, 1001), 59.94: Fra
 _REACH = 3.0  # a phoneme's pull is ignored beyond this many spreads outside it
 
 
+def option(default, help: str, lo: float | None = None, hi: float | None = None):
+    """A field every front end offers: the CLI's flag, the HTTP form field and the add-on's
+    property are all made from its default, range and help."""
+    return field(default=default, metadata={"help": help, "min": lo, "max": hi})
+
+
+def check_ranges(options) -> None:
+    """Refuse a value outside its field's range, naming the field and the range."""
+    for f in fields(options):
+        lo, hi, value = f.metadata.get("min"), f.metadata.get("max"), getattr(options, f.name)
+        if lo is not None and not lo <= value <= hi:
+            raise InputError(
+                f"{f.name.replace('_', ' ')} must be within {lo:g}..{hi:g}; got {value}."
+            )
+
+
 @dataclass(frozen=True)
 class CurveSettings:
     """How the mouth moves. Every field has a default that suits dialogue at film rates."""
 
-    intensity: float = 1.0  # scales open shapes; closures and contacts always reach 1
-    smoothing: float = 0.5  # 0 = crisp, 1 = soft: how far shapes blend into neighbours
-    lead: float = 0.0  # seconds the mouth anticipates the sound
-    holds: bool = False  # one shape at a time, stepped (2D, Rhubarb-style)
-    max_error: float = 0.01  # keyframe reduction tolerance in weight units (0 keeps every frame)
+    intensity: float = option(
+        1.0, "scales open shapes; closures and contacts always reach 1", 0.0, 2.0
+    )
+    smoothing: float = option(
+        0.5, "0 crisp .. 1 soft: how far shapes blend into neighbours", 0.0, 1.0
+    )
+    lead: float = option(
+        0.0, "seconds the mouth moves before the sound (0.04 is one frame at 24 fps)", -0.5, 0.5
+    )
+    holds: bool = option(False, "one shape at a time, stepped keys (2D)")
+    max_error: float = option(
+        0.01, "keyframe reduction tolerance in weight units; 0 keeps every frame", 0.0, 0.2
+    )
 
     def __post_init__(self) -> None:
-        checks = [
-            (0.0 <= self.intensity <= 2.0, "intensity must be within 0..2"),
-            (0.0 <= self.smoothing <= 1.0, "smoothing must be within 0..1"),
-            (-0.5 <= self.lead <= 0.5, "lead must be within -0.5..0.5 seconds"),
-            (0.0 <= self.max_error <= 0.2, "max error must be within 0..0.2"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise InputError(f"{message}; got {asdict(self)}.")
+        check_ranges(self)
 
     @property
     def spread(self) -> float:
         """Seconds over which a phoneme's pull fades outside it."""
         return 0.01 + 0.05 * self.smoothing
+
+
+@dataclass(frozen=True)
+class Animation:
+    """The animation options every front end offers, defined once: which shapes, at what frame
+    rate, and how the mouth moves. `option_fields()` lists them flat, as the front ends show them."""
+
+    visemes: str = option("oculus15", "viseme set: oculus15, rhubarb, preston_blair, vrm5, arkit")
+    fps: float = option(24.0, "frame rate, e.g. 24, 25, 29.97, 30, 60", 1.0, 1000.0)
+    curves: CurveSettings = field(default_factory=CurveSettings)
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
+
+    @classmethod
+    def from_flat(cls, **values) -> Animation:
+        """From flat option values (CLI flags, form fields); unknown names are ignored."""
+        curve = {k: values[k] for k in _names(CurveSettings) if values.get(k) is not None}
+        own = {k: values[k] for k in ("visemes", "fps") if values.get(k) is not None}
+        return cls(**own, curves=CurveSettings(**curve))
+
+    def flat(self) -> dict:
+        return {"visemes": self.visemes, "fps": self.fps} | asdict(self.curves)
+
+
+def option_fields() -> list:
+    """Every animation option as a dataclass field (name, type, default, metadata help/min/max)."""
+    return [f for f in fields(Animation) if f.name != "curves"] + list(fields(CurveSettings))
+
+
+def _names(cls) -> list[str]:
+    return [f.name for f in fields(cls)]
 
 
 def exact_fps(fps: float) -> float:
