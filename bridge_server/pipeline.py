@@ -10,14 +10,20 @@ from pathlib import Path
 from typing import Any
 
 from . import engines
-from .core.curves import CurveSettings, exact_fps, hold_cues, make_curves
+from .core.animate import animate
+from .core.curves import CurveSettings
 from .core.errors import InputError
-from .core.progress import Progress, no_progress
+from .core.progress import Progress, no_progress, part
 from .core.text import MAX_CHARS, check_text
-from .core.timeline import Phoneme, Timeline, Word
+from .core.timeline import Timeline
 from .core.visemes import load_set
+from .engines import face
 from .engines.base import Speech
 from .media.audio import Audio, load_audio, shifted
+from .media.video import probe
+from .mouth.controls import mouth_of, sync_offset
+from .mouth.fusion import add_video
+from .speech.recognize import recognize
 
 
 def say(
@@ -65,8 +71,6 @@ def bake(
     progress: Progress = no_progress,
 ) -> Timeline:
     """Animate a recording (optionally with its script): the timeline lines up with what is heard."""
-    from .core.progress import part
-    from .speech.recognize import recognize
 
     load_set(viseme_set)  # a wrong set name fails before any work
     progress(0.0, "decoding")
@@ -88,53 +92,6 @@ def bake(
         timeline.warn("audio", message)
     progress(1.0, "done")
     return timeline
-
-
-def animate(
-    words: list[Word],
-    phonemes: list[Phoneme],
-    duration: float,
-    viseme_set: str,
-    fps: float,
-    settings: CurveSettings,
-    source: dict,
-) -> Timeline:
-    """Timed phonemes -> a timeline with held viseme cues and blended curves (any input)."""
-    vset, fps = load_set(viseme_set), exact_fps(fps)
-    return Timeline(
-        duration=duration,
-        fps=fps,
-        viseme_set=vset.name,
-        source=source,
-        words=words,
-        phonemes=phonemes,
-        visemes=hold_cues(phonemes, vset, fps, duration, settings.lead),
-        curves=make_curves(phonemes, vset, fps, duration, settings),
-        curve_settings=vars(settings) | {"spread": settings.spread},
-    )
-
-
-def retarget(
-    timeline: Timeline,
-    viseme_set: str,
-    fps: float | None = None,
-    settings: CurveSettings | None = None,
-) -> Timeline:
-    """The same speech animated for another viseme set, frame rate or curve settings."""
-    if settings is None:
-        known = CurveSettings.__dataclass_fields__
-        settings = CurveSettings(**{k: v for k, v in timeline.curve_settings.items() if k in known})
-    new = animate(
-        timeline.words,
-        timeline.phonemes,
-        timeline.duration,
-        viseme_set,
-        fps or timeline.fps,
-        settings,
-        timeline.source,
-    )
-    new.warnings = list(timeline.warnings)
-    return new
 
 
 def track(source: str | Path | bytes, **options: Any) -> Timeline:
@@ -173,15 +130,11 @@ def track_video(
     progress: Progress = no_progress,
 ) -> VideoTrack:
     """`track`, with the face tracking, the mouth and the sound it was made from."""
-    from .core.progress import part
-    from .engines import face
-    from .media.video import probe
-    from .mouth.fusion import add_video
 
     load_set(viseme_set)
     info = probe(source, name=name)
     tracked = face.track(source, model=face_model, progress=part(progress, 0.0, 0.5), name=name)
-    mouth = _mouth(tracked, name or str(source), neutral)
+    mouth = mouth_of(tracked, name or str(source), neutral)
     sound = None
     if info.has_audio:
         sound = shifted(load_audio(source, name=name), info.sound_delay)  # on the picture's clock
@@ -199,10 +152,6 @@ def track_video(
 
 def sync(source: str | Path | bytes, *, name: str = "", progress: Progress = no_progress):
     """The offset between a video's sound and its speaker's mouth (mouth.SyncResult)."""
-    from .core.progress import part
-    from .engines import face
-    from .media.video import probe
-    from .mouth.controls import sync_offset
 
     info = probe(source, name=name)
     if not info.has_audio:
@@ -210,22 +159,7 @@ def sync(source: str | Path | bytes, *, name: str = "", progress: Progress = no_
             f"{name or source} has no sound to compare the mouth with; give a video with its sound."
         )
     tracked = face.track(source, progress=part(progress, 0.0, 0.9), name=name)
-    mouth = _mouth(tracked, name or str(source))
+    mouth = mouth_of(tracked, name or str(source))
     sound = shifted(load_audio(source, name=name), info.sound_delay)  # on the picture's clock
     progress(1.0, "done")
     return sync_offset(mouth.times, mouth.controls["lips_apart"], sound.samples, sound.sample_rate)
-
-
-def _mouth(tracked, label: str, neutral: tuple[float, float] | None = None):
-    """The tracked face's mouth, measured against the relaxed closed mouth (found by itself,
-    or in the `neutral` span of seconds); a video with no face at all is refused here."""
-    from .mouth.controls import track_mouth
-
-    if not tracked.faces.any():
-        dark = tracked.dark()
-        raise InputError(
-            f"no face found in any of the {len(tracked.times)} frames of {label[:200]}"
-            + (f" (the picture is dark: mean brightness {dark:.0f} of 255)" if dark else "")
-            + "; film the speaker's face from the front, well lit, at least about 100 pixels wide."
-        )
-    return track_mouth(tracked.times, tracked.points, calibration=neutral)

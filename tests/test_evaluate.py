@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from bridge_server.cli import main
+from bridge_server.core.animate import animate
 from bridge_server.core.curves import CurveSettings
 from bridge_server.core.errors import InputError
 from bridge_server.core.timeline import Phoneme, Timeline, Word
 from bridge_server.evaluate.references import Span, read_reference
 from bridge_server.evaluate.scores import align, evaluate, fold, fold_phones, kappa
 from bridge_server.formats.exporters import export
-from bridge_server.pipeline import animate
 
 from .conftest import SHARED
 

@@ -24,12 +24,13 @@ from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_bundle import OscBundle
 from pythonosc.osc_server import ThreadingOSCUDPServer
 
+from bridge_server.core.animate import retarget
 from bridge_server.core.curves import frame_times
 from bridge_server.core.errors import Cancelled, InputError
 from bridge_server.core.timeline import Curve, Timeline
 from bridge_server.core.visemes import load_set
 from bridge_server.osc import stream as osc
-from bridge_server.pipeline import retarget, say
+from bridge_server.pipeline import say
 from tests.npm import npm_package
 
 OSC_JS = "osc@2.4.5"

@@ -5,10 +5,11 @@ import json
 import pytest
 
 from bridge_server.core import rigs
+from bridge_server.core.animate import retarget
 from bridge_server.core.errors import InputError
 from bridge_server.core.timeline import Timeline
 from bridge_server.core.visemes import available_sets, load_set
-from bridge_server.pipeline import retarget, say
+from bridge_server.pipeline import say
 
 LINE = "Pack my box with five dozen liquor jugs."
 PRESETS = ["arkit", "demo_head", "preston_blair", "readyplayerme", "rhubarb", "vrchat"]

@@ -291,10 +291,10 @@ def _report(timeline, files: dict, quiet: bool) -> None:
 
 
 def cmd_export(a: argparse.Namespace) -> int:
+    from ..core.animate import retarget
     from ..core.timeline import Timeline
     from ..formats.exporters import export
     from ..formats.outputs import check_writable
-    from ..pipeline import retarget
 
     fmt = _export_format(a.output, a.format)
     if a.output != "-":

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .animate import retarget
 from .errors import InputError
 from .phonemes import DATA
 from .timeline import Curve, Timeline
@@ -380,8 +381,6 @@ def apply(timeline: Timeline, mapping: RigMapping) -> Timeline:
     where they move, a 'rig' warning says so. Words, phonemes and cues are shared, not copied.
     """
     if timeline.viseme_set != mapping.viseme_set:
-        from ..pipeline import retarget  # the pipeline and its engines only when needed
-
         timeline = retarget(timeline, mapping.viseme_set)
     names = mapping.shape_keys
     curves = [

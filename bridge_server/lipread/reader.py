@@ -490,10 +490,10 @@ def read_mouth(video, *, face_model: str = "auto", neutral=None, name: str = "",
     """The video's tracked mouth (face.track + mouth.track_mouth); never reads its sound."""
     from ..core.progress import no_progress
     from ..engines import face
-    from ..pipeline import _mouth
+    from ..mouth.controls import mouth_of
 
     tracked = face.track(video, model=face_model, progress=progress or no_progress, name=name)
-    return _mouth(tracked, name or str(video), neutral)
+    return mouth_of(tracked, name or str(video), neutral)
 
 
 def lipread(
@@ -554,7 +554,7 @@ def time_script_to_video(
     progress=None,
 ):
     """A timeline of `script` timed to the speaker's lips in `video` (its sound unused)."""
-    from ..pipeline import animate
+    from ..core.animate import animate
 
     mouth = read_mouth(video, face_model=face_model, name=name, progress=progress)
     timing = time_script(mouth, script)

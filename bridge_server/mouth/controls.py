@@ -598,3 +598,16 @@ def _parabola(y: np.ndarray, i: int) -> float:
         return 0.0
     den = y[i - 1] - 2 * y[i] + y[i + 1]
     return float(np.clip(0.5 * (y[i - 1] - y[i + 1]) / den, -0.5, 0.5)) if den < 0 else 0.0
+
+
+def mouth_of(tracked, label: str, neutral: tuple[float, float] | None = None):
+    """The tracked face's mouth, measured against the relaxed closed mouth (found by itself,
+    or in the `neutral` span of seconds); a video with no face at all is refused here."""
+    if not tracked.faces.any():
+        dark = tracked.dark()
+        raise InputError(
+            f"no face found in any of the {len(tracked.times)} frames of {label[:200]}"
+            + (f" (the picture is dark: mean brightness {dark:.0f} of 255)" if dark else "")
+            + "; film the speaker's face from the front, well lit, at least about 100 pixels wide."
+        )
+    return track_mouth(tracked.times, tracked.points, calibration=neutral)

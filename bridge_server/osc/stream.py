@@ -201,7 +201,7 @@ def for_preset(timeline: Timeline, preset: Preset) -> Timeline:
             f"timeline is {timeline.viseme_set!r} and has no phonemes to re-animate; make it "
             f"with --visemes {preset.viseme_set}."
         )
-    from ..pipeline import retarget
+    from ..core.animate import retarget
 
     return retarget(timeline, preset.viseme_set)
 
@@ -227,7 +227,7 @@ def frames(
         raise InputError(
             f"the OSC preset {preset.name!r} expects viseme set {preset.viseme_set!r}, the "
             f"timeline is {timeline.viseme_set!r}; re-animate it first with "
-            f"bridge_server.pipeline.retarget(timeline, {preset.viseme_set!r})."
+            f"bridge_server.core.animate.retarget(timeline, {preset.viseme_set!r})."
         )
     times = frame_times(fps, timeline.duration)
     channels = [c.channel for c in timeline.curves]

@@ -1,0 +1,54 @@
+"""Timed phonemes -> a timeline: held viseme cues and blended curves, for any input."""
+
+from __future__ import annotations
+
+from .curves import CurveSettings, exact_fps, hold_cues, make_curves
+from .timeline import Phoneme, Timeline, Word
+from .visemes import load_set
+
+
+def animate(
+    words: list[Word],
+    phonemes: list[Phoneme],
+    duration: float,
+    viseme_set: str,
+    fps: float,
+    settings: CurveSettings,
+    source: dict,
+) -> Timeline:
+    """Timed phonemes -> a timeline with held viseme cues and blended curves (any input)."""
+    vset, fps = load_set(viseme_set), exact_fps(fps)
+    return Timeline(
+        duration=duration,
+        fps=fps,
+        viseme_set=vset.name,
+        source=source,
+        words=words,
+        phonemes=phonemes,
+        visemes=hold_cues(phonemes, vset, fps, duration, settings.lead),
+        curves=make_curves(phonemes, vset, fps, duration, settings),
+        curve_settings=vars(settings) | {"spread": settings.spread},
+    )
+
+
+def retarget(
+    timeline: Timeline,
+    viseme_set: str,
+    fps: float | None = None,
+    settings: CurveSettings | None = None,
+) -> Timeline:
+    """The same speech animated for another viseme set, frame rate or curve settings."""
+    if settings is None:
+        known = CurveSettings.__dataclass_fields__
+        settings = CurveSettings(**{k: v for k, v in timeline.curve_settings.items() if k in known})
+    new = animate(
+        timeline.words,
+        timeline.phonemes,
+        timeline.duration,
+        viseme_set,
+        fps or timeline.fps,
+        settings,
+        timeline.source,
+    )
+    new.warnings = list(timeline.warnings)
+    return new
