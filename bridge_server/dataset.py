@@ -22,7 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from .core.errors import Cancelled, EngineUnavailable, InputError, LipsyncError, OutputError
-from .core.progress import Progress, check_cancel, no_progress
+from .core.progress import Progress, check_cancel, no_progress, part
+from .core.visemes import load_set
+from .media.audio import wav_bytes
+from .media.video import iter_frames, probe
+from .mouth.controls import CONTROLS, lip_indices
+from .pipeline import track_video
 
 VISEME_SET = "oculus15"
 SAMPLE_RATE = 16000
@@ -272,9 +277,6 @@ def _append(path: Path, item: dict) -> None:
 
 def _build_clip(clip: Clip, out: Path, crops: bool, lang: str, progress: Progress) -> Entry:
     """Track, align and write one clip into a hidden folder, then rename it into place."""
-    from .core.progress import part
-    from .media.video import probe
-    from .pipeline import track_video
 
     info = probe(clip.video)
     if not info.has_audio:
@@ -299,8 +301,6 @@ def _build_clip(clip: Clip, out: Path, crops: bool, lang: str, progress: Progres
 
 
 def _write_clip(folder: Path, made, arrays: dict[str, np.ndarray]) -> None:
-    from .media.audio import wav_bytes
-
     try:
         folder.mkdir(parents=True)
         sound = made.sound
@@ -339,8 +339,6 @@ def _entry(clip: Clip, made, crops: bool) -> Entry:
 
 def frame_arrays(made) -> dict[str, np.ndarray]:
     """frames.npz's arrays at the video's frame times (pipeline.VideoTrack -> name: array)."""
-    from .core.visemes import load_set
-    from .mouth.controls import CONTROLS
 
     mouth = made.mouth
     names = list(load_set(made.timeline.viseme_set).visemes)
@@ -370,8 +368,6 @@ def mouth_crops(video: Path, tracking, progress: Progress = no_progress) -> np.n
     """(N, 48, 96) uint8 grey mouth pictures, one per tracked frame, decoded again."""
     import cv2
 
-    from .media.video import iter_frames
-
     boxes = lip_boxes(tracking.points)
     width, height = CROP_SIZE
     crops = np.zeros((len(boxes), height, width), np.uint8)
@@ -389,7 +385,6 @@ def lip_boxes(points: np.ndarray) -> np.ndarray:
     """(N, 4) integer x0, y0, x1, y1 per frame around the 40 lip points, padded by CROP_PAD and
     widened to the crops' 2:1 (so an opening mouth is not squashed); frames without a face take
     the box of the frames around them."""
-    from .mouth.controls import lip_indices
 
     lips = points[:, lip_indices(), :2].astype(float)
     seen = ~np.isnan(lips).any(axis=(1, 2))

@@ -5,6 +5,7 @@ text ─► check ─► speech engine ─► phonemes ─► viseme cues + curv
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from .mouth.controls import mouth_of, sync_offset
 from .mouth.fusion import add_video
 from .speech.recognize import recognize
 
+log = logging.getLogger(__name__)
+
 
 def say(
     text: str,
@@ -44,6 +47,7 @@ def say(
     text = check_text(text, max_chars=max_chars, skip_unknown=skip_unknown)
     load_set(viseme_set)  # a wrong set name fails before any work
     tts = engines.create(engine, "speech", voice=voice, lang=lang, rate_wpm=rate_wpm)
+    log.info("say: %d characters with %s", len(text), engine)
     speech = tts.synthesize(text, progress)
     if not speech.phonemes:
         raise InputError("the voice produced no speech sounds for this text; give words to speak.")
@@ -75,6 +79,12 @@ def bake(
     load_set(viseme_set)  # a wrong set name fails before any work
     progress(0.0, "decoding")
     audio = source if isinstance(source, Audio) else load_audio(source, name=name)
+    log.info(
+        "bake: %s, %.2f s, %s",
+        audio.source,
+        audio.duration,
+        "with its script" if text else "no script",
+    )
     found = recognize(
         audio, text=text, engine=engine, model=model, lang=lang, progress=part(progress, 0.05, 0.95)
     )

@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .errors import TimelineFormatError
 
 SCHEMA_VERSION = "1.0"
@@ -52,7 +54,6 @@ class Curve:
 
     def sample(self, times: Any) -> Any:
         """Values at `times` (seconds, array-like), as a numpy array."""
-        import numpy as np
 
         t = np.asarray(times, dtype=float)
         kt = np.array([k[0] for k in self.keys], dtype=float)

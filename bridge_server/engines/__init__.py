@@ -7,10 +7,13 @@ becomes EngineUnavailable with the command that installs it.
 from __future__ import annotations
 
 import importlib
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from ..core.errors import EngineUnavailable, InputError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,9 @@ ENGINES = [
         "engines.face",
     ),
     EngineInfo("cmudict", "text -> phonemes (dictionary)", "engines.g2p", default=True),
-    EngineInfo("gruut", "text -> phonemes (unknown words, numbers, other languages)", "engines.g2p"),
+    EngineInfo(
+        "gruut", "text -> phonemes (unknown words, numbers, other languages)", "engines.g2p"
+    ),
 ]
 
 
@@ -69,10 +74,12 @@ def status(info: EngineInfo) -> Status:
     try:
         return Status(info, True, getattr(_module(info), f"check_{info.name}")())
     except EngineUnavailable as e:
+        log.debug("engine %s unavailable: %s", info.name, e)
         return Status(info, False, str(e))
 
 
 def create(name: str, job_word: str = "", **options: Any) -> Any:
     """A ready engine object; raises EngineUnavailable naming the fix."""
     info = find(name, job_word)
+    log.debug("creating engine %s with %s", info.name, options)
     return getattr(_module(info), f"create_{info.name}")(**options)

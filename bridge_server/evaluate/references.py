@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..core.errors import InputError, TimelineFormatError
-from ..core.phonemes import read_tsv
+from ..core.phonemes import normalize, read_tsv
+from ..core.timeline import Timeline
+from ..core.visemes import load_set
 
 FORMATS = (
     "Praat TextGrid (.TextGrid), TIMIT .phn/.wrd, GRID .align, Rhubarb TSV/JSON/XML, "
@@ -281,8 +283,6 @@ def _fill(cues: list[Span], rest: str, duration: float) -> list[Span]:
 
 
 def _viseme_names(vset: str) -> set[str]:
-    from ..core.visemes import load_set
-
     return set(load_set(vset).visemes)
 
 
@@ -317,8 +317,6 @@ def _sniff(p: Path, text: str) -> Reference:
 
 
 def _timeline(p: Path, text: str) -> Reference:
-    from ..core.timeline import Timeline
-
     try:
         t = Timeline.from_json(text, str(p))
     except TimelineFormatError as e:
@@ -426,7 +424,6 @@ def _alphabet(labels: list[str]) -> str:
     if all(x in timit for x in bare):
         upper = any(x.strip().isupper() or x.strip()[-1:].isdigit() for x in labels if x.strip())
         return "arpabet" if upper else "timit"
-    from ..core.phonemes import normalize
 
     known = sum(normalize(x)[1] is None for x in labels if x.strip())
     return "ipa" if known >= 0.9 * len(bare) else ""
@@ -440,3 +437,15 @@ _READERS = {
     ".pgo": _papagayo,
     ".xml": _rhubarb_xml,
 }
+
+
+def word_key(text: str) -> str:
+    """A word as compared: lower case, letters and apostrophes only."""
+    return re.sub(r"[^\w']+", "", text.lower())
+
+
+def label_ipa(label: str, alphabet: str) -> str:
+    """A reference phone label in IPA; silence labels are "_"."""
+    if label.strip().lower() in SILENCE_WORDS:
+        return "_"
+    return normalize(label, alphabet if alphabet in ("timit", "arpabet") else "ipa")[0]

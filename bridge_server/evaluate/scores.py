@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import re
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -20,7 +19,7 @@ from ..core.errors import InputError
 from ..core.phonemes import normalize, read_tsv
 from ..core.timeline import Timeline, VisemeCue
 from ..core.visemes import VisemeSet, load_set
-from .references import SILENCE_WORDS, Reference, Span, read_reference
+from .references import Reference, Span, label_ipa, read_reference, word_key
 
 FRAME_RATE_HZ = 100
 PHONE_TOLERANCES_MS = (10, 20, 25)
@@ -285,13 +284,9 @@ def _mean(x: np.ndarray) -> float:
 # --- words ---------------------------------------------------------------------------------
 
 
-def _word_key(text: str) -> str:
-    return re.sub(r"[^\w']+", "", text.lower())
-
-
 def word_score(timeline: Timeline, ref: Reference) -> WordScore:
-    theirs = [Span(_word_key(w.label), w.start, w.end) for w in ref.words]
-    ours = [Span(_word_key(w.text), w.start, w.end) for w in timeline.words]
+    theirs = [Span(word_key(w.label), w.start, w.end) for w in ref.words]
+    ours = [Span(word_key(w.text), w.start, w.end) for w in timeline.words]
     pairs = align(theirs, ours)
     start = np.array([abs(ours[j].start - theirs[i].start) for i, j in pairs]) * 1000
     end = np.array([abs(ours[j].end - theirs[i].end) for i, j in pairs]) * 1000
@@ -321,13 +316,9 @@ def reference_cues(ref: Reference, vset: VisemeSet) -> list[Span]:
     """The reference as shapes of `vset`: its cues, or its phones mapped to visemes."""
     if ref.cues and ref.viseme_set and load_set(ref.viseme_set).name == vset.name:
         return ref.cues
-    return [Span(vset.viseme_for(_ipa(p.label, ref.alphabet)), p.start, p.end) for p in ref.phones]
-
-
-def _ipa(label: str, alphabet: str) -> str:
-    if label.strip().lower() in SILENCE_WORDS:
-        return "_"
-    return normalize(label, alphabet if alphabet in ("timit", "arpabet") else "ipa")[0]
+    return [
+        Span(vset.viseme_for(label_ipa(p.label, ref.alphabet)), p.start, p.end) for p in ref.phones
+    ]
 
 
 def our_cues(timeline: Timeline, vset: VisemeSet) -> list[VisemeCue]:

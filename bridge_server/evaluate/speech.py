@@ -21,8 +21,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from .. import engines
 from ..core.errors import InputError
 from ..core.progress import Progress, check_cancel, no_progress
+from ..media.audio import load_audio, wav_bytes
 
 NUMBERS = "zero one two three four five six seven eight nine ten eleven twelve".split()
 F0_MIN_HZ, F0_MAX_HZ = 60.0, 400.0
@@ -71,8 +73,6 @@ def evaluate_tts(
 ) -> SpeechReport:
     """Speak each sentence with `voice` ("espeak", "piper" or "engine:voice") and score it.
     The listener is Whisper `base` (packaged, multilingual; `tiny.en` hears worse)."""
-    from .. import engines
-    from ..media.audio import load_audio, wav_bytes
 
     sentences = [s.strip() for s in sentences if s.strip()]
     if not sentences:

@@ -14,8 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from ..core.curves import hold_cues
 from ..core.errors import InputError
 from ..core.timeline import Timeline, VisemeCue
+from ..core.visemes import load_set
 
 # The idle mouth of each set a format needs; gaps between cues are filled with it.
 _REST = {"rhubarb": "X", "preston_blair": "rest"}
@@ -54,8 +58,6 @@ def _cues(timeline: Timeline, vset: str) -> list[VisemeCue]:
         return timeline.visemes
     if not timeline.phonemes:
         return []  # nothing said: _steps fills the whole file with the rest shape
-    from ..core.curves import hold_cues  # imported here: the exporters work without the curve stage
-    from ..core.visemes import load_set
 
     lead = float(timeline.curve_settings.get("lead", 0.0))
     return hold_cues(timeline.phonemes, load_set(vset), timeline.fps, timeline.duration, lead)
@@ -172,7 +174,6 @@ def _papagayo_pgo(t: Timeline, sound_file: str) -> str:
     # last frame; a phoneme is a frame where its shape starts, and phoneme frames rise
     # strictly inside their word (Papagayo's RepositionWord/RepositionPhoneme rules); each
     # phoneme is named by its own Preston Blair viseme, as Papagayo's breakdown names it.
-    from ..core.visemes import load_set  # imported here like the curve stage in _cues
 
     blair = load_set("preston_blair")
     fps = max(1, round(t.fps))
@@ -211,7 +212,6 @@ def _one_word(text: str) -> str:
 def _csv(t: Timeline, sound_file: str) -> str:
     # One row per frame 0..N so a spreadsheet or game engine can read weights without
     # interpolating; "+ 0.0" turns -0.0 into 0.0 so no "-0.0000" appears.
-    import numpy as np
 
     times = np.arange(round(t.duration * t.fps) + 1) / t.fps
     columns = [c.sample(times) for c in t.curves]

@@ -22,6 +22,9 @@ import numpy as np
 
 from ..core.errors import EngineUnavailable, InputError
 from ..core.visemes import load_set
+from ..dataset import viseme_at
+from ..mouth.controls import CONTROLS
+from ..pipeline import say
 
 VISEME_SET = "oculus15"
 VISEMES: tuple[str, ...] = tuple(load_set(VISEME_SET).visemes)  # the 15 classes, in set order
@@ -32,8 +35,6 @@ TRAIN_COMMAND = ".venv/bin/python models/train_lipreader.py ds/ --out models/lip
 
 
 def _controls_names() -> tuple[str, ...]:
-    from ..mouth.controls import CONTROLS
-
     return CONTROLS
 
 
@@ -169,8 +170,6 @@ class LipReaderModel:
 def expected_visemes(text: str, fps: float) -> tuple[int, ...]:
     """The viseme classes (indices into VISEMES) eSpeak's reading of `text` shows at each
     frame of `fps`, leading and trailing silence removed."""
-    from ..dataset import viseme_at  # the rule the dataset's targets were made with
-    from ..pipeline import say
 
     _, timeline = say(text, fps=fps, viseme_set=VISEME_SET)
     times = np.arange(int(np.floor(timeline.duration * fps)) + 1) / fps

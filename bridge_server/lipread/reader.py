@@ -24,18 +24,26 @@ sentence among 24 about half the time and time a known script to ~50 ms
 from __future__ import annotations
 
 import functools
+import itertools
 import json
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .. import engines
+from ..core.animate import animate
 from ..core.curves import CurveSettings, frame_times, viseme_weights
 from ..core.errors import InputError
 from ..core.phonemes import DATA
+from ..core.progress import no_progress
+from ..core.text import check_text
 from ..core.timeline import Phoneme, Word
 from ..core.visemes import load_set
-from ..mouth.controls import CONTROLS, Mouth, _json
+from ..engines import face
+from ..mouth.controls import CONTROLS, Mouth, _json, mouth_of
+from .model import rank_with_model
 
 GRAMMARS = DATA / "grammars"
 VISEME_SET = "oculus15"  # the set with the richest control prototypes
@@ -114,7 +122,6 @@ def _prototypes() -> np.ndarray:
 @functools.lru_cache(maxsize=512)
 def _speak(text: str) -> tuple[tuple[Word, ...], tuple[Phoneme, ...], float]:
     """eSpeak's words and phonemes for `text` (cached: grammars speak the same words often)."""
-    from ..core.text import check_text
 
     speech = _voice().synthesize(check_text(text))
     if not speech.phonemes:
@@ -124,8 +131,6 @@ def _speak(text: str) -> tuple[tuple[Word, ...], tuple[Phoneme, ...], float]:
 
 @functools.cache
 def _voice():
-    from .. import engines
-
     return engines.create("espeak", "speech")
 
 
@@ -451,7 +456,6 @@ def _advance(prev: np.ndarray, lv: _Level, dist: np.ndarray, entry: float, stay:
 def _combine(slots: list[list[str]], through: list[np.ndarray], count: int) -> list[str]:
     """The `count` word combinations whose summed excess over the best reading is least,
     taking the best few words of each slot."""
-    import itertools
 
     picks = []
     for words, cost in zip(slots, through):
@@ -488,9 +492,6 @@ def time_script(mouth: Mouth, script: str) -> ScriptTiming:
 
 def read_mouth(video, *, face_model: str = "auto", neutral=None, name: str = "", progress=None):
     """The video's tracked mouth (face.track + mouth.track_mouth); never reads its sound."""
-    from ..core.progress import no_progress
-    from ..engines import face
-    from ..mouth.controls import mouth_of
 
     tracked = face.track(video, model=face_model, progress=progress or no_progress, name=name)
     return mouth_of(tracked, name or str(video), neutral)
@@ -534,7 +535,6 @@ MODEL_TEMPERATURE = 0.1  # a trained model's cost is mean -log p per frame; a gu
 
 def rank_by_model(mouth, choices: list[str], model) -> list[Candidate]:
     """The candidates ranked by a trained lip reader's viseme posteriors, best first."""
-    from .model import rank_with_model
 
     steps = np.diff(mouth.times)
     fps = 1.0 / float(np.median(steps)) if len(steps) else 25.0
@@ -554,7 +554,6 @@ def time_script_to_video(
     progress=None,
 ):
     """A timeline of `script` timed to the speaker's lips in `video` (its sound unused)."""
-    from ..core.animate import animate
 
     mouth = read_mouth(video, face_model=face_model, name=name, progress=progress)
     timing = time_script(mouth, script)
@@ -570,7 +569,6 @@ def sample_sentences(
 ) -> list[str]:
     """`count` different sentences drawn evenly from a grammar (reproducible by `seed`),
     none of `exclude`: distractors for measuring how well candidates are told apart."""
-    import random
 
     rng, found = random.Random(seed), dict.fromkeys(())
     total = int(np.prod([len(s) for s in grammar]))

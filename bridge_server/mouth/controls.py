@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..core.curves import to_channels
 from ..core.errors import InputError
 from ..core.phonemes import DATA
 from ..core.visemes import VisemeSet, load_set
@@ -400,7 +401,6 @@ def visemes_from_controls(
     vset = load_set(viseme_set) if isinstance(viseme_set, str) else viseme_set
     if vset.name == "arkit":
         return _arkit_channels(controls, vset, blendshapes, list(blendshape_names))
-    from ..core.curves import to_channels
 
     return to_channels(viseme_weights_from_controls(controls, vset), vset)
 

@@ -23,6 +23,9 @@ from ..core.errors import EngineUnavailable, InputError
 from ..core.phonemes import normalize
 from ..core.progress import Progress, check_cancel, no_progress
 from ..core.visemes import load_set
+from ..engines import pocketsphinx
+from ..media.audio import iter_audio
+from . import stream as osc
 
 RATE = 16000
 CHUNK_S = 0.02
@@ -54,8 +57,6 @@ class LivePhones:
     """The phone being said now, from sound fed 20 ms at a time."""
 
     def __init__(self):
-        from ..engines import pocketsphinx
-
         self._decoder = pocketsphinx._phone_loop()
         self._pcm = pocketsphinx._pcm
         self._start = 0.0  # seconds of sound before this utterance
@@ -95,7 +96,6 @@ def stream(
 ) -> LiveStats:
     """Send the mouth over OSC as `source` is heard: an audio file (or its bytes) played as if
     live, or chunks of 16 kHz samples as they come (`microphone()`)."""
-    from . import stream as osc
 
     chosen = osc.load_preset(preset)
     vset = load_set(chosen.viseme_set or "oculus15")
@@ -152,7 +152,6 @@ class Arrivals:
 
 def played(source, realtime: bool = True) -> Iterator[np.ndarray]:
     """An audio file's samples, CHUNK_S at a time, at the pace of playback when `realtime`."""
-    from ..media.audio import iter_audio
 
     begin, seconds = time.monotonic(), 0.0
     for chunk in iter_audio(source, chunk_seconds=CHUNK_S):

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import engines
 from ..core.timeline import Word
+from ..engines.base import TOKEN
 
 HOP_S = 0.04
 BAND_S = 40.0  # how far the recording may drift from an even pace through the script
@@ -17,8 +19,6 @@ _MELS, _CEPS, _FMAX = 24, 13, 4000.0
 
 def locate(samples: np.ndarray, rate: int, words: list[str]) -> list[Word]:
     """Approximate times of `words` (the script's spoken words) in `samples`."""
-    from .. import engines
-    from ..engines.base import TOKEN
 
     speech = engines.create("espeak").synthesize(" ".join(words))
     path = warp(features(samples, rate), features(speech.audio, speech.sample_rate))

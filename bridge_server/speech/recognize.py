@@ -13,8 +13,10 @@ not English           ─► G2P per word, spread over Whisper's word times (a w
 from __future__ import annotations
 
 import functools
+import logging
 import multiprocessing
 import os
+import threading
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
@@ -26,8 +28,13 @@ from ..core.errors import InputError
 from ..core.progress import Progress, check_cancel, no_progress, part
 from ..core.spread import spread
 from ..core.timeline import Phoneme, Word
+from ..engines import pocketsphinx
 from ..engines.g2p import pronounce
+from ..engines.whisper import choose_model
 from ..media.audio import Audio, loudness
+from .locate import locate
+
+log = logging.getLogger(__name__)
 
 WHOLE_FILE_MAX_S = 40.0  # alignment memory grows with length squared (356 s in one pass: 3.4 GB)
 LOCATE_MAX_S = 600.0  # time warping against eSpeak is linear but its band is a fixed 40 s
@@ -74,6 +81,7 @@ def recognize(
         result = _from_script(audio, text, progress)
         if result:
             return result
+        log.info("the script could not be located in the sound; Whisper places it")
     return _from_whisper(audio, text, engine, model, lang, progress)
 
 
@@ -91,12 +99,12 @@ def _from_script(audio: Audio, text: str, progress: Progress) -> Recognized | No
 
 def _from_whisper(audio, text, engine, model, lang, progress) -> Recognized:
     """Whisper's words (or the script placed on them) in stretches, aligned where English."""
-    from ..engines.whisper import choose_model
 
     check_cancel(progress, 0.0, "detecting the language")
     model, hint, chosen = choose_model(model, lang, audio.samples)
     language, heard, warnings = _transcribe(audio, model, hint, part(progress, 0.0, 0.5))
     language, warnings = lang or language, chosen + warnings
+    log.info("whisper %s heard %d words of language %r", model, len(heard), language)
     if text is not None:
         heard = _place_script(text, heard, language, warnings)
     if not heard:
@@ -153,7 +161,6 @@ def _spoken(text: str) -> list[str]:
 
 def _align_script(audio: Audio, spoken: list[str], progress: Progress) -> Recognized | None:
     """Force-align the whole script; None when it does not fit the audio (the caller falls back)."""
-    from ..engines import pocketsphinx
 
     a = pocketsphinx.align(audio.samples, spoken, progress=progress)
     if a.failed or _squeezed(a.phonemes):
@@ -164,7 +171,6 @@ def _align_script(audio: Audio, spoken: list[str], progress: Progress) -> Recogn
 def _align_located(audio: Audio, spoken: list[str], progress: Progress) -> Recognized | None:
     """The script cut into stretches at pauses, where eSpeak and time warping locate its words;
     each stretch aligned with loose ends, and stitched. None if too little of it aligns."""
-    from .locate import locate
 
     progress(0.0, "locating the script")
     _warm_workers()  # they load their models while this process locates the words
@@ -263,8 +269,6 @@ def _align_all(jobs: list[_Job], progress: Progress) -> list:
 
 
 def _align_job(job: _Job):
-    from ..engines import pocketsphinx
-
     return pocketsphinx.align(job.samples, job.words, offset=job.offset, loose=job.loose)
 
 
@@ -288,9 +292,6 @@ def _warm_workers() -> None:
 
 def _fresh_worker() -> None:
     """A forked worker starts with its own decoder and lock: the parent's may be mid-use."""
-    import threading
-
-    from ..engines import pocketsphinx
 
     pocketsphinx._lock = threading.Lock()
     pocketsphinx._aligner.cache_clear()
@@ -298,8 +299,6 @@ def _fresh_worker() -> None:
 
 
 def _load_models() -> None:
-    from ..engines import pocketsphinx
-
     pocketsphinx._aligner()
     pocketsphinx._features()
 
@@ -402,8 +401,6 @@ def _pronunciations(words: list[Word], language: str) -> list[list[str]]:
 def _phones_only(audio: Audio, engine: str, progress: Progress) -> Recognized:
     """Transcript-free: phones straight from the audio, in any language."""
     if engine == "phoneloop":
-        from ..engines import pocketsphinx
-
         phones = pocketsphinx.recognize_phones(audio.samples, progress=progress)
     else:
         phones = engines.create("allosaurus").recognize(audio.samples, progress=progress)
