@@ -46,7 +46,7 @@ def say(
     """Speak `text` and animate it: the audio and its timeline, timed by the synthesiser itself."""
     text = check_text(text, max_chars=max_chars, skip_unknown=skip_unknown)
     load_set(viseme_set)  # a wrong set name fails before any work
-    tts = engines.create(engine, "speech", voice=voice, lang=lang, rate_wpm=rate_wpm)
+    tts = engines.create(engine, engines.SPEECH, voice=voice, lang=lang, rate_wpm=rate_wpm)
     log.info("say: %d characters with %s", len(text), engine)
     speech = tts.synthesize(text, progress)
     if not speech.phonemes:

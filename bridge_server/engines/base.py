@@ -7,9 +7,11 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
+from typing import Protocol
 
 import numpy as np
 
+from ..core.progress import Progress, no_progress
 from ..core.timeline import Phoneme, Word
 
 # What a voice reads as one word: its timed words are these tokens of the text.
@@ -33,6 +35,29 @@ class Speech:
     @property
     def duration(self) -> float:
         return len(self.audio) / self.sample_rate
+
+
+# What the engines of each job (engines.SPEECH, ...) are: the pipeline calls only these.
+
+
+class Synthesizer(Protocol):
+    """Text -> speech with the engine's own phoneme times (eSpeak, Piper)."""
+
+    def synthesize(self, text: str, progress: Progress = no_progress) -> Speech: ...
+
+
+class Transcriber(Protocol):
+    """Audio -> words with times (Whisper); returns engines.whisper.Transcript."""
+
+    def transcribe(self, samples: np.ndarray, **options) -> object: ...
+
+
+class PhoneRecognizer(Protocol):
+    """Audio -> IPA phones with times, no transcript (phone loop, allosaurus)."""
+
+    def recognize(
+        self, samples: np.ndarray, *, offset: float = 0.0, progress: Progress = no_progress
+    ) -> list[Phoneme]: ...
 
 
 def span_words(words: list[Word], phonemes: list[Phoneme]) -> None:

@@ -118,6 +118,22 @@ def align(
     return result
 
 
+class PhoneLoop:
+    """pocketsphinx's phone loop as a PhoneRecognizer (the `phoneloop` engine)."""
+
+    engine = "phoneloop"
+
+    def recognize(
+        self, samples: np.ndarray, *, offset: float = 0.0, progress: Progress = no_progress
+    ) -> list[Phoneme]:
+        return recognize_phones(samples, offset=offset, progress=progress)
+
+
+def create_phoneloop(**_) -> PhoneLoop:
+    check_pocketsphinx()
+    return PhoneLoop()
+
+
 def recognize_phones(
     samples: np.ndarray, *, offset: float = 0.0, progress: Progress = no_progress
 ) -> list[Phoneme]:

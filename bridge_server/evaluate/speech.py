@@ -78,8 +78,8 @@ def evaluate_tts(
     if not sentences:
         raise InputError("no sentences to speak; give a text file with one sentence per line.")
     name, _, voice_name = voice.partition(":")
-    tts = engines.create(name, "speech", voice=voice_name)
-    asr = engines.create("whisper", "transcript", model=asr_model)
+    tts = engines.create(name, engines.SPEECH, voice=voice_name)
+    asr = engines.create("whisper", engines.TRANSCRIPT, model=asr_model)
     report = SpeechReport(voice)
     for k, text in enumerate(sentences):
         check_cancel(progress, k / len(sentences), f"sentence {k + 1} of {len(sentences)}")

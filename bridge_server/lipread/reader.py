@@ -131,7 +131,7 @@ def _speak(text: str) -> tuple[tuple[Word, ...], tuple[Phoneme, ...], float]:
 
 @functools.cache
 def _voice():
-    return engines.create("espeak", "speech")
+    return engines.create("espeak", engines.SPEECH)
 
 
 # --- observed motion ----------------------------------------------------------------------

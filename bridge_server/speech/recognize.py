@@ -36,6 +36,9 @@ from .locate import locate
 
 log = logging.getLogger(__name__)
 
+# What `bake --engine` takes: auto (the script, else Whisper), Whisper, or a phone recogniser.
+AUDIO_ENGINES = ["auto", "whisper", *engines.names(engines.PHONES)]
+
 WHOLE_FILE_MAX_S = 40.0  # alignment memory grows with length squared (356 s in one pass: 3.4 GB)
 LOCATE_MAX_S = 600.0  # time warping against eSpeak is linear but its band is a fixed 40 s
 STRETCH_S = 30.0
@@ -70,12 +73,10 @@ def recognize(
     progress: Progress = no_progress,
 ) -> Recognized:
     """Words and phonemes of `audio`; the strategy follows the inputs (see the module doc)."""
-    if engine in ("allosaurus", "phoneloop"):
+    if engine in engines.names(engines.PHONES):
         return _phones_only(audio, engine, progress)
     if engine not in ("auto", "pocketsphinx", "whisper"):
-        raise InputError(
-            f"unknown engine '{engine}'; choose auto, whisper, allosaurus or phoneloop."
-        )
+        raise InputError(f"unknown engine '{engine}'; choose one of: {', '.join(AUDIO_ENGINES)}.")
     english = not lang or lang.lower().startswith("en")
     if text is not None and english and audio.duration <= LOCATE_MAX_S:
         result = _from_script(audio, text, progress)
@@ -400,9 +401,7 @@ def _pronunciations(words: list[Word], language: str) -> list[list[str]]:
 
 def _phones_only(audio: Audio, engine: str, progress: Progress) -> Recognized:
     """Transcript-free: phones straight from the audio, in any language."""
-    if engine == "phoneloop":
-        phones = pocketsphinx.recognize_phones(audio.samples, progress=progress)
-    else:
-        phones = engines.create("allosaurus").recognize(audio.samples, progress=progress)
+    recognizer = engines.create(engine, engines.PHONES)
+    phones = recognizer.recognize(audio.samples, progress=progress)
     warnings = [] if phones else [f"no speech sounds found in {audio.source}"]
     return Recognized([], phones, "", "none", warnings)
