@@ -2,7 +2,8 @@
 reference video, through the local lip-sync bridge (`lipsync serve`).
 
 Imports only bpy and the standard library. Installs as a Blender 4.2+ extension
-(blender_manifest.toml) and as a legacy add-on (bl_info) for Blender 3.4 to 4.1.
+(blender_manifest.toml) and as a legacy add-on (bl_info) for Blender 3.4 to 4.1. The bpy-free
+parts (client, frames, request, timeline, mapping) import without Blender, for plain tests.
 """
 
 import bpy
@@ -27,20 +28,14 @@ classes = (
 )
 
 
-def _add_menu(self, context):
-    self.layout.operator("lipsync.demo_head", icon="MONKEY")
-
-
 def register() -> None:
     properties.register()
     for cls in classes:
         bpy.utils.register_class(cls)
-    bpy.types.VIEW3D_MT_mesh_add.append(_add_menu)
 
 
 def unregister() -> None:
     operators.stop_started_bridge()  # it stops what it started
-    bpy.types.VIEW3D_MT_mesh_add.remove(_add_menu)
     for cls in reversed(classes):
         bpy.utils.unregister_class(cls)
     properties.unregister()

@@ -178,5 +178,7 @@ def _addon():
 
 
 if __name__ == "__main__":
+    if sys.path and Path(sys.path[0] or ".").resolve() == HERE:
+        del sys.path[0]  # `python batch.py`: the add-on's modules load as its package, not bare
     args = sys.argv[sys.argv.index("--") + 1 :] if "--" in sys.argv else sys.argv[1:]
     sys.exit(main(args))

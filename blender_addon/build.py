@@ -7,7 +7,8 @@
 - lipsync-<version>-legacy.zip: a legacy add-on (a lipsync/ folder) for Blender 3.4 to 4.1;
   install with Edit > Preferences > Add-ons > Install.
 
-Both carry the rig presets (rigs/*.json) so the demo head and mapping presets work offline.
+Both carry the rig presets (rigs/*.json, to Load into the Mapping list offline). Neither
+carries the repository's demo (demo/: the demo head and contact sheet, and its preset).
 """
 
 from __future__ import annotations
@@ -19,17 +20,19 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RIGS = HERE.parent / "rigs"
-SKIP = {"build.py"}
+SKIP = {"build.py", "demo_head.json"}  # files by name
+SKIP_DIRS = {"demo", "__pycache__"}  # folders anywhere below the add-on
 
 
 def files() -> list[tuple[Path, str]]:
     """(file on disk, path inside the add-on) for everything the add-on needs."""
-    found = [
-        (p, p.relative_to(HERE).as_posix())
-        for p in sorted(HERE.rglob("*"))
-        if p.is_file() and p.name not in SKIP and "__pycache__" not in p.parts
-    ]
-    return found + [(p, f"rigs/{p.name}") for p in sorted(RIGS.glob("*.json"))]
+    found = [(p, p.relative_to(HERE).as_posix()) for p in sorted(HERE.rglob("*")) if _kept(p)]
+    return found + [(p, f"rigs/{p.name}") for p in sorted(RIGS.glob("*.json")) if _kept(p)]
+
+
+def _kept(path: Path) -> bool:
+    inside = path.relative_to(HERE.parent).parts
+    return path.is_file() and path.name not in SKIP and not SKIP_DIRS & set(inside)
 
 
 def version() -> str:

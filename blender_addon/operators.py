@@ -1,9 +1,8 @@
 """Operators: bake (modal in the UI, synchronous in background mode), cancel, the bridge's
-start/stop/check, rig detection and the mapping's save/load, and the demo head."""
+start/stop/check, rig detection and the mapping's save/load."""
 
 from __future__ import annotations
 
-import json
 import queue
 import threading
 from pathlib import Path
@@ -12,7 +11,7 @@ import bpy
 from bpy.props import StringProperty
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from . import bake, client
+from . import bake, client, mapping, request
 from .preferences import preferences
 
 TICK_S = 0.1
@@ -74,7 +73,7 @@ class LIPSYNC_OT_bake(bpy.types.Operator):
         try:
             bridge = ensure_bridge(context)
             written = bake.bake_now(scene, obj, scene.lipsync, bridge, _print_progress)
-        except (bake.BakeError, client.BridgeError, ValueError) as e:
+        except (request.BakeError, client.BridgeError, ValueError) as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
         self._done(written)
@@ -87,7 +86,7 @@ class LIPSYNC_OT_bake(bpy.types.Operator):
         try:
             bridge = ensure_bridge(context)
             self.request = bake.prepare(scene, obj, scene.lipsync, bridge)
-        except (bake.BakeError, client.BridgeError, ValueError) as e:
+        except (request.BakeError, client.BridgeError, ValueError) as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
         self.target = obj.name  # the active object may change while the bridge works
@@ -106,7 +105,7 @@ class LIPSYNC_OT_bake(bpy.types.Operator):
     def _fetch(self, bridge) -> None:
         """In the worker thread: HTTP only; every result goes to the queue."""
         try:
-            fetched = bake.fetch(
+            fetched = request.fetch(
                 bridge,
                 self.request,
                 lambda p, s: self.messages.put(("progress", (p, s))),
@@ -144,7 +143,7 @@ class LIPSYNC_OT_bake(bpy.types.Operator):
         try:
             obj = context.scene.objects.get(self.target)
             written = bake.apply(context.scene, obj, self.request, value)
-        except (bake.BakeError, ValueError) as e:
+        except (request.BakeError, ValueError) as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
         for warning in value.warnings:
@@ -279,16 +278,17 @@ class LIPSYNC_OT_save_mapping(bpy.types.Operator, ExportHelper):
 
     def execute(self, context):
         obj = context.active_object
-        rig, name = obj.lipsync, Path(self.filepath).stem
-        preset = {
-            "name": name,
-            "title": f"{obj.name}'s mouth shapes",
-            "about": f"saved from Blender ({bpy.data.filepath or 'unsaved file'})",
-            "viseme_set": rig.viseme_set,
-            "shape_keys": {c.channel: c.shape_key for c in rig.mapping if c.shape_key},
-        }
-        Path(self.filepath).write_text(json.dumps(preset, indent=2) + "\n", encoding="utf-8")
-        self.report({"INFO"}, f"saved {len(preset['shape_keys'])} channels to {self.filepath}")
+        rig = obj.lipsync
+        choice = mapping.chosen([(c.channel, c.shape_key) for c in rig.mapping])
+        text = mapping.to_preset(
+            Path(self.filepath).stem,
+            f"{obj.name}'s mouth shapes",
+            f"saved from Blender ({bpy.data.filepath or 'unsaved file'})",
+            rig.viseme_set,
+            choice,
+        )
+        Path(self.filepath).write_text(text, encoding="utf-8")
+        self.report({"INFO"}, f"saved {len(choice)} channels to {self.filepath}")
         return {"FINISHED"}
 
 
@@ -305,37 +305,12 @@ class LIPSYNC_OT_load_mapping(bpy.types.Operator, ImportHelper):
 
     def execute(self, context):
         try:
-            preset = json.loads(Path(self.filepath).read_text(encoding="utf-8"))
-            viseme_set, keys = preset["viseme_set"], dict(preset["shape_keys"])
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            self.report({"ERROR"}, f"{self.filepath} is not a rig preset ({e}); save one first.")
+            viseme_set, keys = mapping.load_preset(self.filepath)
+        except ValueError as e:
+            self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
-        rig = context.active_object.lipsync
-        rig.mapping.clear()
-        rig.viseme_set, rig.message = viseme_set, f"loaded from {Path(self.filepath).name}"
-        for channel, shape_key in keys.items():
-            item = rig.mapping.add()
-            item.channel, item.shape_key = channel, shape_key
-        return {"FINISHED"}
-
-
-class LIPSYNC_OT_demo_head(bpy.types.Operator):
-    """Add a demo head with mouth shape keys, ready to bake"""
-
-    bl_idname = "lipsync.demo_head"
-    bl_label = "Lip Sync Demo Head"
-    bl_options = {"REGISTER", "UNDO"}
-
-    preset: StringProperty(name="Preset", default="demo_head")
-
-    def execute(self, context):
-        from . import demo_head
-
-        obj = demo_head.build_demo_head_for_preset(self.preset)
-        for other in context.view_layer.objects:
-            other.select_set(False)
-        obj.select_set(True)
-        context.view_layer.objects.active = obj
+        message = f"loaded from {Path(self.filepath).name}"
+        bake.set_rows(context.active_object.lipsync, viseme_set, list(keys.items()), message)
         return {"FINISHED"}
 
 
@@ -348,5 +323,4 @@ classes = (
     LIPSYNC_OT_detect_rig,
     LIPSYNC_OT_save_mapping,
     LIPSYNC_OT_load_mapping,
-    LIPSYNC_OT_demo_head,
 )

@@ -83,7 +83,6 @@ class LIPSYNC_PT_panel(bpy.types.Panel):
         obj = context.active_object
         if obj is None or obj.type != "MESH":
             box.label(text="select the character's mesh", icon="ERROR")
-            box.operator("lipsync.demo_head", icon="MONKEY")
             return
         rig = obj.lipsync
         row = box.row(align=True)

@@ -33,3 +33,24 @@ def wer(ref: list[str], hyp: list[str]) -> float:
     from bridge_server.evaluate.speech import edits
 
     return edits(ref, hyp) / max(1, len(ref))
+
+
+# Slow as a whole: the add-on in Blender (bpy alone takes seconds to import), and modules whose
+# fixtures train a model or build a dataset.
+SLOW_PATHS = [ROOT / "tests" / "addon", ROOT / "tests" / "test_lipreader_model.py",
+              ROOT / "tests" / "test_dataset.py"]  # fmt: skip
+
+
+def _slow(path: Path) -> bool:
+    return any(path.is_relative_to(slow) for slow in SLOW_PATHS)
+
+
+def pytest_ignore_collect(collection_path: Path, config) -> bool | None:
+    """`-m "not slow"` does not even import the slow modules."""
+    return True if config.option.markexpr == "not slow" and _slow(collection_path) else None
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        if _slow(Path(item.path)):
+            item.add_marker(pytest.mark.slow)

@@ -26,6 +26,7 @@ def no_model():
     assert not list(allosaurus._pretrained().glob("*")), "a failed download left files behind"
 
 
+@pytest.mark.slow
 def test_check_says_the_model_is_missing_and_how_to_install_it(no_model):
     with pytest.raises(EngineUnavailable) as e:
         allosaurus.check_allosaurus()
@@ -36,6 +37,7 @@ def test_check_says_the_model_is_missing_and_how_to_install_it(no_model):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["latest", "eng2102"])
 def test_loading_tries_the_download_and_fails_fast(no_model, model, capsys):
     started = time.perf_counter()
@@ -51,6 +53,7 @@ def test_loading_tries_the_download_and_fails_fast(no_model, model, capsys):
     assert socket.getdefaulttimeout() is None
 
 
+@pytest.mark.slow
 def test_a_blocked_network_times_out_instead_of_hanging(no_model, monkeypatch):
     """A proxy that accepts and never answers stands for a firewall that drops packets."""
     server = socket.socket()

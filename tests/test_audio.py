@@ -120,6 +120,7 @@ WAV = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("codec, rate, layout", WAV)
 def test_wav_sample_formats_rates_and_layouts(codec, rate, layout, clip, reference, tmp_path):
     audio = load_audio(encode(tmp_path / "clip.wav", clip, codec, rate, layout))
@@ -156,6 +157,7 @@ OTHER = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, codec, rate, layout, kw", OTHER)
 def test_compressed_formats_and_video_containers(
     name, codec, rate, layout, kw, clip, reference, tmp_path
@@ -168,6 +170,7 @@ def test_compressed_formats_and_video_containers(
     assert same_speech(audio.samples, reference) > 0.9
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "path",
     [pytest.param(p, id=p.name) for p in sorted(set(KITTENS.glob("*.ogg")) - {LONG}) + GRID],
@@ -181,6 +184,7 @@ def test_real_recordings_keep_their_length(path):
     assert audio.source == path.name and audio.warnings == []
 
 
+@pytest.mark.slow
 def test_upload_bytes_decode_like_the_file():
     from_file = load_audio(SHORT)
     upload = load_audio(SHORT.read_bytes(), name="take1.ogg")
@@ -188,6 +192,7 @@ def test_upload_bytes_decode_like_the_file():
     np.testing.assert_array_equal(upload.samples, from_file.samples)
 
 
+@pytest.mark.slow
 def test_other_sample_rate_on_request(clip, tmp_path):
     audio = load_audio(encode(tmp_path / "clip.wav", clip, "pcm_s16le", 44100), sample_rate=8000)
     assert audio.sample_rate == 8000 and audio.duration == pytest.approx(CLIP_S, abs=0.03)
@@ -201,6 +206,7 @@ def test_silence_is_valid_audio(tmp_path):
     assert audio.warnings == []
 
 
+@pytest.mark.slow
 def test_very_short_audio_loads(clip, tmp_path):
     audio = load_audio(
         encode(tmp_path / "short.wav", clip[: int(0.2 * RATE_IN)], "pcm_s16le", 44100)
@@ -236,6 +242,7 @@ def test_half_an_ogg_gives_the_first_half_with_a_warning(tmp_path):
     assert_truncated(load_audio(cut(SHORT, tmp_path, 0.5)), 15.0, 21.0)
 
 
+@pytest.mark.slow
 def test_half_an_mp3_gives_the_first_half_with_a_warning(mp3, tmp_path):
     audio = load_audio(cut(mp3, tmp_path, 0.5))
     assert_truncated(audio, 3.0, 5.0)
@@ -255,6 +262,7 @@ def test_iter_audio_reports_truncation_too(tmp_path):
     assert len(chunks) == 4 and "is truncated at" in warnings[0]
 
 
+@pytest.mark.slow
 def test_under_half_a_second_of_a_damaged_file_is_an_error(mp3, tmp_path):
     path = tmp_path / "stub.mp3"
     path.write_bytes(mp3.read_bytes()[:3000])
@@ -262,6 +270,7 @@ def test_under_half_a_second_of_a_damaged_file_is_an_error(mp3, tmp_path):
         load_audio(path)
 
 
+@pytest.mark.slow
 def test_m4a_cut_before_its_index_is_an_error(clip, tmp_path):
     m4a = encode(tmp_path / "clip.m4a", clip, "aac", 48000)
     with pytest.raises(InputError, match=r"cut-clip\.m4a is not an audio or video file .*damaged"):
@@ -336,6 +345,7 @@ def test_missing_pyav_says_how_to_install(monkeypatch):
 # --- long recordings ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_iter_audio_streams_the_long_reading():
     chunks = iter_audio(LONG)
     first = next(chunks)  # a generator: chunks come while the file is still being decoded

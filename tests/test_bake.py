@@ -35,6 +35,7 @@ def espeak_line(tmp_path_factory):
     return path, text, speech
 
 
+@pytest.mark.slow
 def test_a_script_is_aligned_to_the_sound(espeak_line):
     path, text, speech = espeak_line
     tl = bake(path, text=text)
@@ -47,6 +48,7 @@ def test_a_script_is_aligned_to_the_sound(espeak_line):
     assert len(closed) >= 6  # b b b b b b: the mouth closes on them
 
 
+@pytest.mark.slow
 def test_whisper_transcribes_when_there_is_no_script():
     tl = bake(SHORT)
     reference = "and she handed dot a pair of red mittens and trot a pair of blue mittens".split()
@@ -56,6 +58,7 @@ def test_whisper_transcribes_when_there_is_no_script():
     assert tl.source["transcript"] == "whisper"
 
 
+@pytest.mark.slow
 def test_czech_speech_is_detected_and_timed_by_whisper_with_a_warning():
     """Detection is near a tie between Czech and Polish on this clip (which wins depends on the
     versions): either way a non-English language, so the multilingual model transcribes it and
@@ -83,6 +86,7 @@ def test_czech_speech_is_detected_and_timed_by_whisper_with_a_warning():
     assert timed_inside_words(tl)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("clip", ["lbax4n", "pwij3p"])
 def test_the_sound_track_of_a_video(clip):
     rows = dict(
@@ -94,6 +98,7 @@ def test_the_sound_track_of_a_video(clip):
     assert 2.9 < tl.duration < 3.1
 
 
+@pytest.mark.slow
 def test_a_script_that_does_not_match_still_gives_a_timeline_with_a_warning(espeak_line):
     path, _, _ = espeak_line
     tl = bake(path, text="Completely different words about the weather in Spain today.")
@@ -101,6 +106,7 @@ def test_a_script_that_does_not_match_still_gives_a_timeline_with_a_warning(espe
     assert any("script" in w.message or "alignment" in w.message for w in tl.warnings)
 
 
+@pytest.mark.slow
 def test_numbers_and_symbols_in_a_script(tmp_path):
     from bridge_server import engines
 
@@ -111,6 +117,7 @@ def test_numbers_and_symbols_in_a_script(tmp_path):
     assert "forty" in words(tl) and "two" in words(tl)
 
 
+@pytest.mark.slow
 def test_silence_and_very_short_audio_give_an_empty_timeline(tmp_path):
     silent = tmp_path / "silent.wav"
     silent.write_bytes(wav_bytes(np.zeros(16000 * 3, np.float32), 16000))
@@ -122,6 +129,7 @@ def test_silence_and_very_short_audio_give_an_empty_timeline(tmp_path):
     assert bake(short).duration == pytest.approx(0.2)
 
 
+@pytest.mark.slow
 def test_odd_wav_formats_work(tmp_path, espeak_line):
     """8-bit, 48 kHz, stereo: decoded once to 16 kHz mono."""
     _, text, speech = espeak_line
@@ -138,6 +146,7 @@ def test_odd_wav_formats_work(tmp_path, espeak_line):
     assert words(tl) == text.lower().rstrip(".").split()
 
 
+@pytest.mark.slow
 def test_progress_rises_and_cancel_stops(espeak_line):
     path, text, _ = espeak_line
     seen = []
@@ -152,6 +161,7 @@ def test_progress_rises_and_cancel_stops(espeak_line):
         bake(SHORT, progress=cancel)
 
 
+@pytest.mark.slow
 def test_transcript_free_phone_loop(espeak_line):
     path, _, _ = espeak_line
     tl = bake(path, engine="phoneloop")
@@ -159,6 +169,7 @@ def test_transcript_free_phone_loop(espeak_line):
     assert any(p.ipa in ("b", "p", "m") for p in tl.phonemes)
 
 
+@pytest.mark.slow
 def test_allosaurus_offline_says_how_to_get_its_model(espeak_line):
     pytest.importorskip("allosaurus")  # setup.sh installs it only where a CPU torch is at hand
     path, _, _ = espeak_line
@@ -184,6 +195,7 @@ def test_bad_files_are_one_clear_error(tmp_path, capsys, content, message):
     assert not (tmp_path / "out.json").exists()
 
 
+@pytest.mark.slow
 def test_a_sidecar_script_is_used_and_rhubarb_cues_come_out(tmp_path, capsys, espeak_line):
     path, text, _ = espeak_line
     audio = tmp_path / "line.wav"

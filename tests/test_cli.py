@@ -1,6 +1,7 @@
 """The `lipsync` command as a user meets it: outputs, help, and one clear error per bad input."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ def run(capsys, *args):
     return code, out, err
 
 
+@pytest.mark.slow
 def test_say_writes_every_output_and_they_agree(tmp_path, capsys):
     files = {k: tmp_path / f"line.{k}" for k in ("wav", "json", "png", "tsv")}
     code, _, err = run(
@@ -50,6 +52,7 @@ def test_say_writes_every_output_and_they_agree(tmp_path, capsys):
     assert "A" in {line.split("\t")[1] for line in tsv}  # the mouth closes for p, b, m
 
 
+@pytest.mark.slow
 def test_export_converts_a_timeline_to_every_format(tmp_path, capsys):
     tl = tmp_path / "line.json"
     assert run(capsys, "say", LINE, "--timeline", tl)[0] == 0
@@ -71,6 +74,7 @@ def test_timeline_goes_to_stdout_when_no_output_is_named(capsys):
     assert tl.viseme_set == "vrm5" and tl.fps == pytest.approx(30000 / 1001)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args,code,message",
     [
@@ -155,12 +159,14 @@ def test_skip_unknown_drops_emoji_and_warns_nothing_else(capsys):
     assert [w.text for w in Timeline.from_json(out).words] == ["Hello", "world"]
 
 
+@pytest.mark.slow
 def test_long_text_shows_progress(capsys, sentences):
     code, _, err = run(capsys, "say", " ".join(sentences * 2), "--timeline", "-")
     assert code == 0
     assert "100% done" in err and "speaking" in err
 
 
+@pytest.mark.slow
 def test_help_teaches_and_the_console_script_runs():
     exe = Path(sys.executable).with_name("lipsync")
     out = subprocess.run([exe, "say", "--help"], capture_output=True, text=True, check=True).stdout
@@ -171,6 +177,7 @@ def test_help_teaches_and_the_console_script_runs():
     assert "espeak       yes" in engines.stdout and "piper        yes" in engines.stdout
 
 
+@pytest.mark.slow
 def test_phonemize_uses_the_dictionary_and_gruut_for_the_rest(capsys):
     code, out, _ = run(capsys, "phonemize", "Bob paid $42 to Zorblax.")
     rows = [line.split("\t") for line in out.splitlines()]
@@ -192,6 +199,7 @@ def test_language_choice(tmp_path, capsys):
     assert code == 3 and "speaks en-us, not es" in err
 
 
+@pytest.mark.slow
 def test_the_demo_writes_every_output_and_the_contact_sheet(tmp_path, capsys):
     import struct
 
@@ -206,3 +214,60 @@ def test_the_demo_writes_every_output_and_the_contact_sheet(tmp_path, capsys):
     assert header[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", header[16:24])
     assert width == 6 * 192 and height % 192 == 0 and height >= 2 * 192  # a grid of cells
+
+
+# --- logging -------------------------------------------------------------------------------
+
+
+def lipsync(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("lipsync")
+    env = {k: v for k, v in os.environ.items() if k != "LIPSYNC_LOG"} | (env or {})
+    return subprocess.run([exe, *args], capture_output=True, text=True, env=env)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "args,env",
+    [(["-v", "voices"], {}), (["voices", "--verbose"], {}), (["voices"], {"LIPSYNC_LOG": "debug"})],
+    ids=["-v", "--verbose-after-the-command", "LIPSYNC_LOG=debug"],
+)
+def test_verbose_and_lipsync_log_show_debug_lines(args, env):
+    done = lipsync(*args, "--engine", "piper", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "DEBUG bridge_server.cli: lipsync voices" in done.stderr
+    assert "exit code 0 after" in done.stderr
+    assert "joe" in done.stdout  # the log never mixes into standard output
+
+
+@pytest.mark.slow
+def test_by_default_the_log_is_quiet_and_a_bad_level_is_named():
+    assert lipsync("voices", "--engine", "piper").stderr == ""
+    done = lipsync("voices", "--engine", "piper", env={"LIPSYNC_LOG": "loud"})
+    assert done.returncode == 0 and "LIPSYNC_LOG=loud is not one of debug|info" in done.stderr
+
+
+@pytest.mark.slow
+def test_an_internal_error_logs_its_traceback_and_exits_1(tmp_path):
+    bug = (
+        "import bridge_server.cli.engines as e\n"
+        "def pronounce(text, lang): raise ZeroDivisionError('a bug')\n"
+        "e.pronounce = pronounce\n"
+        "from bridge_server.cli import main\n"
+        "raise SystemExit(main(['phonemize', 'hello']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", bug], capture_output=True, text=True)
+    assert done.returncode == 1
+    log, last = done.stderr.rsplit("\n", 2)[0], done.stderr.splitlines()[-1]
+    assert "ERROR bridge_server.cli: lipsync phonemize failed unexpectedly" in log
+    assert "Traceback (most recent call last)" in log and "in pronounce" in log
+    assert last.startswith("lipsync: internal error (ZeroDivisionError: a bug)")
+    assert "traceback is above" in last and "--verbose" in last
+
+
+def test_an_internal_error_in_process_goes_to_the_log(monkeypatch, caplog, capsys):
+    import bridge_server.cli.engines as engines_command
+
+    monkeypatch.setattr(engines_command, "pronounce", lambda text, lang: 1 / 0)
+    assert main(["phonemize", "hello"]) == 1
+    assert "ZeroDivisionError" in caplog.text and caplog.records[-1].exc_info
+    assert capsys.readouterr().err.count("\n") == 1  # one line; the traceback is in the log

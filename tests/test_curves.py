@@ -43,6 +43,7 @@ def open_channels(vset):
     return chans
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fps", FPS, ids=lambda f: f"{f}fps")
 @pytest.mark.parametrize("set_name", available_sets())
 def test_every_bilabial_closes_fully_and_the_mouth_is_shut(set_name, fps):

@@ -253,6 +253,7 @@ def test_bad_references_are_one_clear_error(tmp_path, name, content, message):
         read_reference(write(tmp_path, name, content))
 
 
+@pytest.mark.slow
 def test_command_prints_a_table_or_json_and_draws(tmp_path, capsys):
     tl = write(tmp_path, "ours.json", line(shift=0.015).to_json())
     ref = write(tmp_path, "ref.TextGrid", textgrid_long(mfa_tiers()))
@@ -273,6 +274,7 @@ def test_command_prints_a_table_or_json_and_draws(tmp_path, capsys):
 # --- real references ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "video, text, align",
     [("bbaf2n.mpg", "bin blue at f two now", "s1_bbaf2n.align"),
@@ -291,6 +293,7 @@ def test_bake_of_a_grid_clip_against_its_alignment(video, text, align):
     assert plot_comparison(tl, ref)[:4] == b"\x89PNG"  # words only: ours above GRID's
 
 
+@pytest.mark.slow
 def test_bake_against_rhubarbs_own_cues():
     from bridge_server.pipeline import bake
 

@@ -36,6 +36,7 @@ def _scaled(image: np.ndarray, scale: float) -> np.ndarray:
     return frame.to_ndarray(width=width, height=height, format="rgb24")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("clip", GRID, ids=lambda p: p.stem)
 def test_grid_speaker_is_found_in_every_frame(clip, model):
@@ -49,6 +50,7 @@ def test_grid_speaker_is_found_in_every_frame(clip, model):
     assert (x > 0).all() and (x < 360).all() and (y > 0).all() and (y < 288).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("clip", GRID, ids=lambda p: p.stem)
 def test_lips_open_and_close_while_speaking(clip, model):
@@ -57,6 +59,7 @@ def test_lips_open_and_close_while_speaking(clip, model):
     assert gap.max() - gap.min() > 4.0  # open by several pixels at some point
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("clip", GRID, ids=lambda p: p.stem)
 def test_landmarker_gives_blendshapes_and_head_pose(clip):
     t = tracked(clip, "landmarker")
@@ -71,6 +74,7 @@ def test_landmarker_gives_blendshapes_and_head_pose(clip):
     np.testing.assert_allclose(t.matrices[:, 3], [[0, 0, 0, 1]] * 75, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("clip", GRID, ids=lambda p: p.stem)
 def test_both_models_put_the_points_in_the_same_places(clip):
     mesh, landmarker = tracked(clip, "facemesh"), tracked(clip, "landmarker")
@@ -79,6 +83,7 @@ def test_both_models_put_the_points_in_the_same_places(clip):
     assert np.median(apart) < 3.0  # pixels
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", MODELS)
 def test_frames_without_a_face_are_nan_rows(tmp_path, model):
     rng = np.random.default_rng(0)
@@ -92,6 +97,7 @@ def test_frames_without_a_face_are_nan_rows(tmp_path, model):
         assert np.isnan(t.matrices).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", MODELS)
 def test_of_two_faces_the_larger_is_tracked(tmp_path, model):
     images = []
@@ -107,6 +113,7 @@ def test_of_two_faces_the_larger_is_tracked(tmp_path, model):
     assert np.median(np.abs(t.points[..., :2] - alone[..., :2])) < 2.0
 
 
+@pytest.mark.slow
 def test_max_side_tracks_smaller_frames():
     t = face.track(GRID[1], model="facemesh", max_side=240)
     assert t.size == (240, 192)
@@ -114,6 +121,7 @@ def test_max_side_tracks_smaller_frames():
     assert np.nanmax(t.points[..., 0]) < 240 and np.nanmax(t.points[..., 1]) < 192
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", MODELS)
 def test_progress_can_cancel_tracking(model):
     seen = []
@@ -128,12 +136,14 @@ def test_progress_can_cancel_tracking(model):
     assert len(seen) == 10 and seen == sorted(seen) and 0 <= seen[0] < seen[-1] < 0.5
 
 
+@pytest.mark.slow
 def test_progress_runs_from_zero_to_one():
     seen = []
     face.track(GRID[2], model="facemesh", progress=lambda done, stage: seen.append(done))
     assert len(seen) == 75 and seen[0] == 0 and seen[-1] == pytest.approx(1, abs=0.02)
 
 
+@pytest.mark.slow
 def test_mediapipe_chatter_stays_off_stderr(capfd):
     face.track(GRID[3], model="landmarker")
     face.track(GRID[3], model="facemesh")
@@ -150,6 +160,7 @@ def test_held_stderr_still_passes_real_messages(capfd):
     assert "E0000 00:00:1.0 1 y.cc:2] real\n" in err and "python's own line\n" in err
 
 
+@pytest.mark.slow
 def test_two_trackers_started_in_one_thread_do_not_wait_for_each_other():
     done = []
 

@@ -4,9 +4,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_every_layer_imports_only_the_layers_below_it():
     lint = Path(sys.executable).with_name("lint-imports")
     run = subprocess.run([str(lint)], cwd=ROOT, capture_output=True, text=True)

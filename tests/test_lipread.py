@@ -48,6 +48,7 @@ def choices(grid, scripts) -> list[str]:
 
 
 @pytest.mark.parametrize("slower", [1.0, 1.3], ids=["espeak-pace", "slower"])
+@pytest.mark.slow
 def test_the_sentence_a_mouth_says_ranks_first_among_others(choices, scripts, slower):
     for text in scripts.values():
         ranked = lr.rank(said(text, slower), choices)
@@ -67,6 +68,7 @@ def test_word_times_come_back_through_the_warp():
     assert starts == sorted(starts) and all(p.end >= p.start for p in timing.phonemes)
 
 
+@pytest.mark.slow
 def test_the_grammar_decoder_finds_most_words_of_a_clean_mouth(grid, scripts):
     right = 0
     for text in scripts.values():
@@ -143,12 +145,14 @@ def _refuse_sound(mp) -> None:
     mp.setattr("bridge_server.pipeline.load_audio", refuse)
 
 
+@pytest.mark.slow
 def test_grid_sentences_are_chosen_from_the_lips_alone(mouths, scripts, choices, monkeypatch):
     _refuse_sound(monkeypatch)
     chosen = sum(lr.rank(mouths[c], choices)[0].text == s for c, s in scripts.items())
     assert chosen >= 2  # of 4; chance is 1 in 24 each (measured: 2)
 
 
+@pytest.mark.slow
 def test_grid_grammar_words_beat_chance(mouths, scripts, grid, monkeypatch):
     _refuse_sound(monkeypatch)
     right = 0
@@ -158,6 +162,7 @@ def test_grid_grammar_words_beat_chance(mouths, scripts, grid, monkeypatch):
     assert right >= 7  # of 24; chance about 4.6 (measured: 8)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("code", ["bbaf2n", "swwp2s"])
 def test_grid_word_times_from_the_lips_are_near_the_aligned_ones(mouths, scripts, code):
     clip = next(c for c in scripts if c.stem.endswith(code))
@@ -171,6 +176,7 @@ def test_grid_word_times_from_the_lips_are_near_the_aligned_ones(mouths, scripts
     assert np.mean(errors) / 2 < 0.08  # s per boundary (measured: 0.036 and 0.057)
 
 
+@pytest.mark.slow
 def test_the_command_line_ranks_lines_and_times_a_script(tmp_path, capsys, monkeypatch):
     from bridge_server.cli import main
 
@@ -202,6 +208,7 @@ def test_the_command_line_refuses_empty_choices_and_unknown_grammars(tmp_path, c
     assert "no lines" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_video_without_a_face_is_refused(tmp_path):
     from tests.videos import write_video
 

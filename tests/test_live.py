@@ -18,6 +18,7 @@ def receiver():
     r.close()
 
 
+@pytest.mark.slow
 def test_the_mouth_follows_the_sound_closely(espeak, receiver):
     speech = espeak.synthesize(LINE)
     stats = stream(wav_bytes(speech.audio, speech.sample_rate), "127.0.0.1", receiver.port)
@@ -38,6 +39,7 @@ def test_the_mouth_follows_the_sound_closely(espeak, receiver):
     assert all(m[1] == 0.0 for m in bundles[-1].messages)  # and rest at the end
 
 
+@pytest.mark.slow
 def test_the_command_streams_a_file_live_and_refuses_both_inputs(
     espeak, receiver, tmp_path, capsys
 ):

@@ -1,6 +1,7 @@
 """Locating a script in a recording: time warping on known paces, and on another voice."""
 
 import numpy as np
+import pytest
 
 from bridge_server.engines.g2p import pronounce
 from bridge_server.speech.locate import HOP_S, features, locate, warp
@@ -21,6 +22,7 @@ def test_warp_follows_a_changing_pace_and_a_long_pause():
     assert np.mean(error <= 1) > 0.95 and error.max() <= 3
 
 
+@pytest.mark.slow
 def test_features_are_comparable_across_sample_rates(espeak):
     speech = espeak.synthesize("The birch canoe slid on the smooth planks.")
     from tests.test_pocketsphinx import to_16k
@@ -31,6 +33,7 @@ def test_features_are_comparable_across_sample_rates(espeak):
     assert abs(len(a) - len(b)) <= 1 and np.mean(np.abs(a[:n] - b[:n])) < 0.3
 
 
+@pytest.mark.slow
 def test_another_voice_is_located_word_by_word(piper, sentences):
     """Piper's reading of ten sentences, located by eSpeak's reading of the same words."""
     from tests.test_pocketsphinx import to_16k

@@ -69,6 +69,7 @@ def weights(bundle) -> dict[str, float]:
     return {address.rsplit("/", 1)[1]: value for address, value in bundle.messages}
 
 
+@pytest.mark.slow
 def test_the_microphone_drives_the_mouth(microphone, receiver):
     env, speech = microphone
     listed = lipsync(env, "osc", "--list-devices")
@@ -89,6 +90,7 @@ def test_the_microphone_drives_the_mouth(microphone, receiver):
     assert all(v == 0.0 for v in weights(bundles[-1]).values())  # and rest at the end
 
 
+@pytest.mark.slow
 def test_an_unknown_device_is_named_with_the_ones_there_are(microphone):
     env, _ = microphone
     run = lipsync(env, "osc", "--live", "--device", "Blue Yeti")
@@ -123,6 +125,7 @@ def call(url: str, method: str = "GET", body: dict | None = None) -> tuple[int, 
         return e.code, json.loads(e.read())
 
 
+@pytest.mark.slow
 def test_live_mode_starts_and_stops_over_http(server, receiver):
     status, devices = call(server + "/osc/devices")
     assert status == 200 and DEVICE in [d["name"] for d in devices]

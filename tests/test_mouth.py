@@ -356,6 +356,7 @@ def synthetic_speech(delay_ms: float, seed: int = 3):
     return vt, opening(vt), samples
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("delay_ms", [-180, -37, 0, 52, 130])
 def test_sync_finds_a_known_shift(delay_ms):
     vt, mouth, samples = synthetic_speech(delay_ms)
@@ -406,6 +407,7 @@ def shifted(samples: np.ndarray, ms: float) -> np.ndarray:
 needs_grid = pytest.mark.skipif(not CLIPS, reason="GRID clips not in ../shared/data")
 
 
+@pytest.mark.slow
 @needs_grid
 @pytest.mark.parametrize("clip", CLIPS)
 def test_grid_lips_apart_follows_the_speech(clip):
@@ -419,6 +421,7 @@ def test_grid_lips_apart_follows_the_speech(clip):
     assert np.median(mouth.controls["lips_apart"][mouth.neutral.frames]) < 0.05
 
 
+@pytest.mark.slow
 @needs_grid
 @pytest.mark.parametrize("clip", CLIPS)
 def test_grid_sync_finds_shifted_audio(clip):
@@ -432,6 +435,7 @@ def test_grid_sync_finds_shifted_audio(clip):
         assert found - base.offset_ms == pytest.approx(ms, abs=20), (clip, ms, found)
 
 
+@pytest.mark.slow
 @needs_grid
 def test_grid_head_turn_leaves_lips_apart_unchanged():
     times, points, _ = tracked(CLIPS[0])

@@ -24,6 +24,7 @@ from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_bundle import OscBundle
 from pythonosc.osc_server import ThreadingOSCUDPServer
 
+from bridge_server.cli import osc as osc_command
 from bridge_server.core.animate import retarget
 from bridge_server.core.curves import frame_times
 from bridge_server.core.errors import Cancelled, InputError
@@ -262,6 +263,7 @@ def check_stream(bundles, stats, tl: Timeline, preset: str, fps: float, exact_ti
 # --- streaming -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", ["generic", "vrchat", "vmc", "arkit"])
 def test_every_preset_streams_the_curves(line, receiver, preset):
     clock = VirtualClock()
@@ -276,6 +278,7 @@ def test_every_preset_streams_the_curves(line, receiver, preset):
         assert receiver.dispatched == sum(len(b.messages) for b in bundles)
 
 
+@pytest.mark.slow
 def test_real_time_playback_keeps_to_the_timetags(line, receiver):
     start = time.time() + 0.3
     stats = osc.play(line, "127.0.0.1", receiver.port, preset="generic", fps=30, start_at=start)
@@ -290,6 +293,7 @@ def test_real_time_playback_keeps_to_the_timetags(line, receiver):
     assert np.median(np.abs(offsets)) < 5, offsets
 
 
+@pytest.mark.slow
 def test_cancel_stops_and_closes_the_mouth(line, receiver):
     started = time.monotonic()
 
@@ -312,6 +316,7 @@ def test_cancel_stops_and_closes_the_mouth(line, receiver):
     assert max(b.recv for b in bundles) == pytest.approx(rest.recv, abs=0.05)
 
 
+@pytest.mark.slow
 def test_ctrl_c_becomes_cancelled_after_the_rest_frame(line, py_receiver):
     clock = VirtualClock()
     calls = 0
@@ -330,6 +335,7 @@ def test_ctrl_c_becomes_cancelled_after_the_rest_frame(line, py_receiver):
     assert bundles and all(m[-1] == 0.0 for m in bundles[-1].messages)
 
 
+@pytest.mark.slow
 def test_loop_repeats_on_the_frame_grid(line, py_receiver):
     clock = VirtualClock()
     n = len(frame_times(30, line.duration))
@@ -390,12 +396,17 @@ def test_names_can_be_overridden_and_presets_read_from_a_file(tmp_path):
 # --- the command ---------------------------------------------------------------------------
 
 
+def osc_parser() -> argparse.ArgumentParser:
+    sub = argparse.ArgumentParser(prog="lipsync").add_subparsers()
+    osc_command.add_commands(sub)
+    return sub.choices["osc"]
+
+
 def parse(*argv: str) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="lipsync osc")
-    osc.add_arguments(p)
-    return p.parse_args(list(argv))
+    return osc_parser().parse_args(list(argv))
 
 
+@pytest.mark.slow
 def test_command_streams_a_timeline_file(line, py_receiver, tmp_path, capsys):
     path = tmp_path / "line.json"
     path.write_text(line.to_json())
@@ -410,8 +421,8 @@ def test_command_streams_a_timeline_file(line, py_receiver, tmp_path, capsys):
         "--name",
         "PP=MouthClosed",
     )
-    assert a.func is osc.cmd_osc
-    assert osc.cmd_osc(a) == 0
+    assert a.func is osc_command.cmd_osc
+    assert osc_command.cmd_osc(a) == 0
     err = capsys.readouterr().err
     assert f"to 127.0.0.1:{py_receiver.port} as vrchat at 30 fps" in err and "sent " in err
     frames = len(frame_times(30, line.duration)) + 1
@@ -426,9 +437,7 @@ def test_command_streams_a_timeline_file(line, py_receiver, tmp_path, capsys):
 
 
 def test_command_help_lists_the_presets():
-    p = argparse.ArgumentParser(prog="lipsync osc")
-    osc.add_arguments(p)
-    text = p.format_help()
+    text = osc_parser().format_help()
     for name in ("generic", "vrchat", "vmc", "arkit", "--to HOST:PORT", "--start-in"):
         assert name in text
 
@@ -474,15 +483,15 @@ def test_bad_input_is_refused_with_the_fix(line, tmp_path):
     with pytest.raises(InputError, match="expects viseme set 'arkit'.*retarget"):
         next(osc.frames(line, 60, "arkit"))
     with pytest.raises(InputError, match="CHANNEL=NAME"):
-        osc.cmd_osc(parse("x.json", "--name", "PP"))
+        osc_command.cmd_osc(parse("x.json", "--name", "PP"))
     with pytest.raises(InputError, match="'nine' in '127.0.0.1:nine' is not a number in 1..65535"):
-        osc.cmd_osc(parse("x.json", "--to", "127.0.0.1:nine"))
+        osc_command.cmd_osc(parse("x.json", "--to", "127.0.0.1:nine"))
     with pytest.raises(InputError, match="does not exist"):
-        osc.cmd_osc(parse(str(tmp_path / "missing.json"), "-q"))
+        osc_command.cmd_osc(parse(str(tmp_path / "missing.json"), "-q"))
     with pytest.raises(InputError, match="pp is not a channel.*case-sensitive"):
         osc.play(line, "127.0.0.1", 9000, names={"pp": "MouthClosed"})
     with pytest.raises(InputError, match="unknown OSC preset"):
-        osc.cmd_osc(parse("x.json", "--preset", "nope"))
+        osc_command.cmd_osc(parse("x.json", "--preset", "nope"))
     with pytest.raises(InputError, match="cannot read OSC preset file"):
         osc.load_preset(str(tmp_path / "absent.json"))
     per_channel = {"address": "/a/{name}", "args": ["{value}"]}

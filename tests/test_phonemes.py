@@ -90,6 +90,7 @@ def engine_symbols(source: str) -> list[tuple[str, str]]:
     raise AssertionError(source)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "source",
     [
@@ -139,6 +140,7 @@ OTHER_LANGUAGES = {
 }
 
 
+@pytest.mark.slow
 @needs_espeak
 @pytest.mark.parametrize("lang", OTHER_LANGUAGES)
 def test_other_languages_map_with_few_fallbacks(lang):

@@ -107,6 +107,7 @@ def test_check_names_version_and_model():
 # --- accuracy against TTS with known phoneme times ---------------------------------------
 
 
+@pytest.mark.slow
 def test_espeak_phone_boundaries(espeak, sentences):
     # Measured: 69% within 20 ms, mean error 17 ms on these 8 sentences (73% and 16 ms on all
     # 23 Harvard sentences; no sentence failed). eSpeak's phone times are exact.
@@ -121,6 +122,7 @@ def test_espeak_phone_boundaries(espeak, sentences):
     assert errors.mean() < 0.022
 
 
+@pytest.mark.slow
 def test_piper_phone_boundaries(piper, sentences):
     # Measured on these 10 sentences, 4 runs (Piper's synthesis is random): 31-34% within 20 ms,
     # 74-77% within 50 ms, mean error 34-35 ms; median -24 ms: Piper's times are its duration
@@ -136,6 +138,7 @@ def test_piper_phone_boundaries(piper, sentences):
     assert errors.mean() < 0.045
 
 
+@pytest.mark.slow
 def test_stress_keeps_schwa_apart_from_strut(espeak):
     # pocketsphinx's AH is both; the CMUdict pronunciation it matched says which.
     _, _, result = aligned_tts(espeak, "A cup of coffee.")
@@ -146,6 +149,7 @@ def test_stress_keeps_schwa_apart_from_strut(espeak):
 # --- a real recording ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_librivox_aligns_in_one_pass(kittens, kittens_aligned):
     audio, words = kittens
     result, seconds = kittens_aligned
@@ -164,6 +168,7 @@ def test_librivox_aligns_in_one_pass(kittens, kittens_aligned):
     assert duration / seconds > 5
 
 
+@pytest.mark.slow
 def test_results_do_not_depend_on_earlier_calls(kittens, kittens_aligned, espeak):
     audio, words = kittens
     aligned_tts(espeak, "The birch canoe slid on the smooth planks.")  # something else between
@@ -172,6 +177,7 @@ def test_results_do_not_depend_on_earlier_calls(kittens, kittens_aligned, espeak
     assert again.phonemes == kittens_aligned[0].phonemes
 
 
+@pytest.mark.slow
 def test_offset_moves_every_time(espeak):
     speech, audio, plain = aligned_tts(espeak, "Rice is often served in round bowls.")
     moved = ps.align(audio, [w.text for w in speech.words], offset=12.5)
@@ -182,6 +188,7 @@ def test_offset_moves_every_time(espeak):
     check_timeline(moved, len(audio) / 16000, offset=12.5)
 
 
+@pytest.mark.slow
 def test_loose_ends_find_which_words_a_stretch_holds(kittens, kittens_aligned):
     """A stretch cut from the reading at two pauses, given ten more words on each side (as
     estimated cuts do): the alignment finds the words it holds, timed as in one pass."""
@@ -205,6 +212,7 @@ def test_loose_ends_find_which_words_a_stretch_holds(kittens, kittens_aligned):
 # --- scripts that do not fit, and words the dictionary lacks ------------------------------
 
 
+@pytest.mark.slow
 def test_script_of_other_sentences_fails_softly(espeak, sentences):
     speech = espeak.synthesize(sentences[0])
     result = ps.align(to_16k(speech.audio, speech.sample_rate), sentences[7].split())
@@ -212,6 +220,7 @@ def test_script_of_other_sentences_fails_softly(espeak, sentences):
     assert result.words == [] and result.phonemes == []
 
 
+@pytest.mark.slow
 def test_script_covering_a_fraction_of_the_audio_fails(kittens, sentences):
     audio, words = kittens
     result = ps.align(audio, words[:9])  # the first sentence only: 87% of the sound is left over
@@ -221,6 +230,7 @@ def test_script_covering_a_fraction_of_the_audio_fails(kittens, sentences):
     assert partial.failed or any("outside" in w for w in partial.warnings)
 
 
+@pytest.mark.slow
 def test_unknown_words_numbers_and_abbreviations_get_pronunciations(espeak):
     speech = espeak.synthesize("Doctor Zorblax paid forty two dollars.")
     audio = to_16k(speech.audio, speech.sample_rate)
@@ -235,6 +245,7 @@ def test_unknown_words_numbers_and_abbreviations_get_pronunciations(espeak):
     assert phones[3][7:] == ["d", "ɑ", "l", "ɚ", "z"]  # $42 is said "forty two dollars"
 
 
+@pytest.mark.slow
 def test_an_unpronounceable_word_stays_untimed_with_a_warning(espeak):
     speech, audio, _ = aligned_tts(espeak, "Glue the sheet.")
     result = ps.align(audio, ["Glue", "—", "the", "sheet"])
@@ -244,6 +255,7 @@ def test_an_unpronounceable_word_stays_untimed_with_a_warning(espeak):
     assert {p.word for p in result.phonemes} == {0, 2, 3}
 
 
+@pytest.mark.slow
 def test_every_english_g2p_phoneme_has_a_model_phone():
     from gruut_lang_en import get_lang_dir
 
@@ -263,6 +275,7 @@ def test_every_english_g2p_phoneme_has_a_model_phone():
 # --- progress and cancelling ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_progress_rises_to_one_and_cancel_propagates(kittens):
     audio, words = kittens
     seen = []
@@ -285,6 +298,7 @@ def test_progress_rises_to_one_and_cancel_propagates(kittens):
 # --- the phone loop -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_phone_loop_finds_the_lip_closures_of_real_speech(kittens, kittens_aligned):
     audio, _ = kittens
     phones = ps.recognize_phones(audio, offset=1.0)
@@ -299,6 +313,7 @@ def test_phone_loop_finds_the_lip_closures_of_real_speech(kittens, kittens_align
     assert len(closures) >= 20 and np.mean(found) >= 0.6
 
 
+@pytest.mark.slow
 def test_phone_loop_on_tts_is_plausible(espeak):
     # Synthetic voices are far from pocketsphinx's training speech: measured over 8 sentences,
     # 54% of eSpeak's phones are recognised in order, but only 3 of 15 bilabials within 50 ms.

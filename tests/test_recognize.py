@@ -51,6 +51,7 @@ def test_stretches_stay_short_and_keep_every_word():
     assert [w for s in stretches for w in s.words] == words
 
 
+@pytest.mark.slow
 def test_long_audio_is_cut_at_pauses():
     import numpy as np
 
@@ -77,6 +78,7 @@ def reading():
     return audio, (KITTENS / "threelittlekittens_01_rountreesmith.txt").read_text()
 
 
+@pytest.mark.slow
 def test_a_long_reading_with_its_script_needs_no_transcription(reading, monkeypatch):
     from bridge_server.speech import recognize as stage
     from tests.test_pocketsphinx import KITTENS_FROM, load_16k
@@ -123,6 +125,7 @@ def test_a_long_reading_with_its_script_needs_no_transcription(reading, monkeypa
     assert np.median(error) < 0.02 and np.mean(error[1 : n - 1] < 0.05) > 0.9
 
 
+@pytest.mark.slow
 def test_a_long_recording_with_the_wrong_script_falls_back_to_whisper(reading):
     """A minute of the reading given the Harvard sentences: no stretch aligns, so Whisper hears
     the words, the script is placed on them, and a warning says they do not match."""

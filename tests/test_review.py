@@ -134,6 +134,7 @@ def server(lines, tmp_path_factory):
     stop()
 
 
+@pytest.mark.slow
 def test_lines_audio_and_timelines_by_id(server, lines):
     listed = server.get("/review/lines").json()
     assert [x["id"] for x in listed["lines"]] == ["bob", "pack"]
@@ -149,6 +150,7 @@ def test_lines_audio_and_timelines_by_id(server, lines):
     assert server.get("/review/static/mouth.js").status_code == 200
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("path", "status", "words"),
     [
@@ -181,6 +183,7 @@ def test_only_ids_name_files(server, path, status, words):
 RATING = {"line": "pack", "variant": "default", "sync": 4, "naturalness": 5, "rater": "r1"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("path", "change", "status", "words"),
     [
@@ -209,6 +212,7 @@ def test_bad_ratings_are_refused_with_json(server, path, change, status, words):
     assert r.json()["type"] in ("InputError",)
 
 
+@pytest.mark.slow
 def test_the_command_refuses_a_folder_without_lines(tmp_path, capsys):
     assert main(["review", str(tmp_path), "--port", "8770"]) == 3
     assert "holds no line" in capsys.readouterr().err
@@ -248,6 +252,7 @@ def expected(answer: dict, t: float) -> tuple[float, str]:
     return into * shapes[cues[-1].viseme]["open"] + (1 - into) * before, cues[-1].viseme
 
 
+@pytest.mark.slow
 def test_the_page_plays_rates_and_compares(lines, playwright_core, tmp_path):
     db = tmp_path / "ratings.sqlite"
     with reviewing(lines, db, tmp_path / "review.log") as url:

@@ -21,6 +21,7 @@ def rms(audio, sr, start, end):
     return float(np.sqrt(np.mean(seg.astype(float) ** 2)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "line", [LINE, "Maybe Mom made plum pie for the picnic."], ids=["pack", "for-the"]
 )
@@ -35,6 +36,7 @@ def test_words_and_phonemes_follow_the_text(voice, line):
     assert 1.5 < speech.duration < 4.5
 
 
+@pytest.mark.slow
 def test_every_word_keeps_its_place_in_time(voice):
     # Piper runs "a" into the word before: it has no phone of its own, yet its time is not 0
     speech = voice.synthesize("These days a chicken leg is a rare dish. A cat sat.")
@@ -42,6 +44,7 @@ def test_every_word_keeps_its_place_in_time(voice):
     assert times == sorted(times) and speech.words[2].start > 0.3
 
 
+@pytest.mark.slow
 def test_stop_closures_are_quiet_where_the_timeline_says(voice, sentences):
     """Independent check of the times: a stop's first half (its closure) is much quieter than the
     vowel after it, so a timeline shifted by even a phoneme would fail."""
@@ -61,6 +64,7 @@ def test_stop_closures_are_quiet_where_the_timeline_says(voice, sentences):
     assert np.median(ratios) < 0.65
 
 
+@pytest.mark.slow
 def test_cancelling_stops_the_voice_and_it_still_works_after(voice, sentences):
     def cancel(done, stage):
         raise Cancelled("stop")
@@ -70,6 +74,7 @@ def test_cancelling_stops_the_voice_and_it_still_works_after(voice, sentences):
     assert voice.synthesize("Hello.").phonemes
 
 
+@pytest.mark.slow
 def test_progress_reaches_the_end_of_a_long_text(voice, sentences):
     seen = []
     voice.synthesize(" ".join(sentences[:6]), lambda d, s: seen.append(d))
@@ -103,6 +108,7 @@ def test_bad_voice_options_say_what_to_do(engine, options, message):
         engines.create(engine, "speech", **options).synthesize("Hello.")
 
 
+@pytest.mark.slow
 def test_piper_times_are_the_models_own(piper):
     """Phoneme ends land on Piper's hop grid (256 samples) except where a word gap is shared."""
     s = piper.synthesize(LINE)

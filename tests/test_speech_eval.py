@@ -33,6 +33,7 @@ def test_pitch_follows_a_tone_and_its_glide():
     assert np.isnan(pitch(noise, SR)).mean() > 0.8  # noise is unvoiced
 
 
+@pytest.mark.slow
 def test_the_neural_voice_moves_its_pitch_more_than_the_formant_voice(sentences):
     espeak, piper = (evaluate_tts(sentences[:2], v) for v in ("espeak", "piper"))
     for r in (espeak, piper):
@@ -41,6 +42,7 @@ def test_the_neural_voice_moves_its_pitch_more_than_the_formant_voice(sentences)
     assert piper.wer <= espeak.wer  # Whisper hears the neural voice at least as well
 
 
+@pytest.mark.slow
 def test_the_command_prints_a_report_and_refuses_an_empty_file(tmp_path, capsys):
     lines = tmp_path / "lines.txt"
     lines.write_text("The birch canoe slid on the smooth planks.\n")

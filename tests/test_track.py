@@ -21,6 +21,7 @@ def tracked():
     return track(CLIP, text=SCRIPT)
 
 
+@pytest.mark.slow
 def test_a_video_gives_landmarks_controls_and_curves_that_follow_the_face(tracked):
     video = tracked.source["video"]
     assert video["face_found"] == 1.0 and video["frames"] == 75
@@ -32,6 +33,7 @@ def test_a_video_gives_landmarks_controls_and_curves_that_follow_the_face(tracke
     assert abs(video["av_offset_ms"]) < 60  # the clip is in sync
 
 
+@pytest.mark.slow
 def test_closures_survive_any_video_weight_and_weight_zero_is_the_sound(tracked):
     sound_only = bake(CLIP, text=SCRIPT)
     zero = track(CLIP, text=SCRIPT, video_weight=0.0)
@@ -45,6 +47,7 @@ def test_closures_survive_any_video_weight_and_weight_zero_is_the_sound(tracked)
         assert pp.sample([(p.start + p.end) / 2])[0] > 0.9, p
 
 
+@pytest.mark.slow
 def test_the_sound_shifted_against_the_picture_is_measured(tmp_path):
     import av
 
@@ -56,6 +59,7 @@ def test_the_sound_shifted_against_the_picture_is_measured(tmp_path):
     assert av.open(str(shifted)).streams.audio  # (the remux kept the sound)
 
 
+@pytest.mark.slow
 def test_arkit_rigs_take_the_blendshapes(tracked):
     arkit = track(CLIP, text=SCRIPT, viseme_set="arkit")
     jaw = arkit.curve("jawOpen")
@@ -63,6 +67,7 @@ def test_arkit_rigs_take_the_blendshapes(tracked):
     assert arkit.source["video"]["model"] == "landmarker"
 
 
+@pytest.mark.slow
 def test_the_command_writes_timeline_and_plot_and_sync_prints_the_offset(tmp_path, capsys):
     out, png = tmp_path / "take.json", tmp_path / "take.png"
     assert main(["track", str(CLIP), "--text", SCRIPT, "--timeline", str(out), "--plot",
@@ -78,6 +83,7 @@ def test_the_command_writes_timeline_and_plot_and_sync_prints_the_offset(tmp_pat
 # --- bad input ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_video_without_sound_follows_the_face_alone(tmp_path):
     silent = tmp_path / "silent.mkv"
     _remux(CLIP, silent, audio=False)
@@ -98,6 +104,7 @@ def test_sound_without_picture_and_a_damaged_file_are_named(tmp_path):
         track(broken)
 
 
+@pytest.mark.slow
 def test_no_face_is_an_error_that_says_so(tmp_path):
     blank = tmp_path / "blank.mp4"
     _blank_video(blank)
@@ -147,6 +154,7 @@ def _blank_video(path) -> None:
             out.mux(packet)
 
 
+@pytest.mark.slow
 def test_a_small_face_is_tracked_with_a_warning(tmp_path):
     from tests.videos import grid_frames, write_video
 
@@ -157,6 +165,7 @@ def test_a_small_face_is_tracked_with_a_warning(tmp_path):
     assert any("the face is small" in w.message for w in timeline.warnings)
 
 
+@pytest.mark.slow
 def test_the_resting_mouth_can_be_given_as_a_span(tmp_path, capsys):
     out = tmp_path / "take.json"
     assert main(["track", str(CLIP), "--text", SCRIPT, "--neutral", "2.5:2.9", "--timeline",
@@ -166,6 +175,7 @@ def test_the_resting_mouth_can_be_given_as_a_span(tmp_path, capsys):
     assert main(["track", str(CLIP), "--neutral", "later", "-q"]) == 3
 
 
+@pytest.mark.slow
 def test_a_dark_picture_is_named_as_the_reason(tmp_path):
     from tests.videos import grid_frames, write_video
 

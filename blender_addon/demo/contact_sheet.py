@@ -74,7 +74,7 @@ def render_contact_sheet(scene, obj, cells, path, *, size=192, columns=6) -> She
     if scene.objects.get(obj.name) is not obj:
         raise ValueError(f"'{obj.name}' is not in scene '{scene.name}'")
     if scene.camera is None:
-        raise ValueError("the scene has no camera: add one (demo_head.frame_head) first")
+        raise ValueError("the scene has no camera: add one (demo.head.frame_head) first")
     path = Path(path)
     cols = min(columns, len(cells))
     rows = math.ceil(len(cells) / cols)

@@ -3,7 +3,7 @@
 Built from vertex lists (no operators, so it works in background mode), with only `bpy` and the
 standard library: it runs in Blender's own Python (no numpy) and in the `bpy` module. One mesh:
 skin, eyes, brows, nose, and a parametric mouth (lips ring, dark mouth cavity, upper teeth,
-tongue). Every mouth vertex is a function of a few parameters (`data/mouth_shapes.json`), so the
+tongue). Every mouth vertex is a function of a few parameters (`mouth_shapes.json`), so the
 Basis and each shape key are the same function at different parameters, and teeth and tongue
 always stay inside the lips. The character faces -Y; its left is +X.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 import bpy
 
 HERE = Path(__file__).resolve().parent
-SHAPES_FILE = HERE / "data" / "mouth_shapes.json"
+SHAPES_FILE = HERE / "mouth_shapes.json"
 
 # Head: an ellipsoid, narrower towards the chin.
 HEAD = {"a": 0.92, "b": 1.0, "c": 1.2, "taper": 0.2}
@@ -44,21 +44,19 @@ COLOURS = {
 MATERIALS = list(COLOURS)
 
 
-# Rig presets: the installed add-on carries a copy; in the repository they are at the top.
-PRESET_DIRS = (HERE / "rigs", HERE.parent / "rigs")
+RIGS = HERE.parents[1] / "rigs"  # the repository's presets (the demo is not in the zips)
 
 
 def preset_path(name: str) -> Path:
-    """rigs/<name>.json next to the add-on (the installed zip's copy) or in the repository."""
-    for folder in PRESET_DIRS:
-        path = folder / f"{name}.json"
-        if path.is_file():
-            return path
-    raise FileNotFoundError(f"no rig preset {name!r} in {' or '.join(map(str, PRESET_DIRS))}")
+    """rigs/<name>.json in the repository."""
+    path = RIGS / f"{name}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no rig preset {name!r} in {RIGS}")
+    return path
 
 
 def preset_names() -> list[str]:
-    return sorted({p.stem for folder in PRESET_DIRS for p in folder.glob("*.json")})
+    return sorted(p.stem for p in RIGS.glob("*.json"))
 
 
 def load_preset(name: str) -> dict:

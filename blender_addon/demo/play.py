@@ -1,7 +1,7 @@
 """Play a timeline on the demo head and render a contact sheet of its mouths.
 
-    python blender_addon/demo.py -- --timeline line.json --out sheet.png        # the bpy module
-    blender -b --factory-startup --python-exit-code 1 -P blender_addon/demo.py -- \\
+    python blender_addon/demo/play.py -- --timeline line.json --out sheet.png        # the bpy module
+    blender -b --factory-startup --python-exit-code 1 -P blender_addon/demo/play.py -- \\
         --timeline line.json --out sheet.png [--audio line.wav] [--blend line.blend] [--preset P]
 
 An empty scene, a demo head with the shape keys the timeline's curves are named after (the
@@ -13,19 +13,21 @@ per viseme of the line (at most 24) at its middle frame, labelled with time, pho
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script (-P or python demo.py): the repository's root
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if __package__ in (None, ""):  # run as a script (-P or python play.py): the repository's root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import bpy  # noqa: E402
 
-from blender_addon import compat, contact_sheet, demo_head  # noqa: E402
+from blender_addon import compat  # noqa: E402
+from blender_addon.demo import contact_sheet  # noqa: E402
+from blender_addon.demo import head as demo_head  # noqa: E402
 from blender_addon.keyframes import write_line  # noqa: E402
+from blender_addon.timeline import TimelineError, load  # noqa: E402
 
 MAX_CELLS = 24
 FIRST_FRAME = 1
@@ -33,7 +35,11 @@ FIRST_FRAME = 1
 
 def main(argv: list[str]) -> int:
     args = _parse(argv)
-    timeline = json.loads(Path(args.timeline).read_text(encoding="utf-8"))
+    try:
+        timeline = load(args.timeline)
+    except TimelineError as e:
+        print(e, file=sys.stderr)
+        return 2
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
     fps = float(timeline["fps"])
@@ -64,7 +70,7 @@ def main(argv: list[str]) -> int:
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="demo.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="play.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--timeline", required=True, help="timeline JSON (lipsync say/bake)")
     parser.add_argument("--out", required=True, help="contact sheet PNG")
     parser.add_argument("--audio", help="the line's sound, added as a sound strip at frame 1")

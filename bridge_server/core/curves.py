@@ -76,6 +76,7 @@ class Animation:
     curves: CurveSettings = field(default_factory=CurveSettings)
 
     def __post_init__(self) -> None:
+        exact_fps(self.fps)  # its message names the usual rates
         check_ranges(self)
 
     @classmethod

@@ -40,6 +40,7 @@ _NAMESPACE = re.compile(r"[.:|/]")  # vrc.v_aa, blendShape1.jawOpen, head:jawOpe
 # The words of a name: an acronym before a capitalised word (MTHOpen), a word (jaw, Open),
 # an acronym (MTH), a number, or a run of another script's letters (あ).
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+|[^\W\d_]+")
+DEFAULT_SET = "oculus15"  # as the pipeline's default
 _LISTED = 8  # names shown in a message before "and N more"
 _Found = dict[str, tuple[int, int]]  # channel -> (rank, index of the shape key that drives it)
 
@@ -219,13 +220,17 @@ def resolve(
     rig: str | None = None,
     shape_keys: list[str] | None = None,
     viseme_set: str | None = None,
+    chosen: dict[str, str] | None = None,
 ) -> RigMapping:
-    """The mapping a request asks for: a preset by name, or the rig's own shape-key names.
+    """The mapping a request asks for: a preset by name, the caller's own choice of shape key
+    per channel, or the rig's own shape-key names (matched).
 
     `viseme_set` only steers matching names; a preset brings its own set.
     """
-    if rig and shape_keys is not None:
+    if rig and (shape_keys is not None or chosen is not None):
         raise InputError("give either a rig preset or the rig's shape-key names, not both.")
+    if chosen is not None:
+        return explicit(chosen, viseme_set, shape_keys)
     if rig:
         preset = load_preset(rig)
         if viseme_set and load_set(viseme_set).name != preset.viseme_set:
@@ -239,6 +244,30 @@ def resolve(
             f"name a rig preset ({', '.join(presets())}) or send the rig's shape-key names."
         )
     return match(shape_keys, viseme_set)
+
+
+def explicit(
+    chosen: dict[str, str], viseme_set: str | None = None, shape_keys: list[str] | None = None
+) -> RigMapping:
+    """The caller's channel -> shape key pairs (a user's corrected mapping), as they are:
+    every channel must be one of the set's; channels paired with "" drive nothing."""
+    channels = load_set(viseme_set or DEFAULT_SET).channels
+    unknown = [c for c in chosen if c not in channels]
+    if unknown:
+        raise InputError(
+            f"mapping: {_listing(unknown)} not in viseme set {viseme_set or DEFAULT_SET!r}; "
+            f"its channels are {', '.join(channels)} (send visemes with the mapping)."
+        )
+    keys = {c: chosen[c] for c in channels if chosen.get(c)}
+    if not keys:
+        raise InputError("mapping: no channel has a shape key; pair at least one.")
+    used = set(keys.values())
+    return RigMapping(
+        viseme_set=load_set(viseme_set or DEFAULT_SET).name,
+        shape_keys=keys,
+        unmatched_keys=[k for k in shape_keys or [] if k not in used],
+        missing_channels=[c for c in channels if c not in keys],
+    )
 
 
 def normalize(name: str) -> str:

@@ -14,7 +14,9 @@ import pytest
 
 bpy = pytest.importorskip("bpy", reason="the bpy module (pip install bpy) runs the add-on tests")
 
-from blender_addon import contact_sheet, demo, demo_head  # noqa: E402
+from blender_addon.demo import contact_sheet  # noqa: E402
+from blender_addon.demo import head as demo_head  # noqa: E402
+from blender_addon.demo import play as demo  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 LIPSYNC = Path(sys.executable).parent / "lipsync"
@@ -187,12 +189,13 @@ def test_contact_sheet_renders_labelled_cells_and_restores_the_scene(empty, tmp_
     assert data_counts() == before
 
 
-def test_demo_keys_a_rig_named_timeline_and_renders_its_visemes(empty, tmp_path):
+def test_demo_keys_a_rig_named_timeline_and_renders_its_visemes(empty, tmp_path, capsys):
     curves = [
         {"channel": "vrc.v_pp", "keys": [[0.0, 1.0], [0.1, 0.0]], "interpolation": "linear"},
         {"channel": "vrc.v_aa", "keys": [[0.0, 0.0], [0.2, 1.0]], "interpolation": "linear"},
     ]
     timeline = {
+        "schema_version": "1.0",
         "fps": 30000 / 1001,
         "duration": 0.3,
         "viseme_set": "oculus15",
@@ -220,6 +223,9 @@ def test_demo_keys_a_rig_named_timeline_and_renders_its_visemes(empty, tmp_path)
     assert png_size(tmp_path / "s.png") == (128, 64)
     scene = bpy.context.scene
     assert scene.render.fps == 30 and scene.render.fps_base == pytest.approx(1.001)
+    path.write_text(json.dumps(timeline | {"schema_version": "2.0"}))  # from a newer bridge
+    assert demo.main(["--timeline", str(path), "--out", str(tmp_path / "n.png")]) == 2
+    assert "update the Lip Sync add-on" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(shutil.which("blender") is None, reason="no `blender` binary on PATH")
@@ -229,7 +235,7 @@ def test_demo_script_in_blender_3_4(tmp_path):
     subprocess.run([*say, "-q"], check=True, timeout=120, cwd=tmp_path)
     out, blend = tmp_path / "sheet.png", tmp_path / "line.blend"
     command = ["blender", "-b", "--factory-startup", "--python-exit-code", "1"]
-    command += ["-P", str(ROOT / "blender_addon" / "demo.py"), "--"]
+    command += ["-P", str(ROOT / "blender_addon" / "demo" / "play.py"), "--"]
     command += ["--timeline", str(timeline), "--out", str(out), "--blend", str(blend)]
 
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)

@@ -47,12 +47,20 @@ def test_the_zips_hold_the_add_on_its_presets_and_a_valid_manifest(zips):
     extension, legacy = zips
     inside = zipfile.ZipFile(extension).namelist()
     assert {"blender_manifest.toml", "__init__.py", "batch.py", "rigs/vrchat.json"} <= set(inside)
-    assert "data/mouth_shapes.json" in inside and not any("__pycache__" in n for n in inside)
+    assert {"client.py", "frames.py", "request.py", "timeline.py", "mapping.py"} <= set(inside)
+    assert not any("__pycache__" in n for n in inside)
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     manifest = tomllib.loads(zipfile.ZipFile(extension).read("blender_manifest.toml").decode())
     assert manifest["id"] == "lipsync" and manifest["type"] == "add-on"
     assert manifest["blender_version_min"] == "4.2.0" and len(manifest["tagline"]) <= 64
     assert all(n.startswith("lipsync/") for n in zipfile.ZipFile(legacy).namelist())
+
+
+@pytest.mark.parametrize("which", ["extension", "legacy"])
+def test_the_zips_carry_no_demo(zips, which):
+    inside = zipfile.ZipFile(zips[which == "legacy"]).namelist()
+    demo = [n for n in inside if any(w in n for w in ("demo", "contact_sheet", "mouth_shapes"))]
+    assert demo == [] and len(inside) > 20
 
 
 def test_the_extension_installs_and_enables_in_blender_5(zips, tmp_path):
