@@ -12,19 +12,19 @@ from typing import Any
 
 from . import engines
 from .core.animate import animate
-from .core.curves import CurveSettings
+from .core.curves import CurveSettings, option_fields
 from .core.errors import InputError
 from .core.progress import Progress, no_progress, part
 from .core.text import MAX_CHARS, check_text
 from .core.timeline import Timeline
-from .core.visemes import load_set
+from .core.visemes import available_sets, load_set
 from .engines import face
 from .engines.base import Speech
 from .media.audio import Audio, load_audio, shifted
 from .media.video import probe
 from .mouth.controls import mouth_of, sync_offset
 from .mouth.fusion import add_video
-from .speech.recognize import recognize
+from .speech.recognize import AUDIO_ENGINES, recognize
 
 log = logging.getLogger(__name__)
 
@@ -173,3 +173,16 @@ def sync(source: str | Path | bytes, *, name: str = "", progress: Progress = no_
     sound = shifted(load_audio(source, name=name), info.sound_delay)  # on the picture's clock
     progress(1.0, "done")
     return sync_offset(mouth.times, mouth.controls["lips_apart"], sound.samples, sound.sample_rate)
+
+
+def choices() -> dict:
+    """What a caller can choose, from the definitions themselves: the animation options (default,
+    range, help), the engines per input and the viseme sets. The HTTP API serves it (GET
+    /options) and the add-on ships a copy (blender_addon/options.json) for its properties."""
+    return {
+        "animation": [
+            {"name": f.name, "default": f.default} | dict(f.metadata) for f in option_fields()
+        ],
+        "engines": {"audio": AUDIO_ENGINES, "text": engines.names(engines.SPEECH)},
+        "viseme_sets": available_sets(),
+    }

@@ -296,7 +296,7 @@ BAD = [
     ),
     pytest.param(lambda d: d, r"is a folder, not an audio file", id="folder"),
     pytest.param(
-        lambda d: d / "empty.wav", r"empty\.wav is empty \(0 bytes\); fix: give a file", id="empty"
+        lambda d: d / "empty.wav", r"empty\.wav is empty \(0 bytes\); fix: give a WAV", id="empty"
     ),
     pytest.param(
         lambda d: d / "notes.wav",

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 
+from .. import engines
 from ..core.curves import Animation, CurveSettings, option_fields
 from ..formats.exporters import FORMATS
+from ..speech.recognize import AUDIO_ENGINES
 from .progress import ProgressBar
 
 EXIT_CODES = """exit codes:
@@ -70,9 +72,10 @@ def _recognition_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--engine",
         default="auto",
-        choices=["auto", "whisper", "allosaurus", "phoneloop"],
+        choices=AUDIO_ENGINES,
         help="auto: the script or Whisper's words, then forced alignment (default); whisper: "
-        "Whisper's word times only; allosaurus / phoneloop: phones without a transcript",
+        f"Whisper's word times only; {' / '.join(engines.names(engines.PHONES))}: phones "
+        "without a transcript",
     )
     g.add_argument(
         "--model",

@@ -11,10 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import InputError, require
+from .open import open_media
 
 INSTALL = "pip install av  (or ./setup.sh)"
 MIN_PARTIAL_S = 0.5  # a damaged file is still used if at least this much of it decodes
 FIX_DAMAGED = "fix: re-export or re-download the file"
+FIX_FORMAT = "fix: give a WAV, FLAC, MP3, OGG, M4A or a video with sound"
 
 Source = str | Path | bytes  # a path, or the bytes of an upload
 
@@ -96,7 +98,7 @@ def _decode(
     """
     av = require("av", INSTALL)
     data = source if isinstance(source, bytes) else Path(source)
-    with _open(av, data, label) as container:
+    with open_media(av, data, label, "audio", FIX_FORMAT) as container:
         stream = _audio_track(container, label)
         decoded = 0
         try:
@@ -119,27 +121,6 @@ def _decode(
         warnings.append(
             f"{label} is truncated at {end:.1f} s: {short}; only that part is used; {FIX_DAMAGED}"
         )
-
-
-def _open(av, data: Path | bytes, label: str):
-    """Open a container, turning every way it can fail into an InputError that names the file."""
-    if isinstance(data, Path):
-        if not data.exists():
-            raise InputError(f"audio file not found: {data}; fix: check the path")
-        if data.is_dir():
-            raise InputError(f"{data} is a folder, not an audio file; fix: give a file with sound")
-        size = data.stat().st_size
-    else:
-        size = len(data)
-    if size == 0:
-        raise InputError(f"{label} is empty (0 bytes); fix: give a file with sound")
-    try:
-        return av.open(io.BytesIO(data) if isinstance(data, bytes) else str(data))
-    except av.FFmpegError as e:
-        raise InputError(
-            f"{label} is not an audio or video file FFmpeg can read, or it is damaged "
-            f"({e.strerror}); fix: give a WAV, FLAC, MP3, OGG, M4A or a video with sound"
-        ) from None
 
 
 def _audio_track(container, label: str):

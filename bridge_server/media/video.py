@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ import numpy as np
 
 from ..core.errors import InputError, require
 from .audio import Source
+from .open import open_media
 
 INSTALL = "pip install av  (or ./setup.sh)"
 FIX = "fix: give a video file (MP4, MOV, MKV, WEBM, AVI, MPG) with a face in it"
@@ -34,7 +34,7 @@ def probe(source: Source, *, name: str = "") -> VideoInfo:
     """The video's size, rate, length and codec; decodes one frame to prove it can be read."""
     av = require("av", INSTALL)
     label = _label(source, name)
-    with _open(av, source, label) as container:
+    with open_media(av, source, label, "video", FIX) as container:
         stream = _video_track(av, container, label)
         first = next(_decoded(av, container, stream, label), None)
         if first is None:
@@ -68,7 +68,7 @@ def iter_frames(
     """
     av = require("av", INSTALL)
     label = _label(source, name)
-    with _open(av, source, label) as container:
+    with open_media(av, source, label, "video", FIX) as container:
         stream = _video_track(av, container, label)
         stream.thread_type = "AUTO"  # frame threads: decoding ~2x faster, same frames
         start = stream.start_time or 0
@@ -99,27 +99,6 @@ def _label(source: Source, name: str) -> str:
     if name:
         return name
     return "uploaded video" if isinstance(source, bytes) else Path(source).name
-
-
-def _open(av, source: Source, label: str):
-    """Open a container, turning every way it can fail into an InputError that names the file."""
-    if isinstance(source, bytes):
-        size = len(source)
-    else:
-        path = Path(source)
-        if not path.exists():
-            raise InputError(f"video file not found: {path}; fix: check the path")
-        if path.is_dir():
-            raise InputError(f"{path} is a folder, not a video file; {FIX}")
-        size = path.stat().st_size
-    if size == 0:
-        raise InputError(f"{label} is empty (0 bytes); {FIX}")
-    try:
-        return av.open(io.BytesIO(source) if isinstance(source, bytes) else str(source))
-    except av.FFmpegError as e:
-        raise InputError(
-            f"{label} is not a video file FFmpeg can read, or it is damaged ({e.strerror}); {FIX}"
-        ) from None
 
 
 def _video_track(av, container, label: str):
