@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from types import SimpleNamespace
 
 HERE = Path(__file__).resolve().parent
 AUDIO = {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".wma", ".aiff"}
+OPTIONS = {o["name"]: o for o in json.loads((HERE / "options.json").read_text())["animation"]}
 VIDEO = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg"}
 
 
@@ -37,9 +39,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--visemes", default="AUTO", help="viseme set (default: the rig's)")
     p.add_argument("--engine", default="auto", help="auto, whisper, phoneloop, allosaurus")
     p.add_argument("--lang", default="", help="language, e.g. en; default: detected")
-    p.add_argument("--intensity", type=float, default=1.0)
-    p.add_argument("--smoothing", type=float, default=0.5)
-    p.add_argument("--holds", action="store_true", help="stepped keys")
+    for name in ("intensity", "smoothing"):  # the bridge's options, as in the panel
+        o = OPTIONS[name]
+        p.add_argument(f"--{name}", type=float, default=o["default"], help=o["help"])
+    p.add_argument("--holds", action="store_true", help=OPTIONS["holds"]["help"])
     p.add_argument("--video-weight", type=float, default=0.5, help="videos: follow the face 0..1")
     return p.parse_args(argv)
 

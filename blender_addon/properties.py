@@ -14,6 +14,8 @@ from bpy.props import (
     StringProperty,
 )
 
+from . import options
+
 SOURCES = [
     ("AUDIO", "Audio File", "a recording on disk", "FILE_SOUND", 0),
     ("STRIP", "Sound Strip", "a sound strip in the sequencer; keys line up with it", "SEQUENCE", 1),
@@ -34,21 +36,38 @@ SOURCES = [
         4,
     ),
 ]
-ENGINES = [
-    ("auto", "Auto", "the script if given, otherwise Whisper; the best available"),
-    ("whisper", "Whisper", "speech recognition, then alignment"),
-    ("phoneloop", "Phone Loop", "pocketsphinx phones without words (fast, English)"),
-    ("allosaurus", "Allosaurus", "phones in any language"),
-]
-VOICES = [("espeak", "eSpeak NG", "fast, many languages"), ("piper", "Piper", "natural voice")]
-VISEME_SETS = [
-    ("AUTO", "From Rig", "the set that matches the shape keys"),
-    ("oculus15", "Oculus 15", ""),
-    ("rhubarb", "Rhubarb A-H, X", ""),
-    ("preston_blair", "Preston Blair", ""),
-    ("vrm5", "VRM A I U E O", ""),
-    ("arkit", "ARKit", ""),
-]
+# labels for the bridge's names (options.json); a name not here (new in the bridge) shows as is
+ENGINE_LABELS = {
+    "auto": ("Auto", "the script if given, otherwise Whisper; the best available"),
+    "whisper": ("Whisper", "speech recognition, then alignment"),
+    "phoneloop": ("Phone Loop", "pocketsphinx phones without words (fast, English)"),
+    "allosaurus": ("Allosaurus", "phones in any language"),
+}
+VOICE_LABELS = {
+    "espeak": ("eSpeak NG", "fast, many languages"),
+    "piper": ("Piper", "natural voice"),
+}
+VISEME_LABELS = {
+    "oculus15": ("Oculus 15", ""),
+    "rhubarb": ("Rhubarb A-H, X", ""),
+    "preston_blair": ("Preston Blair", ""),
+    "vrm5": ("VRM A I U E O", ""),
+    "arkit": ("ARKit", ""),
+}
+ENGINES = options.enum_items(options.engines("audio"), ENGINE_LABELS)
+VOICES = options.enum_items(options.engines("text"), VOICE_LABELS)
+VISEME_SETS = [("AUTO", "From Rig", "the set that matches the shape keys")] + options.enum_items(
+    options.viseme_sets(), VISEME_LABELS
+)
+LABELS = {"intensity": "Intensity", "smoothing": "Smoothing", "holds": "Holds"}
+
+
+def animation(name: str):
+    """The property for the bridge's animation option `name`: default, range and description
+    from options.json, the label from LABELS."""
+    args = options.property_args(name)
+    kind = BoolProperty if isinstance(args["default"], bool) else FloatProperty
+    return kind(name=LABELS.get(name, name.replace("_", " ").title()), **args)
 
 
 class LipsyncChannel(bpy.types.PropertyGroup):
@@ -68,7 +87,7 @@ class LipsyncSettings(bpy.types.PropertyGroup):
     audio_path: StringProperty(name="Audio", subtype="FILE_PATH")
     strip: StringProperty(name="Strip", description="name of the sound strip")
     text: StringProperty(name="Text", description="the line to speak")
-    voice_engine: EnumProperty(name="Voice", items=VOICES, default="espeak")
+    voice_engine: EnumProperty(name="Voice", items=VOICES, default=VOICES[0][0])
     voice: StringProperty(name="Voice Name", description="e.g. en-us, en-gb, de; empty: default")
     video_path: StringProperty(name="Video", subtype="FILE_PATH")
     video_weight: FloatProperty(
@@ -88,11 +107,12 @@ class LipsyncSettings(bpy.types.PropertyGroup):
         "or recognised)",
     )
     lang: StringProperty(name="Language", description="e.g. en, de, cs; empty: detected")
-    engine: EnumProperty(name="Engine", items=ENGINES, default="auto")
+    engine: EnumProperty(name="Engine", items=ENGINES, default=ENGINES[0][0])
     viseme_set: EnumProperty(name="Visemes", items=VISEME_SETS, default="AUTO")
-    intensity: FloatProperty(name="Intensity", default=1.0, min=0.0, max=2.0)
-    smoothing: FloatProperty(name="Smoothing", default=0.5, min=0.0, max=1.0)
-    holds: BoolProperty(name="Holds", description="stepped keys: hold each mouth, 2D style")
+    # the bridge's animation options (options.ANIMATION), sent under these names
+    intensity: animation("intensity")
+    smoothing: animation("smoothing")
+    holds: animation("holds")
     frame_offset: IntProperty(
         name="Offset", description="frames from the scene start (or the strip)"
     )

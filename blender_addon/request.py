@@ -9,10 +9,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import options as choices
 from . import timeline
 from .client import Bridge, BridgeError
 
-LIPS_FIELDS = {"visemes", "fps", "intensity", "smoothing", "holds", "shape_keys", "mapping"}
+LIPS_FIELDS = {"visemes", "fps", *choices.ANIMATION, "shape_keys", "mapping"}
 UPLOADS = {"audio": "/lipsync/audio", "video": "/lipsync/video", "lips": "/lipread/script"}
 
 
@@ -46,13 +47,12 @@ class Fetched:
 
 
 def base(settings, *, fps, frame_offset, viseme_set, mapping, shape_keys) -> Request:
-    """The options every source shares: animation settings and the rig (the bridge maps)."""
+    """The options every source shares: animation settings (the bridge's names, each the
+    setting of that name) and the rig (the bridge maps)."""
     fields = {
         "visemes": viseme_set,
         "fps": round(fps, 6),
-        "intensity": settings.intensity,
-        "smoothing": settings.smoothing,
-        "holds": settings.holds,
+        **{name: getattr(settings, name) for name in choices.ANIMATION},
         "shape_keys": list(shape_keys),
         "mapping": dict(mapping),
     }

@@ -20,7 +20,7 @@ from tests.bridge import free_port, running_bridge
 from tests.conftest import DATA, ROOT
 
 ADDON = ROOT / "blender_addon"
-PURE = ("client", "frames", "mapping", "request", "timeline")
+PURE = ("client", "frames", "mapping", "options", "request", "timeline")
 PACKAGE = "lipsync_pure"
 LOAD = f"""
 import importlib, sys, types
@@ -37,7 +37,7 @@ def load(name: str):
     return importlib.import_module(f"{PACKAGE}.{name}")
 
 
-client, frames, mapping, request, timeline = map(load, PURE)
+client, frames, mapping, options, request, timeline = map(load, PURE)
 GOLDEN = json.loads((DATA / "golden_timeline.json").read_text())
 VRCHAT = [f"vrc.v_{v}" for v in "sil pp ff th dd kk ch ss nn rr aa e ih oh ou".split()]
 
@@ -75,6 +75,59 @@ def test_seconds_land_on_offset_plus_seconds_times_fps(seconds, fps, offset, fra
 def test_scene_fps_divides_by_fps_base():
     scene = SimpleNamespace(render=SimpleNamespace(fps=30, fps_base=1.001))
     assert frames.scene_fps(scene) == pytest.approx(29.97003, abs=1e-5)
+
+
+# --- options.json: the bridge's choices, shipped with the add-on -------------------------------
+
+
+def test_the_shipped_options_are_the_bridges_choices():
+    from bridge_server.pipeline import choices
+
+    shipped = (ADDON / "options.json").read_text(encoding="utf-8")
+    assert shipped == json.dumps(choices(), indent=2) + "\n", (
+        "blender_addon/options.json is out of date with bridge_server.pipeline.choices(); "
+        "refresh it with: .venv/bin/python blender_addon/build.py --options"
+    )
+
+
+def test_the_animation_options_the_add_on_sends_are_the_bridges():
+    from bridge_server.pipeline import choices
+
+    names = [o["name"] for o in choices()["animation"]]
+    assert set(options.ANIMATION) <= set(names)
+    line = request.for_text(base(), settings(text="hello"))
+    assert (
+        set(options.ANIMATION) <= set(line.fields) and set(options.ANIMATION) <= request.LIPS_FIELDS
+    )
+
+
+def test_properties_and_enums_come_from_the_snapshot():
+    snapshot = {
+        "animation": [
+            {"name": "intensity", "default": 1.0, "help": "how much", "min": 0.0, "max": 2.0},
+            {"name": "lead", "default": 0.0, "help": "early", "min": None, "max": 0.5},
+            {"name": "holds", "default": False, "help": "stepped", "min": None, "max": None},
+        ],
+        "engines": {"audio": ["auto", "newer"], "text": ["espeak"]},
+        "viseme_sets": ["oculus15", "new_set"],
+    }
+    assert options.property_args("intensity", snapshot) == {
+        "default": 1.0, "description": "how much", "min": 0.0, "max": 2.0
+    }  # fmt: skip
+    assert options.property_args("lead", snapshot) == {
+        "default": 0.0,
+        "description": "early",
+        "max": 0.5,
+    }
+    assert options.property_args("holds", snapshot) == {"default": False, "description": "stepped"}
+    with pytest.raises(KeyError, match="build.py --options"):
+        options.option("smoothing", snapshot)
+    labels = {"auto": ("Auto", "the best")}
+    assert options.enum_items(options.engines("audio", snapshot), labels) == [
+        ("auto", "Auto", "the best"), ("newer", "Newer", "")
+    ]  # fmt: skip
+    assert options.enum_items(options.viseme_sets(snapshot), {})[1] == ("new_set", "New Set", "")
+    assert options.load() == options.SNAPSHOT and options.engines("text") == ["espeak", "piper"]
 
 
 # --- request building -------------------------------------------------------------------------------

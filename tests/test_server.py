@@ -1,15 +1,26 @@
 """The HTTP bridge for real: uvicorn on a free loopback port, driven by an HTTP client."""
 
+import json
+import logging
+import os
+import re
+import subprocess
 import time
+from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from bridge_server.core.errors import InputError
 from bridge_server.core.timeline import Timeline
 from bridge_server.media.audio import wav_bytes
-from bridge_server.serve.app import ServerSettings, check_bind, serve_in_thread
+from bridge_server.serve.app import ServerSettings, check_bind, create_app, serve_in_thread
+from bridge_server.serve.routes import info as info_routes
+from bridge_server.serve.routes import lipsync as lipsync_routes
 from tests.conftest import SHARED
+from tests.npm import npm_package
+from tests.test_review import CHROMIUM, PLAYWRIGHT
 
 KITTENS = SHARED / "librivox_kittens"
 LINE = "Bob put the big blue map back in the box."
@@ -39,6 +50,7 @@ def wait_done(client, job_id: str, timeout: float = 120) -> dict:
     raise AssertionError(f"job {job_id} did not finish")
 
 
+@pytest.mark.slow
 def test_health_engines_and_the_openapi_page(bridge):
     assert bridge.get("/health").json()["status"] == "ok"
     rows = {r["name"]: r for r in bridge.get("/engines").json()}
@@ -50,6 +62,7 @@ def test_health_engines_and_the_openapi_page(bridge):
     assert bridge.get("/docs").status_code == 200
 
 
+@pytest.mark.slow
 def test_text_to_timeline_waiting_and_as_a_job(bridge):
     done = bridge.post("/lipsync/text", json={"text": LINE, "wait": True, "visemes": "rhubarb"})
     assert done.status_code == 200
@@ -68,6 +81,7 @@ def test_text_to_timeline_waiting_and_as_a_job(bridge):
     assert cues.status_code == 200 and cues.text.splitlines()[0].split("\t")[1] in "ABCDEFGHX"
 
 
+@pytest.mark.slow
 def test_an_uploaded_recording_with_its_script(bridge, line_wav):
     r = bridge.post(
         "/lipsync/audio",
@@ -81,6 +95,7 @@ def test_an_uploaded_recording_with_its_script(bridge, line_wav):
     assert sum(c.viseme == "PP" for c in timeline.visemes) >= 5  # b p b m b b: lips close
 
 
+@pytest.mark.slow
 def test_a_video_upload_is_timed_by_its_sound_and_shaped_by_its_face(bridge):
     video = next((SHARED / "grid" / "videos").glob("*lbax4n.mpg"))
     r = bridge.post(
@@ -102,6 +117,7 @@ def test_a_video_upload_is_timed_by_its_sound_and_shaped_by_its_face(bridge):
     assert bad.status_code == 422 and "video_weight" in bad.text
 
 
+@pytest.mark.slow
 def test_cancelling_a_long_job(bridge):
     data = (KITTENS / "threelittlekittens_01_rountreesmith.ogg").read_bytes()
     started = bridge.post("/lipsync/audio", files={"file": ("reading.ogg", data)})
@@ -116,6 +132,7 @@ def test_cancelling_a_long_job(bridge):
     assert result.status_code == 409 and result.json()["type"] == "Cancelled"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "request_args, status, words",
     [
@@ -134,6 +151,7 @@ def test_bad_text_requests_get_a_json_error_that_says_what_to_fix(
     assert r.status_code == status and words in r.json()["error"]
 
 
+@pytest.mark.slow
 def test_bad_uploads_are_refused_and_the_server_keeps_serving(bridge, line_wav):
     cases = [
         (b"", 400, "empty"),
@@ -150,6 +168,7 @@ def test_bad_uploads_are_refused_and_the_server_keeps_serving(bridge, line_wav):
     assert bridge.get("/health").status_code == 200
 
 
+@pytest.mark.slow
 def test_a_queue_that_is_full_says_retry(bridge):
     slow = (KITTENS / "threelittlekittens_01_rountreesmith.ogg").read_bytes()
     ids, refused = [], None
@@ -164,6 +183,7 @@ def test_a_queue_that_is_full_says_retry(bridge):
     assert refused is not None and "retry" in refused.json()["error"]
 
 
+@pytest.mark.slow
 def test_a_token_guards_every_call_but_health():
     url, stop = serve_in_thread(ServerSettings(token="s3cret"))
     try:
@@ -183,6 +203,7 @@ def test_only_loopback_may_serve_without_a_token():
     check_bind("0.0.0.0", "s3cret")
 
 
+@pytest.mark.slow
 def test_curves_come_named_after_the_rig(bridge, line_wav):
     presets = {r["name"]: r for r in bridge.get("/rigs").json()}
     assert {"vrchat", "arkit", "vrm", "rhubarb", "demo_head"} <= set(presets)
@@ -206,6 +227,7 @@ def test_curves_come_named_after_the_rig(bridge, line_wav):
     assert bridge.get(f"/jobs/{started['id']}/rig").json()["missing_channels"] == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "body, words",
     [
@@ -220,6 +242,7 @@ def test_rig_mistakes_are_refused_at_once(bridge, body, words):
     assert r.status_code == 400 and words in r.json()["error"]
 
 
+@pytest.mark.slow
 def test_osc_playback_starts_and_stops_over_http(bridge):
     from tests.test_osc import PythonReceiver
 
@@ -259,6 +282,7 @@ def wait_done_osc(client, job_id: str) -> dict:
     raise AssertionError("playback did not stop")
 
 
+@pytest.mark.slow
 def test_shutdown_cancels_running_jobs_and_returns_quickly():
     url, stop = serve_in_thread(ServerSettings())
     data = (KITTENS / "threelittlekittens_01_rountreesmith.ogg").read_bytes()
@@ -272,6 +296,7 @@ def test_shutdown_cancels_running_jobs_and_returns_quickly():
         httpx.get(f"{url}/health")
 
 
+@pytest.mark.slow
 def test_lip_reading_and_script_timing_over_http(bridge):
     video = next((SHARED / "grid" / "videos").glob("*pwij3p.mpg"))
     upload = {"file": (video.name, video.read_bytes())}
@@ -293,3 +318,72 @@ def test_lip_reading_and_script_timing_over_http(bridge):
                           ({}, "give choices"), ({"choices": "\n"}, "holds no line")]:  # fmt: skip
         bad = bridge.post("/lipread", files=upload, data=data)
         assert bad.status_code == 400 and problem in bad.json()["error"]
+
+
+def test_a_crashing_job_logs_its_traceback_and_answers_clean_json(monkeypatch, caplog):
+    def crash(*args, **kwargs):
+        raise RuntimeError("the engine fell over")
+
+    monkeypatch.setattr(lipsync_routes, "say", crash)
+    with caplog.at_level(logging.INFO, logger="bridge_server"), TestClient(create_app()) as client:
+        r = client.post("/lipsync/text", json={"text": "hi", "wait": True})
+    assert r.status_code == 500 and r.json()["type"] == "InternalError"
+    assert "RuntimeError: the engine fell over" in r.json()["error"]
+    assert "log has the traceback" in r.json()["error"]
+    [record] = [x for x in caplog.records if x.name == "bridge_server.serve.jobs"]
+    assert record.levelno == logging.ERROR and record.exc_info[0] is RuntimeError
+    assert "Traceback" in caplog.text and "in crash" in caplog.text
+
+
+def test_a_crashing_route_logs_its_traceback_and_answers_clean_json(monkeypatch, caplog):
+    monkeypatch.setattr(info_routes, "available_sets", lambda: 1 / 0)
+    with TestClient(create_app(), raise_server_exceptions=False) as client:
+        r = client.get("/viseme-sets")
+    assert r.status_code == 500 and r.json()["type"] == "InternalError"
+    assert "ZeroDivisionError" in r.json()["error"]
+    assert any(x.exc_info and x.exc_info[0] is ZeroDivisionError for x in caplog.records)
+
+
+def test_a_method_a_path_does_not_take_says_which_it_does():
+    with TestClient(create_app()) as client:
+        r = client.request("TRACE", "/jobs/1-00000")
+        assert r.status_code == 405 and r.headers["allow"] == "DELETE, GET"
+        assert r.json()["type"] == "HTTPError"
+        assert client.put("/lipsync/text").headers["allow"] == "POST"
+
+
+@pytest.mark.slow
+def test_the_docs_pages_and_their_assets_come_from_the_bridge(bridge):
+    for page in ("/docs", "/redoc"):
+        html = bridge.get(page).text
+        urls = re.findall(r"""(?:src|href|url)\s*[:=]\s*['"]([^'"]+)['"]""", html)
+        assert urls and not [u for u in urls if re.match(r"(https?:)?//", u)], urls
+        for url in urls:
+            r = bridge.get(url)
+            assert r.status_code == 200 and r.content, url
+            if url.endswith((".js", ".css")):
+                assert r.headers["content-type"].split(";")[0] in (
+                    "text/javascript",
+                    "application/javascript",
+                    "text/css",
+                )
+
+
+@pytest.mark.slow
+def test_the_docs_render_in_a_browser_with_no_other_host(bridge, tmp_path_factory):
+    """Swagger UI lists the operations and ReDoc renders, every request to another host blocked."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(f"no {CHROMIUM}: 'apt-get install chromium' (./setup.sh test does)")
+    modules = npm_package(PLAYWRIGHT, tmp_path_factory)
+    script = Path(__file__).with_name("docs_browser.js")
+    run = subprocess.run(
+        ["node", str(script), str(modules), str(bridge.base_url).rstrip("/"), CHROMIUM],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    seen = json.loads(run.stdout)
+    # ReDoc's footer tries Redocly's logo from its CDN and hides it when that fails: not needed
+    assert set(seen["elsewhere"]) <= {"https://cdn.redoc.ly/redoc/logo-mini.svg"}
+    assert seen["errors"] == []
+    assert {"/lipsync/text", "/lipsync/audio", "/jobs/{job_id}"} <= set(seen["operations"])
+    assert seen["redoc"] >= 20

@@ -5,6 +5,7 @@ cancel, and a result kept for a while. Plain Python; the HTTP API is a thin laye
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -17,6 +18,7 @@ from ..core.errors import Cancelled, LipsyncError
 from ..core.progress import Progress
 
 KEEP = 100  # finished jobs whose results stay available
+log = logging.getLogger(__name__)
 
 
 class Busy(LipsyncError):
@@ -124,11 +126,14 @@ class Jobs:
         try:
             job.result = work(progress)
         except Cancelled as e:
+            log.info("job %s (%s) cancelled: %s", job.id, job.kind, e)
             return self._finish(job, "cancelled", "Cancelled", str(e))
-        except LipsyncError as e:
+        except LipsyncError as e:  # the input or the machine: the message says the fix
+            log.info("job %s (%s) failed: %s", job.id, job.kind, e, exc_info=True)
             return self._finish(job, "failed", type(e).__name__, str(e))
         except Exception as e:  # a bug: the job fails, the server keeps serving
-            return self._finish(job, "failed", "InternalError", f"{type(e).__name__}: {e}")
+            log.exception("job %s (%s) crashed", job.id, job.kind)
+            return self._finish(job, "failed", "InternalError", internal_message(e))
         job.progress = 1.0
         self._finish(job, "done")
 
@@ -141,3 +146,11 @@ class Jobs:
         finished = [k for k, j in self._jobs.items() if j.finished is not None]
         for k in finished[: max(0, len(finished) - KEEP)]:
             del self._jobs[k]
+
+
+def internal_message(e: BaseException) -> str:
+    """What a client is told of a bug: the exception, and where its traceback went."""
+    return (
+        f"internal error: {type(e).__name__}: {e}; this is a bug in the bridge: the server's "
+        "log has the traceback, please report it with the request that caused it"
+    )

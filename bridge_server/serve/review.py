@@ -8,7 +8,6 @@ SQLite table (stdlib sqlite3), exported as CSV.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import functools
 import glob
@@ -16,16 +15,20 @@ import io
 import json
 import re
 import sqlite3
-import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Literal
 
+from fastapi import APIRouter
+from fastapi.responses import FileResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from ..core.errors import InputError, TimelineFormatError
 from ..core.phonemes import DATA
+from ..core.timeline import Timeline
+from ..core.visemes import load_set
+from .errors import ApiError, responses
 
 SOUNDS = {".wav": "audio/wav", ".ogg": "audio/ogg", ".oga": "audio/ogg", ".mp3": "audio/mpeg",
           ".flac": "audio/flac", ".m4a": "audio/mp4", ".opus": "audio/ogg"}  # fmt: skip
@@ -36,6 +39,9 @@ PAGES = {"index.html": "text/html; charset=utf-8", "review.css": "text/css; char
     name: "text/javascript; charset=utf-8" for name in ("review.js", "mouth.js", "strip.js")
 }
 CONTROLS = DATA / "viseme_controls.json"
+SOUND = {
+    200: {"content": {m: {} for m in sorted(set(SOUNDS.values()))}, "description": "the sound"}
+}
 
 
 # --- the lines folder ------------------------------------------------------------------------
@@ -84,8 +90,6 @@ def scan(folder: str | Path) -> Lines:
 
 
 def _line(root: Path, sound: Path, found: Lines) -> Line | None:
-    from ..core.timeline import Timeline
-
     timelines, text, duration = {}, "", 0.0
     for path in sorted(sound.parent.glob(f"{glob.escape(sound.stem)}*.json")):
         variant = _variant(sound.stem, path.name)
@@ -129,8 +133,6 @@ def _unique_id(root: Path, sound: Path, taken: dict) -> str:
 def mouth_shapes(viseme_set: str, channels: list[str]) -> dict:
     """How the page's mouth reads a timeline: `curves` when every channel is a viseme of the
     set with a known shape, else the viseme cues; and each viseme's {open, wide, round, closed}."""
-    from ..core.visemes import load_set
-
     try:
         names = set(load_set(viseme_set).visemes)
     except InputError:  # a set this version does not know: the cues, all at rest
@@ -266,13 +268,8 @@ class Comparison(Who):
     preferred: Literal["left", "right", "same"]
 
 
-def router(review: Review):
+def router(review: Review) -> APIRouter:
     """The /review routes over one scanned folder and one store."""
-    from fastapi import APIRouter
-    from fastapi.responses import FileResponse, RedirectResponse, Response
-
-    from .app import ApiError
-
     api = APIRouter(prefix="/review", tags=["review"])
     lines = review.lines
 
@@ -308,26 +305,25 @@ def router(review: Review):
     def list_lines() -> dict:
         return {"lines": [x.summary() for x in lines.by_id.values()], "skipped": lines.skipped}
 
-    @api.get("/lines/{line_id}/audio")
+    @api.get("/lines/{line_id}/audio", response_class=FileResponse,
+             responses=SOUND | responses(400, 404))  # fmt: skip
     def audio(line_id: str) -> Response:
         sound = line(line_id).sound
         return FileResponse(sound, media_type=SOUNDS[sound.suffix.lower()])
 
-    @api.get("/lines/{line_id}/timelines/{variant}")
+    @api.get("/lines/{line_id}/timelines/{variant}", responses=responses(400, 404))
     def timeline(line_id: str, variant: str) -> dict:
-        from ..core.timeline import Timeline
-
         loaded = Timeline.load(timeline_path(line(line_id), variant))
         mouth = mouth_shapes(loaded.viseme_set, [c.channel for c in loaded.curves])
         return {"variant": variant, "timeline": loaded.to_dict(), "mouth": mouth}
 
-    @api.post("/ratings", status_code=201)
+    @api.post("/ratings", status_code=201, responses=responses(400, 404))
     def rate(rating: Rating) -> dict:
         timeline_path(line(rating.line), rating.variant)
         row = rating.model_dump() | {"mode": "single"}
         return {"id": review.store.add(row)}
 
-    @api.post("/comparisons", status_code=201)
+    @api.post("/comparisons", status_code=201, responses=responses(400, 404))
     def compare(c: Comparison) -> dict:
         found = line(c.line)
         for variant in (c.left, c.right):
@@ -339,42 +335,13 @@ def router(review: Review):
         row |= {"mode": "ab", "variant": chosen, "left_variant": c.left, "right_variant": c.right}
         return {"id": review.store.add(row)}
 
-    @api.get("/ratings.csv")
+    @api.get(
+        "/ratings.csv",
+        response_class=Response,
+        responses={200: {"content": {"text/csv": {}}, "description": "every rating"}},
+    )
     def ratings_csv() -> Response:
         return Response(review.store.csv(), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": 'attachment; filename="ratings.csv"'})  # fmt: skip
 
     return api
-
-
-# --- the command -----------------------------------------------------------------------------
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.description = (
-        "Serve a listening-test page on 127.0.0.1: each line of LINES (a sound beside its "
-        "timelines take.json, take.<variant>.json) plays with a 2D mouth; raters score sync and "
-        "naturalness 1-5 or compare two variants blind (A/B). Ratings go to an SQLite file; "
-        "GET /review/ratings.csv exports them."
-    )
-    p.add_argument("lines", help="the folder of lines to review")
-    p.add_argument("--port", type=int, default=8770, help="port (default 8770)")
-    p.add_argument("--db", help="the ratings file (default LINES/ratings.sqlite)")
-    p.set_defaults(func=run)
-
-
-def run(a: argparse.Namespace) -> int:
-    from .app import LOOPBACK, ServerSettings, serve
-
-    if not (1 <= a.port <= 65535):
-        raise InputError(f"--port must be 1..65535, got {a.port}")
-    review = Review.open(a.lines, a.db)
-    print(
-        f"reviewing {len(review.lines.by_id)} lines on http://{LOOPBACK}:{a.port}/review/ "
-        f"(ratings in {review.store.path}); Ctrl+C stops it",
-        file=sys.stderr,
-    )
-    for problem in review.lines.skipped:
-        print(f"  skipped {problem}", file=sys.stderr)
-    serve(LOOPBACK, a.port, ServerSettings(review=review))
-    return 0

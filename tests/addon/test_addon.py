@@ -160,6 +160,21 @@ def fails(match: str) -> None:
         bpy.ops.lipsync.bake()
 
 
+def test_the_panels_options_are_the_bridges_from_the_shipped_snapshot(scene):
+    from blender_addon import options
+
+    props = type(scene.lipsync).bl_rna.properties
+    for name in options.ANIMATION:
+        o, prop = options.option(name), props[name]
+        assert (prop.default, prop.description) == (o["default"], o["help"]), name
+        if o["min"] is not None:
+            assert (prop.hard_min, prop.hard_max) == pytest.approx((o["min"], o["max"])), name
+    ids = lambda name: [item.identifier for item in props[name].enum_items]  # noqa: E731
+    assert ids("engine") == options.SNAPSHOT["engines"]["audio"]
+    assert ids("voice_engine") == options.SNAPSHOT["engines"]["text"]
+    assert ids("viseme_set") == ["AUTO", *options.SNAPSHOT["viseme_sets"]]
+
+
 def test_without_a_mesh_with_shape_keys_bake_is_off_and_says_why(scene):
     assert not bpy.ops.lipsync.bake.poll()
     make_rig([]).shape_key_clear()
