@@ -115,3 +115,15 @@ def test_piper_times_are_the_models_own(piper):
     on_grid = [round(p.start * s.sample_rate) % 256 == 0 for p in s.phonemes]
     assert sum(on_grid) / len(on_grid) > 0.6
     assert s.phonemes[-1].end <= s.duration
+
+
+def test_a_slow_voice_does_not_slow_the_voices_after_it():
+    """eSpeak's rate is global to the process: the bridge serves requests with and without one."""
+    from bridge_server import engines
+
+    line = "Pack my box with five dozen liquor jugs."
+    before = engines.create("espeak").synthesize(line).duration
+    slow = engines.create("espeak", rate_wpm=100).synthesize(line).duration
+    after = engines.create("espeak").synthesize(line).duration
+    assert slow > 1.4 * before
+    assert after == pytest.approx(before, rel=0.02)

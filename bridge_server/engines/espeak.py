@@ -34,6 +34,9 @@ def check_espeak() -> str:
     return f"libespeak-ng {e.Info(None).decode(errors='replace').split()[0]} via pyttsx3"
 
 
+NORMAL_WPM = 175  # eSpeak NG's own default speaking rate (espeakRATE_NORMAL)
+
+
 def create_espeak(voice: str = "", rate_wpm: int | None = None, lang: str = "", **_) -> EspeakVoice:
     """eSpeak voices are languages: --voice or --lang picks one (default en-us)."""
     return EspeakVoice(voice or lang or "en-us", rate_wpm)
@@ -99,8 +102,9 @@ class EspeakVoice:
         with _lock:
             sr = _init(e)
             _set_voice(e, self.voice)
-            if self.rate_wpm:
-                e.SetParameter(e.RATE, self.rate_wpm, 0)
+            # the rate is libespeak's global state: set it every time, or one voice's --rate
+            # would slow every later voice in the process (the bridge serves many)
+            e.SetParameter(e.RATE, self.rate_wpm or NORMAL_WPM, 0)
             audio, events = _run(e, text, progress)
             phonemes, warnings = _phonemes(events, len(audio), sr)
             words, owners = assign_words(text, [p.ipa for p in phonemes], lambda w: _ipa_of(e, w))
