@@ -251,11 +251,12 @@ def explicit(
 ) -> RigMapping:
     """The caller's channel -> shape key pairs (a user's corrected mapping), as they are:
     every channel must be one of the set's; channels paired with "" drive nothing."""
-    channels = load_set(viseme_set or DEFAULT_SET).channels
+    vset = load_set(viseme_set or DEFAULT_SET)
+    channels = vset.channels
     unknown = [c for c in chosen if c not in channels]
     if unknown:
         raise InputError(
-            f"mapping: {_listing(unknown)} not in viseme set {viseme_set or DEFAULT_SET!r}; "
+            f"mapping: {_listing(unknown)} not in viseme set {vset.name!r}; "
             f"its channels are {', '.join(channels)} (send visemes with the mapping)."
         )
     keys = {c: chosen[c] for c in channels if chosen.get(c)}
@@ -263,7 +264,7 @@ def explicit(
         raise InputError("mapping: no channel has a shape key; pair at least one.")
     used = set(keys.values())
     return RigMapping(
-        viseme_set=load_set(viseme_set or DEFAULT_SET).name,
+        viseme_set=vset.name,
         shape_keys=keys,
         unmatched_keys=[k for k in shape_keys or [] if k not in used],
         missing_channels=[c for c in channels if c not in keys],

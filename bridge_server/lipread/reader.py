@@ -46,6 +46,13 @@ from ..mouth.controls import CONTROLS, Mouth, _json, mouth_of
 from .model import rank_with_model
 
 GRAMMARS = DATA / "grammars"
+
+
+def grammar_names() -> list[str]:
+    """The built-in grammars, by name (data/grammars/NAME.json)."""
+    return sorted(p.stem for p in GRAMMARS.glob("*.json"))
+
+
 VISEME_SET = "oculus15"  # the set with the richest control prototypes
 N_BEST = 5  # sentences read_grammar returns
 _PER_SLOT = 4  # words per slot combined into sentences for read_grammar's n-best
@@ -316,7 +323,7 @@ def load_grammar(name: str | Path) -> list[list[str]]:
     if not path.suffix:
         path = GRAMMARS / f"{name}.json"
         if not path.is_file():
-            known = ", ".join(sorted(p.stem for p in GRAMMARS.glob("*.json")))
+            known = ", ".join(grammar_names())
             raise InputError(f"unknown grammar {name!r}; give one of: {known}, or a JSON file.")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

@@ -55,6 +55,13 @@ class ApiError(Exception):
         self.status, self.kind = status, kind
 
 
+def builtin(name: str, names: list[str], what: str) -> str:
+    """A name from a built-in list (presets, grammars): a client never names a file on the server."""
+    if name not in names:
+        raise ApiError(400, f"unknown {what} {name!r}; choose one of: {', '.join(names)}")
+    return name
+
+
 def responses(*codes: int) -> dict:
     """The error answers a route may give, for its `responses=`."""
     return {code: {"model": ErrorBody, "description": MEANING[code]} for code in codes}

@@ -20,7 +20,7 @@ from ..core.rigs import RigMapping, apply, presets, resolve
 from ..core.text import MAX_CHARS
 from ..core.timeline import Timeline
 from ..core.visemes import available_sets
-from ..lipread.reader import GRAMMARS
+from ..lipread.reader import grammar_names
 from ..osc.stream import preset_names
 from ..speech.recognize import AUDIO_ENGINES
 from .settings import PLAYBACK_LIMIT_S
@@ -47,11 +47,6 @@ def schema(extra: dict):
         s.update(extra)
 
     return update
-
-
-def grammars() -> list[str]:
-    """The built-in grammars, by name (a client never names a file on the server)."""
-    return sorted(p.stem for p in GRAMMARS.glob("*.json"))
 
 
 def _form(described: dict) -> None:
@@ -213,7 +208,7 @@ class LipreadForm(BaseModel):
     )  # fmt: skip
     grammar: str | None = Field(
         None, description="or a built-in sentence grammar",
-        json_schema_extra=schema(one_of(grammars(), optional=True)),
+        json_schema_extra=schema(one_of(grammar_names(), optional=True)),
     )  # fmt: skip
     best: int = Field(5, ge=1, le=100)
     model: bool = Field(False, description="rank the choices with the bridge's trained lip reader")

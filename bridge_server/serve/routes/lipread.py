@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 
-from ...lipread.reader import lipread, load_grammar, time_script_to_video
-from ..errors import ApiError, responses
-from ..schemas import LipreadForm, ScriptForm, grammars
+from ...lipread.reader import grammar_names, lipread, load_grammar, time_script_to_video
+from ..errors import ApiError, builtin, responses
+from ..schemas import LipreadForm, ScriptForm
 from .jobs import STARTED, started
 from .lipsync import MAKES, NONEMPTY, check_now, upload
 
@@ -71,6 +71,4 @@ def grammar_slots(lines: list[str] | None, grammar: str | None):
         if not lines:
             raise ApiError(400, "choices holds no line; send one candidate sentence per line")
         return None
-    if grammar not in grammars():
-        raise ApiError(400, f"unknown grammar {grammar!r}; choose one of: {', '.join(grammars())}")
-    return load_grammar(grammar)
+    return load_grammar(builtin(grammar, grammar_names(), "grammar"))

@@ -52,7 +52,7 @@ async def lipsync_audio(
     def timeline(**options):
         return bake(load_audio(data, name=name), **options)
 
-    return sync(request, "audio", form, timeline)
+    return upload_job(request, "audio", form, timeline)
 
 
 @router.post(
@@ -76,10 +76,10 @@ async def lipsync_video(
         return track(data, name=name, video_weight=form.video_weight,
                      face_model=form.face_model, **options)  # fmt: skip
 
-    return sync(request, "video", form, timeline)
+    return upload_job(request, "video", form, timeline)
 
 
-def sync(request: Request, kind: str, form: AudioForm, timeline) -> Response:
+def upload_job(request: Request, kind: str, form: AudioForm, timeline) -> Response:
     """The job for an upload: `timeline(**options)` timed by its sound, named after the rig."""
     mapping = form.rig_mapping()
     animation = form.animation(mapping)

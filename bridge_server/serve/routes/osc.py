@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from ...core.timeline import Timeline
 from ...osc import live
 from ...osc import stream as osc
-from ..errors import ApiError, responses
+from ..errors import ApiError, builtin, responses
 from ..schemas import LiveRequest, OscRequest
 from .jobs import cancel, find, finished
 
@@ -24,7 +24,7 @@ PLAYING = {202: {"description": "the playback, started"}}
 @router.post("/play", status_code=202, responses=PLAYING | responses(400, 404, 409, 429, 503))
 def osc_play(request: Request, body: Annotated[OscRequest, Body()]) -> JSONResponse:
     timeline = osc_timeline(request, body)
-    preset = osc.load_preset(builtin(body.preset))
+    preset = osc.load_preset(builtin(body.preset, osc.preset_names(), "OSC preset"))
     host, port = osc.parse_target(body.to, preset.port)
     fps, start_at = osc.check_fps(body.fps), time.time() + body.start_in
 
@@ -59,7 +59,7 @@ def input_devices() -> list[dict]:
 
 @router.post("/live", status_code=202, responses=PLAYING | responses(400, 429, 503))
 def live_start(request: Request, body: Annotated[LiveRequest, Body()]) -> JSONResponse:
-    preset = builtin(body.preset)
+    preset = builtin(body.preset, osc.preset_names(), "OSC preset")
     host, port = osc.parse_target(body.to, osc.load_preset(preset).port)
     fps = osc.check_fps(body.fps)
     microphone, stats = live.Microphone(body.device, body.seconds), live.LiveStats()
@@ -95,11 +95,3 @@ def osc_timeline(request: Request, body: OscRequest) -> Timeline:
     if body.job_id is not None:
         return finished(find(request.app.state.jobs, body.job_id)).result["timeline"]
     return Timeline.from_dict(body.timeline)
-
-
-def builtin(name: str) -> str:
-    """Presets by name only: a client never names a file on the server."""
-    names = osc.preset_names()
-    if name not in names:
-        raise ApiError(400, f"unknown OSC preset {name!r}; choose one of: {', '.join(names)}")
-    return name
