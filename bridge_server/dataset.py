@@ -277,7 +277,6 @@ def _append(path: Path, item: dict) -> None:
 
 def _build_clip(clip: Clip, out: Path, crops: bool, lang: str, progress: Progress) -> Entry:
     """Track, align and write one clip into a hidden folder, then rename it into place."""
-
     info = probe(clip.video)
     if not info.has_audio:
         raise InputError(f"{clip.video.name} has no sound; a dataset clip needs its speech.")
@@ -339,7 +338,6 @@ def _entry(clip: Clip, made, crops: bool) -> Entry:
 
 def frame_arrays(made) -> dict[str, np.ndarray]:
     """frames.npz's arrays at the video's frame times (pipeline.VideoTrack -> name: array)."""
-
     mouth = made.mouth
     names = list(load_set(made.timeline.viseme_set).visemes)
     return {
@@ -385,7 +383,6 @@ def lip_boxes(points: np.ndarray) -> np.ndarray:
     """(N, 4) integer x0, y0, x1, y1 per frame around the 40 lip points, padded by CROP_PAD and
     widened to the crops' 2:1 (so an opening mouth is not squashed); frames without a face take
     the box of the frames around them."""
-
     lips = points[:, lip_indices(), :2].astype(float)
     seen = ~np.isnan(lips).any(axis=(1, 2))
     frames = np.arange(len(lips))

@@ -75,7 +75,6 @@ def bake(
     progress: Progress = no_progress,
 ) -> Timeline:
     """Animate a recording (optionally with its script): the timeline lines up with what is heard."""
-
     load_set(viseme_set)  # a wrong set name fails before any work
     progress(0.0, "decoding")
     audio = source if isinstance(source, Audio) else load_audio(source, name=name)
@@ -140,7 +139,6 @@ def track_video(
     progress: Progress = no_progress,
 ) -> VideoTrack:
     """`track`, with the face tracking, the mouth and the sound it was made from."""
-
     load_set(viseme_set)
     info = probe(source, name=name)
     tracked = face.track(source, model=face_model, progress=part(progress, 0.0, 0.5), name=name)
@@ -162,7 +160,6 @@ def track_video(
 
 def sync(source: str | Path | bytes, *, name: str = "", progress: Progress = no_progress):
     """The offset between a video's sound and its speaker's mouth (mouth.SyncResult)."""
-
     info = probe(source, name=name)
     if not info.has_audio:
         raise InputError(

@@ -9,7 +9,7 @@ mouth that fails to close on "b" is the first thing a viewer notices.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from fractions import Fraction
 
 import numpy as np
@@ -21,6 +21,7 @@ from .visemes import VisemeSet
 # Frame rates people type as decimals but mean as NTSC fractions.
 _NTSC = {23.976: Fraction(24000, 1001), 29.97: Fraction(30000, 1001), 59.94: Fraction(60000, 1001)}
 _REACH = 3.0  # a phoneme's pull is ignored beyond this many spreads outside it
+FPS_MIN, FPS_MAX = 1.0, 1000.0  # frame rates any animation uses
 
 
 def option(default, help: str, lo: float | None = None, hi: float | None = None):
@@ -72,11 +73,11 @@ class Animation:
     rate, and how the mouth moves. `option_fields()` lists them flat, as the front ends show them."""
 
     visemes: str = option("oculus15", "viseme set: oculus15, rhubarb, preston_blair, vrm5, arkit")
-    fps: float = option(24.0, "frame rate, e.g. 24, 25, 29.97, 30, 60", 1.0, 1000.0)
+    fps: float = option(24.0, "frame rate, e.g. 24, 25, 29.97, 30, 60", FPS_MIN, FPS_MAX)
     curves: CurveSettings = field(default_factory=CurveSettings)
 
     def __post_init__(self) -> None:
-        exact_fps(self.fps)  # its message names the usual rates
+        exact_fps(self.fps)  # checks the range, naming the usual rates
         check_ranges(self)
 
     @classmethod
@@ -85,9 +86,6 @@ class Animation:
         curve = {k: values[k] for k in _names(CurveSettings) if values.get(k) is not None}
         own = {k: values[k] for k in ("visemes", "fps") if values.get(k) is not None}
         return cls(**own, curves=CurveSettings(**curve))
-
-    def flat(self) -> dict:
-        return {"visemes": self.visemes, "fps": self.fps} | asdict(self.curves)
 
 
 def option_fields() -> list:
@@ -101,9 +99,10 @@ def _names(cls) -> list[str]:
 
 def exact_fps(fps: float) -> float:
     """The frame rate as meant: 29.97 -> 30000/1001. Rejects rates no animation uses."""
-    if not 1.0 <= fps <= 1000.0:
+    if not FPS_MIN <= fps <= FPS_MAX:
         raise InputError(
-            f"fps {fps} is outside 1..1000; use your scene's rate, e.g. 24, 25, 30, 29.97 or 60."
+            f"fps {fps} is outside {FPS_MIN:g}..{FPS_MAX:g}; use your scene's rate, e.g. 24, 25, "
+            "30, 29.97 or 60."
         )
     return float(_NTSC.get(round(fps, 3), fps))
 

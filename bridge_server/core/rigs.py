@@ -28,7 +28,6 @@ from .visemes import available_sets, load_set
 def _rig_dir() -> Path:
     """The project's top-level rigs/ in a checkout; an installed wheel carries them under
     <prefix>/share/lipsync/rigs (pyproject's data-files)."""
-
     source = Path(__file__).resolve().parents[2] / "rigs"
     return source if source.is_dir() else Path(sys.prefix) / "share" / "lipsync" / "rigs"
 

@@ -54,7 +54,6 @@ class Curve:
 
     def sample(self, times: Any) -> Any:
         """Values at `times` (seconds, array-like), as a numpy array."""
-
         t = np.asarray(times, dtype=float)
         kt = np.array([k[0] for k in self.keys], dtype=float)
         kv = np.array([k[1] for k in self.keys], dtype=float)

@@ -303,7 +303,6 @@ def _entry(decoder, word: str, warnings: list[str]) -> str | None:
 @functools.cache
 def _g2p(word: str) -> tuple[str, ...]:
     """IPA of a word from the project's G2P (CMUdict, then gruut); numbers come out spoken."""
-
     return tuple(p for pron in pronounce(word) for p in pron.phonemes)
 
 
@@ -315,7 +314,6 @@ def _ipa_arpabet() -> dict[str, str]:
 def _phone_ipa(word: str, key: str, names: list[str]) -> list[str]:
     """IPA of a word's aligned phones: the CMUdict or G2P pronunciation they spell, which keeps
     stress-dependent vowels (pocketsphinx's AH is ʌ or ə), else phone by phone."""
-
     wanted = [n.upper() for n in names]
     stressed = [[normalize(p, "arpabet")[0] for p in e] for e in cmudict_entries().get(key, [])]
     for ref in stressed or [list(_g2p(word))]:
@@ -353,7 +351,6 @@ def _timed(words, keys, aligned, offset: float, duration: float, warnings) -> Al
 def _outside(samples: np.ndarray, words: list[Word], offset: float) -> float:
     """Share of the loud 10 ms frames (within 20 dB of the loud level) outside every word:
     a script that misses what is said leaves it to pocketsphinx's optional silences."""
-
     _, loud = loudness(samples)
     inside = np.zeros(len(loud), dtype=bool)
     for w in words:

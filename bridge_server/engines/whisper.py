@@ -118,7 +118,6 @@ def _model_dir(model: str) -> str:
 def _multilingual_files() -> dict[str, bytes] | None:
     """The packaged multilingual model's files, model.bin joined from its two parts; None when
     the packages are not installed."""
-
     if not has_multilingual():
         return None
     first, second = (importlib.resources.files(p) / "data" for p in _PARTS)
@@ -172,7 +171,6 @@ def choose_model(model: str, lang: str, samples: np.ndarray) -> tuple[str, str |
 
 def _first_sound(audio: np.ndarray) -> int:
     """The sample 0.5 s before the first loud 10 ms (within 20 dB of the loud level)."""
-
     loud = np.flatnonzero(loudness(audio)[1])
     return max(0, int(loud[0]) * 160 - SAMPLE_RATE // 2) if len(loud) else 0
 

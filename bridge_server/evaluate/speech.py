@@ -73,7 +73,6 @@ def evaluate_tts(
 ) -> SpeechReport:
     """Speak each sentence with `voice` ("espeak", "piper" or "engine:voice") and score it.
     The listener is Whisper `base` (packaged, multilingual; `tiny.en` hears worse)."""
-
     sentences = [s.strip() for s in sentences if s.strip()]
     if not sentences:
         raise InputError("no sentences to speak; give a text file with one sentence per line.")

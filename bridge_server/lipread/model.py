@@ -170,7 +170,6 @@ class LipReaderModel:
 def expected_visemes(text: str, fps: float) -> tuple[int, ...]:
     """The viseme classes (indices into VISEMES) eSpeak's reading of `text` shows at each
     frame of `fps`, leading and trailing silence removed."""
-
     _, timeline = say(text, fps=fps, viseme_set=VISEME_SET)
     times = np.arange(int(np.floor(timeline.duration * fps)) + 1) / fps
     return tuple(int(v) for v in _trim(viseme_at(timeline.visemes, list(VISEMES), times)))

@@ -129,7 +129,6 @@ def _prototypes() -> np.ndarray:
 @functools.lru_cache(maxsize=512)
 def _speak(text: str) -> tuple[tuple[Word, ...], tuple[Phoneme, ...], float]:
     """eSpeak's words and phonemes for `text` (cached: grammars speak the same words often)."""
-
     speech = _voice().synthesize(check_text(text))
     if not speech.phonemes:
         raise InputError(f"eSpeak says no speech sounds for {text[:80]!r}; give words.")
@@ -463,7 +462,6 @@ def _advance(prev: np.ndarray, lv: _Level, dist: np.ndarray, entry: float, stay:
 def _combine(slots: list[list[str]], through: list[np.ndarray], count: int) -> list[str]:
     """The `count` word combinations whose summed excess over the best reading is least,
     taking the best few words of each slot."""
-
     picks = []
     for words, cost in zip(slots, through):
         order = np.argsort(cost)[:_PER_SLOT]
@@ -499,7 +497,6 @@ def time_script(mouth: Mouth, script: str) -> ScriptTiming:
 
 def read_mouth(video, *, face_model: str = "auto", neutral=None, name: str = "", progress=None):
     """The video's tracked mouth (face.track + mouth.track_mouth); never reads its sound."""
-
     tracked = face.track(video, model=face_model, progress=progress or no_progress, name=name)
     return mouth_of(tracked, name or str(video), neutral)
 
@@ -542,7 +539,6 @@ MODEL_TEMPERATURE = 0.1  # a trained model's cost is mean -log p per frame; a gu
 
 def rank_by_model(mouth, choices: list[str], model) -> list[Candidate]:
     """The candidates ranked by a trained lip reader's viseme posteriors, best first."""
-
     steps = np.diff(mouth.times)
     fps = 1.0 / float(np.median(steps)) if len(steps) else 25.0
     ranked = rank_with_model(model, mouth.controls, mouth.valid, fps, choices)
@@ -561,7 +557,6 @@ def time_script_to_video(
     progress=None,
 ):
     """A timeline of `script` timed to the speaker's lips in `video` (its sound unused)."""
-
     mouth = read_mouth(video, face_model=face_model, name=name, progress=progress)
     timing = time_script(mouth, script)
     source = {"kind": "video-lips", "video": (name or str(video))[:200], "text": script,
@@ -576,7 +571,6 @@ def sample_sentences(
 ) -> list[str]:
     """`count` different sentences drawn evenly from a grammar (reproducible by `seed`),
     none of `exclude`: distractors for measuring how well candidates are told apart."""
-
     rng, found = random.Random(seed), dict.fromkeys(())
     total = int(np.prod([len(s) for s in grammar]))
     if count > total - len(exclude):

@@ -96,7 +96,6 @@ def stream(
 ) -> LiveStats:
     """Send the mouth over OSC as `source` is heard: an audio file (or its bytes) played as if
     live, or chunks of 16 kHz samples as they come (`microphone()`)."""
-
     chosen = osc.load_preset(preset)
     vset = load_set(chosen.viseme_set or "oculus15")
     channels = list(vset.channels)
@@ -152,7 +151,6 @@ class Arrivals:
 
 def played(source, realtime: bool = True) -> Iterator[np.ndarray]:
     """An audio file's samples, CHUNK_S at a time, at the pace of playback when `realtime`."""
-
     begin, seconds = time.monotonic(), 0.0
     for chunk in iter_audio(source, chunk_seconds=CHUNK_S):
         if realtime:  # the sound "arrives" at its own pace

@@ -19,7 +19,6 @@ _MELS, _CEPS, _FMAX = 24, 13, 4000.0
 
 def locate(samples: np.ndarray, rate: int, words: list[str]) -> list[Word]:
     """Approximate times of `words` (the script's spoken words) in `samples`."""
-
     speech = engines.create("espeak").synthesize(" ".join(words))
     path = warp(features(samples, rate), features(speech.audio, speech.sample_rate))
     # the real frame of each synthetic frame: the first one the path pairs with it

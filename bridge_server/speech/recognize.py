@@ -100,7 +100,6 @@ def _from_script(audio: Audio, text: str, progress: Progress) -> Recognized | No
 
 def _from_whisper(audio, text, engine, model, lang, progress) -> Recognized:
     """Whisper's words (or the script placed on them) in stretches, aligned where English."""
-
     check_cancel(progress, 0.0, "detecting the language")
     model, hint, chosen = choose_model(model, lang, audio.samples)
     language, heard, warnings = _transcribe(audio, model, hint, part(progress, 0.0, 0.5))
@@ -162,7 +161,6 @@ def _spoken(text: str) -> list[str]:
 
 def _align_script(audio: Audio, spoken: list[str], progress: Progress) -> Recognized | None:
     """Force-align the whole script; None when it does not fit the audio (the caller falls back)."""
-
     a = pocketsphinx.align(audio.samples, spoken, progress=progress)
     if a.failed or _squeezed(a.phonemes):
         return None
@@ -172,7 +170,6 @@ def _align_script(audio: Audio, spoken: list[str], progress: Progress) -> Recogn
 def _align_located(audio: Audio, spoken: list[str], progress: Progress) -> Recognized | None:
     """The script cut into stretches at pauses, where eSpeak and time warping locate its words;
     each stretch aligned with loose ends, and stitched. None if too little of it aligns."""
-
     progress(0.0, "locating the script")
     _warm_workers()  # they load their models while this process locates the words
     located = locate(audio.samples, RATE, spoken)
@@ -293,7 +290,6 @@ def _warm_workers() -> None:
 
 def _fresh_worker() -> None:
     """A forked worker starts with its own decoder and lock: the parent's may be mid-use."""
-
     pocketsphinx._lock = threading.Lock()
     pocketsphinx._aligner.cache_clear()
     pocketsphinx._features.cache_clear()
