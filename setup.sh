@@ -105,7 +105,12 @@ fi
 # 3. What was asked for.
 case "${1:-}" in
   demo) say "running the demo"; exec .venv/bin/lipsync demo -o demo ;;
-  test) say "running the tests"; exec .venv/bin/python -m pytest -q ;;
+  # Bytecode goes to a cache outside the tree, also where PYTHONDONTWRITEBYTECODE is set: the
+  # tests start dozens of lipsync, schemathesis and Blender processes that would each compile
+  # torch, mediapipe, fastapi... from source again.
+  test) say "running the tests"
+        PYTHONDONTWRITEBYTECODE="" PYTHONPYCACHEPREFIX="${XDG_CACHE_HOME:-$HOME/.cache}/lipsync-bridge/pycache" \
+          exec .venv/bin/python -m pytest -q ;;
   ""|lock) say "done: run '.venv/bin/lipsync --help'" ;;
   *) die "unknown step '$1': use './setup.sh demo', './setup.sh test' or './setup.sh lock'" ;;
 esac

@@ -28,6 +28,16 @@ def piper():
     return engines.create("piper")
 
 
+@pytest.fixture(scope="session")
+def bridge_url():
+    """One real bridge (`lipsync serve`) in its own process for the whole run, shared by the
+    add-on's tests and the add-on client's: starting one takes seconds."""
+    from tests.bridge import running_bridge
+
+    with running_bridge() as url:
+        yield url
+
+
 def wer(ref: list[str], hyp: list[str]) -> float:
     """Word error rate: word-level edit distance / reference length."""
     from bridge_server.evaluate.speech import edits

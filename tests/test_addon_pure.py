@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.bridge import free_port, running_bridge
+from tests.bridge import free_port
 from tests.conftest import DATA, ROOT
 
 ADDON = ROOT / "blender_addon"
@@ -336,9 +336,8 @@ def test_a_preset_round_trips_and_a_bad_one_is_named(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def bridge():
-    with running_bridge() as url:
-        yield client.Bridge(url, timeout=120)
+def bridge(bridge_url):
+    return client.Bridge(bridge_url, timeout=120)
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -169,10 +170,16 @@ def test_long_text_shows_progress(capsys, sentences):
 @pytest.mark.slow
 def test_help_teaches_and_the_console_script_runs():
     exe = Path(sys.executable).with_name("lipsync")
-    out = subprocess.run([exe, "say", "--help"], capture_output=True, text=True, check=True).stdout
+    with ThreadPoolExecutor(2) as pool:  # both at once: each is mostly its start-up
+        started = [
+            pool.submit(subprocess.run, [exe, *args], capture_output=True, text=True)
+            for args in (["say", "--help"], ["engines"])
+        ]
+        helped, engines = (f.result() for f in started)
+    helped.check_returncode()
+    out = helped.stdout
     for needle in ["--visemes", "--holds", "examples:", "exit codes:", "rhubarb"]:
         assert needle in out
-    engines = subprocess.run([exe, "engines"], capture_output=True, text=True)
     assert engines.returncode == 0, engines.stdout
     assert "espeak       yes" in engines.stdout and "piper        yes" in engines.stdout
 

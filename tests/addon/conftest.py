@@ -5,16 +5,9 @@ import sys
 
 import pytest
 
-from tests.bridge import running_bridge
 from tests.conftest import ROOT
 
 bpy = pytest.importorskip("bpy", reason="the add-on tests need the bpy module (pip install bpy)")
-
-
-@pytest.fixture(scope="session")
-def bridge_url():
-    with running_bridge() as url:
-        yield url
 
 
 @pytest.fixture

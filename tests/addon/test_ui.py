@@ -16,17 +16,14 @@ pytestmark = pytest.mark.skipif(
 LONG = SHARED / "librivox_kittens" / "shorted-threelittlekittens_01_rountreesmith.ogg"
 
 
-def test_bake_in_the_ui_then_undo_then_a_cancelled_bake(tmp_path):
-    from tests.bridge import running_bridge
-
+def test_bake_in_the_ui_then_undo_then_a_cancelled_bake(bridge_url, tmp_path):
     out = tmp_path / "report.json"
-    with running_bridge() as url:
-        run = subprocess.run(
-            ["xvfb-run", "-a", "-s", "-screen 0 1280x720x24", "blender", "--factory-startup",
-             "--python", str(ROOT / "tests" / "addon" / "ui_session.py"), "--", str(ROOT), url,
-             str(LONG), str(out)],
-            capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
+    run = subprocess.run(
+        ["xvfb-run", "-a", "-s", "-screen 0 1280x720x24", "blender", "--factory-startup",
+         "--python", str(ROOT / "tests" / "addon" / "ui_session.py"), "--", str(ROOT), bridge_url,
+         str(LONG), str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
     assert out.exists(), run.stdout[-3000:] + run.stderr[-3000:]
     report = json.loads(out.read_text())
     assert "error" not in report, report["error"]
