@@ -50,7 +50,7 @@ case "$(.venv/bin/uv --version 2>/dev/null)" in
   *) .venv/bin/python -m pip install -q "uv==$UV_VERSION" || true ;;
 esac
 pip_install() {
-  if [ -x .venv/bin/uv ]; then .venv/bin/uv pip install -q -p .venv/bin/python "$@"
+  if [ -x .venv/bin/uv ]; then .venv/bin/uv pip install -q --compile-bytecode -p .venv/bin/python "$@"
   else .venv/bin/python -m pip install -q "$@"; fi
 }
 # allosaurus (transcript-free phones, any language) needs torch. A CPU build of torch, where
@@ -105,12 +105,11 @@ fi
 # 3. What was asked for.
 case "${1:-}" in
   demo) say "running the demo"; exec .venv/bin/lipsync demo -o demo ;;
-  # Bytecode goes to a cache outside the tree, also where PYTHONDONTWRITEBYTECODE is set: the
-  # tests start dozens of lipsync, schemathesis and Blender processes that would each compile
-  # torch, mediapipe, fastapi... from source again.
+  # Packages are installed with their bytecode (uv --compile-bytecode; pip does it anyway):
+  # the tests start dozens of lipsync, schemathesis and Blender processes that would each
+  # compile torch, mediapipe, fastapi... again where PYTHONDONTWRITEBYTECODE is set.
   test) say "running the tests"
-        PYTHONDONTWRITEBYTECODE="" PYTHONPYCACHEPREFIX="${XDG_CACHE_HOME:-$HOME/.cache}/lipsync-bridge/pycache" \
-          exec .venv/bin/python -m pytest -q ;;
+        exec .venv/bin/python -m pytest -q ;;
   ""|lock) say "done: run '.venv/bin/lipsync --help'" ;;
   *) die "unknown step '$1': use './setup.sh demo', './setup.sh test' or './setup.sh lock'" ;;
 esac
