@@ -25,6 +25,7 @@ from .media.video import probe
 from .mouth.controls import mouth_of, sync_offset
 from .mouth.fusion import add_video
 from .speech.recognize import AUDIO_ENGINES, recognize
+from .speech.voices import choose_voice
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ def say(
 ) -> tuple[Speech, Timeline]:
     """Speak `text` and animate it: the audio and its timeline, timed by the synthesiser itself."""
     text = check_text(text, max_chars=max_chars, skip_unknown=skip_unknown)
+    voice = choose_voice(text, engine, voice, lang)  # a voice that cannot read it fails here
     load_set(viseme_set)  # a wrong set name fails before any work
     tts = engines.create(engine, engines.SPEECH, voice=voice, lang=lang, rate_wpm=rate_wpm)
     log.info("say: %d characters with %s", len(text), engine)

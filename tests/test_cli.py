@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -278,3 +279,50 @@ def test_an_internal_error_in_process_goes_to_the_log(monkeypatch, caplog, capsy
     assert main(["phonemize", "hello"]) == 1
     assert "ZeroDivisionError" in caplog.text and caplog.records[-1].exc_info
     assert capsys.readouterr().err.count("\n") == 1  # one line; the traceback is in the log
+
+
+# --- voices, and text a voice cannot read ----------------------------------------------------
+
+
+def test_voices_lists_every_engines_voices_with_language_and_scripts():
+    done = lipsync("voices")
+    assert done.returncode == 0, done.stderr
+    rows = [re.split(r"\s{2,}", line) for line in done.stdout.splitlines()]
+    assert rows[0] == ["ENGINE", "VOICE", "LANGUAGE", "READS", "DESCRIPTION"]
+    by_voice = {(r[0], r[1]): r[2:] for r in rows[1:]}
+    assert len([r for r in rows if r[0] == "espeak"]) > 50
+    assert by_voice["espeak", "en-us"] == ["en-us", "Latin", "English (America)"]
+    assert by_voice["espeak", "ja"] == ["ja", "Hiragana, Katakana, Latin", "Japanese"]
+    assert by_voice["espeak", "fr"][0] == "fr-fr"  # the name --voice takes, and its language
+    assert (
+        by_voice["piper", "joe"][:2] == ["en-us", "Latin"]
+        and ".onnx" in by_voice["piper", "joe"][2]
+    )
+
+
+def test_say_refuses_text_its_voice_cannot_read_and_auto_picks_one(tmp_path):
+    wav = tmp_path / "x.wav"
+    done = lipsync("say", "こんにちは、元気ですか。", "-o", str(wav))
+    assert done.returncode == 3 and not wav.exists()
+    assert "cannot read the text's Hiragana (こ at character 1) and Han" in done.stderr
+    assert "(Hiragana: ja; Han: cmn-latn-pinyin" in done.stderr
+    done = lipsync("say", "こんにちは", "-o", str(wav))
+    assert done.returncode == 3 and "choose one (--voice ja), or --voice auto" in done.stderr
+    done = lipsync("say", "こんにちは", "--voice", "auto", "-o", str(wav), "-q")
+    assert done.returncode == 0 and wav.stat().st_size > 20_000, done.stderr
+    done = lipsync("say", "Hello.", "--voice", "klingonx", "-o", str(tmp_path / "k.wav"))
+    assert done.returncode == 3 and "no voice 'klingonx'; run 'lipsync voices'" in done.stderr
+
+
+def test_bad_animation_options_fail_before_any_work(tmp_path, capsys):
+    # the recording does not even exist: the options are refused before it is read
+    code, _, err = run(capsys, "bake", tmp_path / "missing.wav", "--fps", "0")
+    assert code == 3 and "fps 0.0 is outside 1..1000" in err
+    code, _, err = run(capsys, "bake", tmp_path / "missing.wav", "--visemes", "nope")
+    assert code == 3 and "unknown viseme set 'nope'" in err
+    # a real recording: nothing is decoded, transcribed or written
+    code, _, _ = run(capsys, "say", "Hello there.", "-o", tmp_path / "line.wav")
+    done = lipsync("bake", str(tmp_path / "line.wav"), "--fps", "0", "--timeline",
+                   str(tmp_path / "line.json"), "-v")  # fmt: skip
+    assert done.returncode == 3 and "fps 0.0 is outside" in done.stderr
+    assert "bridge_server.pipeline" not in done.stderr and not (tmp_path / "line.json").exists()

@@ -151,6 +151,15 @@ def test_lines_audio_and_timelines_by_id(server, lines):
 
 
 @pytest.mark.slow
+def test_the_root_leads_to_the_page(server):
+    """`lipsync review` prints /review/, but a browser opened at the bare address finds it too."""
+    r = server.get("/")
+    assert r.status_code == 307 and r.headers["location"] == "/review/"
+    page = server.get("/", follow_redirects=True)
+    assert page.url.path == "/review/" and page.headers["content-type"].startswith("text/html")
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("path", "status", "words"),
     [

@@ -57,6 +57,9 @@ def test_health_engines_and_the_openapi_page(bridge):
     assert rows["espeak"]["available"] and rows["pocketsphinx"]["available"]
     assert "fix" in rows["allosaurus"]["detail"] or rows["allosaurus"]["available"]
     assert "rhubarb" in bridge.get("/viseme-sets").json()
+    voices = {(v["engine"], v["voice"]): v for v in bridge.get("/voices").json()["voices"]}
+    assert voices["espeak", "ja"]["scripts"] == ["Hiragana", "Katakana", "Latin"]
+    assert voices["piper", "joe"]["language"] == "en-us"
     paths = bridge.get("/openapi.json").json()["paths"]
     assert {"/lipsync/text", "/lipsync/audio", "/jobs/{job_id}"} <= set(paths)
     assert bridge.get("/docs").status_code == 200

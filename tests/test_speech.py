@@ -127,3 +127,135 @@ def test_a_slow_voice_does_not_slow_the_voices_after_it():
     after = engines.create("espeak").synthesize(line).duration
     assert slow > 1.4 * before
     assert after == pytest.approx(before, rel=0.02)
+
+
+# --- which voice reads the text: checked before any synthesis --------------------------------
+
+JAPANESE = "こんにちは、元気ですか。"  # kana and kanji (Han)
+KANA = "こんにちは、げんきですか。"
+# A word in each script the voice table names, and the voice `auto` picks for it.
+SAMPLES = [
+    ("Привет, как дела?", "Cyrillic", "ru"),
+    ("Καλημέρα σας.", "Greek", "el"),
+    (KANA, "Hiragana", "ja"),
+    ("カタカナ", "Katakana", "ja"),
+    ("你好，中文。", "Han", "cmn-latn-pinyin"),
+    ("안녕하세요.", "Hangul", "ko"),
+    ("مرحبا بك.", "Arabic", "ar"),
+    ("नमस्ते दुनिया।", "Devanagari", "hi"),
+    ("สวัสดีครับ", "Thai", "th"),
+]
+
+
+def test_the_writing_systems_of_a_text_are_found_per_letter():
+    from bridge_server.core.scripts import scripts_in
+
+    assert scripts_in(JAPANESE) == {"Hiragana": 0, "Han": 6}
+    assert scripts_in("Hello, мир!") == {"Latin": 0, "Cyrillic": 7}
+    assert scripts_in("ｶﾀｶﾅ ＡＢＣ") == {"Katakana": 0, "Latin": 5}  # half- and full-width
+    assert scripts_in("ー 42 ... µ") == {}  # letters and marks every script shares decide nothing
+
+
+@pytest.mark.parametrize(("text", "script", "voice"), SAMPLES, ids=[s for _, s, _ in SAMPLES])
+def test_the_voice_table_agrees_with_espeak(text, script, voice):
+    """eSpeak reads each script with the voice `auto` picks: no switch to another language
+    (eSpeak marks one "(en)") to name the letters."""
+    from bridge_server.core.scripts import auto_voice
+    from bridge_server.engines.espeak import phonemize, voices
+
+    assert auto_voice(text, voices()).name == voice
+    words = [w for w in text.replace("、", " ").split() if any(c.isalpha() for c in w)]
+    read = phonemize(words, voice)
+    assert all(ipa.strip() and "(" not in ipa for ipa in read), read
+
+
+def test_espeak_names_letters_its_voice_cannot_read():
+    """Why text is checked first: en-us says "Japanese letter" for kana, and `ja` switches to
+    English to say "Chinese letter" for kanji (so the table lists no kanji for ja)."""
+    from bridge_server.engines.espeak import phonemize
+
+    assert phonemize(["こ"], "en-us") == ["dʒˈæpəniːzlˌɛɾɚ"]
+    assert "(en)tʃˈaɪniːz" in phonemize(["元気"], "ja")[0]
+    assert "(" not in phonemize(["げんき"], "ja")[0]
+
+
+def say_refused(text: str, **options) -> str:
+    """say() refuses; the message. No progress is reported, so no synthesis started."""
+    from bridge_server.pipeline import say
+
+    seen = []
+    with pytest.raises(InputError) as refused:
+        say(text, progress=lambda done, stage: seen.append(stage), **options)
+    assert seen == []
+    return str(refused.value)
+
+
+def test_text_the_default_voice_cannot_read_is_refused_naming_who_can():
+    message = say_refused("こんにちは")
+    assert (
+        "voice en-us, English (America), cannot read the text's Hiragana (こ at character 1)"
+        in message
+    )
+    assert "Voices that read it: ja; choose one (--voice ja), or --voice auto" in message
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({}, "cannot read the text's Hiragana (こ at character 1) and Han (元 at character 7)"),
+        ({"voice": "ja"}, "voice ja, Japanese, cannot read the text's Han (元 at character 7)"),
+        ({"voice": "auto"}, "--voice auto: No installed voice reads the text's Hiragana"),
+    ],
+    ids=["default", "ja", "auto"],
+)
+def test_kana_with_kanji_is_refused_as_no_installed_voice_reads_it(options, message):
+    refused = say_refused(JAPANESE, **options)
+    assert message in refused
+    assert "(Hiragana: ja; Han: cmn-latn-pinyin, yue" in refused
+    assert "kanji in kana for Japanese" in refused and "--engine piper --voice PATH.onnx" in refused
+
+
+def test_unknown_voices_and_scripts_no_voice_reads_are_refused():
+    assert "eSpeak has no voice 'klingonx'; run 'lipsync voices'" in say_refused(
+        "Hello.", voice="klingonx"
+    )
+    # Klingon is a real eSpeak voice, of Latin letters
+    assert "voice piqd, Klingon, cannot read the text's Hiragana" in say_refused(
+        "こんにちは", voice="klingon"
+    )
+    assert "No installed voice reads Tifinagh. Write the text" in say_refused("ⵜⴰⵎⴰⵣⵉⵖⵜ")
+
+
+def test_piper_refuses_text_its_voice_cannot_read_and_names_espeak_voices():
+    message = say_refused("Привет, как дела?", engine="piper")
+    assert "the piper voice joe, English (en_US), cannot read the text's Cyrillic" in message
+    assert "choose one (--engine espeak --voice ru)" in message
+
+
+def test_auto_speaks_each_script_with_its_own_voice():
+    from bridge_server.pipeline import say
+
+    speech, timeline = say(KANA, voice="auto")
+    assert speech.voice == timeline.source["voice"] == "ja"
+    assert [w.text for w in speech.words] == ["こんにちは", "げんきですか"]
+    assert 1.0 < speech.duration < 2.5  # the words, not 14 s of "Japanese letter"
+    speech, _ = say("Hello there.", voice="auto")
+    assert speech.voice == "en-us"
+    speech, _ = say("Привет, как дела?", voice="auto")
+    assert speech.voice == "ru" and speech.duration < 2.5
+
+
+def test_the_http_text_route_refuses_what_the_voice_cannot_read():
+    from fastapi.testclient import TestClient
+
+    from bridge_server.serve.app import create_app
+
+    with TestClient(create_app()) as client:
+        r = client.post("/lipsync/text", json={"text": JAPANESE})
+        assert r.status_code == 400 and r.json()["type"] == "InputError"
+        assert "No installed voice reads Hiragana and Han together" in r.json()["error"]
+        r = client.post("/lipsync/text", json={"text": "hi", "voice": "klingonx"})
+        assert r.status_code == 400 and "run 'lipsync voices'" in r.json()["error"]
+        r = client.post("/lipsync/text", json={"text": KANA, "voice": "auto", "wait": True})
+        assert r.status_code == 200, r.text
+        assert r.json()["source"]["voice"] == "ja"

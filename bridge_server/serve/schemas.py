@@ -134,7 +134,8 @@ class TextRequest(AnimationOptions):
         json_schema_extra=schema({"anyOf": [KEYS, {"type": "null"}]}),
     )  # fmt: skip
     engine: Literal["espeak", "piper"] = "espeak"
-    voice: str = ""
+    voice: str = Field("", description="the voice (GET /voices lists them), 'auto' to pick it "
+                       "from the text's script, or empty for the engine's default")
     lang: str = ""
     mapping: dict[str, str] | None = Field(None, description=MAPPING)
     rate_wpm: int | None = Field(None, ge=80, le=450)

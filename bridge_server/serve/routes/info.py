@@ -1,4 +1,5 @@
-"""What this bridge offers: health, engines, options, viseme sets, rig presets and rig matching."""
+"""What this bridge offers: health, engines, voices, options, viseme sets, rig presets and rig
+matching."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from ... import engines
 from ...core.rigs import load_preset, match, presets
 from ...core.visemes import available_sets
 from ...pipeline import choices
+from ...speech.voices import installed_voices
 from ..errors import responses
 from ..schemas import RigMatch
 
@@ -32,6 +34,14 @@ def list_engines() -> list[dict]:
         }
         for s in rows
     ]
+
+
+@router.get("/voices")
+def list_voices() -> dict:
+    """Every installed voice: engine, the name the voice field takes, language, the writing
+    systems it reads; and the speech engines missing here, with why."""
+    rows, missing = installed_voices()
+    return {"voices": rows, "missing": missing}
 
 
 @router.get("/options")

@@ -12,6 +12,7 @@ from ...core.text import check_text
 from ...core.visemes import load_set
 from ...media.audio import load_audio
 from ...pipeline import bake, say, track
+from ...speech.voices import choose_voice
 from ..errors import ApiError, responses
 from ..schemas import AudioForm, TextRequest, VideoForm
 from .jobs import STARTED, started
@@ -26,6 +27,7 @@ def lipsync_text(request: Request, body: Annotated[TextRequest, Body()]) -> Resp
     mapping = body.rig_mapping()
     animation = body.animation(mapping)
     check_now(animation.visemes, body.text)
+    choose_voice(body.text, body.engine, body.voice, body.lang)  # one that cannot read it: 400
 
     def work(progress):
         speech, timeline = say(
