@@ -24,6 +24,7 @@ import numpy as np
 from .core.errors import Cancelled, EngineUnavailable, InputError, LipsyncError, OutputError
 from .core.progress import Progress, check_cancel, no_progress, part
 from .core.visemes import load_set
+from .engines import face
 from .media.audio import wav_bytes
 from .media.video import iter_frames, probe
 from .mouth.controls import CONTROLS, lip_indices
@@ -111,13 +112,16 @@ def build(
     done = _prepare(out, {c.id for c in clips}, crops)
     result = BuildResult()
     try:
-        for i, clip in enumerate(clips):
-            where = f"{clip.id} ({i + 1}/{len(clips)})"
-            check_cancel(progress, i / len(clips), where)
-            if clip.id in done:
-                result.kept.append(clip.id)
-            else:
-                _build_one(clip, out, crops, lang, _part(progress, i, len(clips), where), result)
+        with face.reusing():
+            for i, clip in enumerate(clips):
+                where = f"{clip.id} ({i + 1}/{len(clips)})"
+                check_cancel(progress, i / len(clips), where)
+                if clip.id in done:
+                    result.kept.append(clip.id)
+                else:
+                    _build_one(
+                        clip, out, crops, lang, _part(progress, i, len(clips), where), result
+                    )
     except (KeyboardInterrupt, Cancelled):
         raise Cancelled(
             f"cancelled; the {len(result.built) + len(result.kept)} clips built so far are kept "

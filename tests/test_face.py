@@ -211,3 +211,14 @@ def test_a_damaged_model_file_names_the_fix(monkeypatch, tmp_path):
 def test_audio_only_input_is_refused_before_mediapipe_starts():
     with pytest.raises(InputError, match="lipsync bake"):
         face.track(GRID[0].parent.parent.parent / "librivox_kittens" / "en_male_electricity.ogg")
+
+
+@pytest.mark.parametrize("model", ["landmarker", "facemesh"])
+def test_a_reused_tracker_finds_the_same_points_as_a_fresh_one(model):
+    """Inside reusing() (a dataset build) the model opens once; a clip tracked after another
+    speaker's gets exactly the points it gets on its own."""
+    alone = face.track(GRID[1], model=model).points
+    with face.reusing():
+        face.track(GRID[0], model=model)
+        after = face.track(GRID[1], model=model).points
+    np.testing.assert_allclose(after, alone, atol=1e-4, equal_nan=True)
