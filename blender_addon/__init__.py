@@ -32,9 +32,11 @@ def register() -> None:
     properties.register()
     for cls in classes:
         bpy.utils.register_class(cls)
+    operators.register()  # fills the Mapping list on selection from the shipped presets
 
 
 def unregister() -> None:
+    operators.unregister()
     operators.stop_started_bridge()  # it stops what it started
     for cls in reversed(classes):
         bpy.utils.unregister_class(cls)

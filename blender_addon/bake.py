@@ -15,42 +15,32 @@ from pathlib import Path
 
 import bpy
 
-from . import compat, frames, keyframes, mapping, request
+from . import compat, frames, keyframes, mapping, request, targets
 from .client import Bridge
 from .request import BakeError, Fetched, Request, fetch
 
 # --- prepare ---------------------------------------------------------------------------------
 
 
-def check_target(obj) -> None:
-    """The object must be a local mesh with shape keys."""
-    if obj is None or obj.type != "MESH":
-        raise BakeError("select the character's mesh: the object with the mouth shape keys.")
-    for what, block in (("object", obj), ("mesh", obj.data), ("shape keys", obj.data.shape_keys)):
-        if block is not None and block.library is not None:
-            raise BakeError(
-                f"the {what} of {obj.name!r} is linked from {block.library.filepath}; make it "
-                "local or add a library override (Object > Library Override), then bake."
-            )
-    key = obj.data.shape_keys
-    if key is None or len(key.key_blocks) < 2:
-        raise BakeError(
-            f"{obj.name!r} has no mouth shape keys; add them, or select the character's face mesh."
-        )
+def check_target(obj) -> str:
+    """The object's target kind (targets.kind), once it is local and has something to key."""
+    return targets.check(obj)
 
 
 def prepare(scene, obj, settings, bridge: Bridge) -> Request:
     """Check the target and the source, and gather what the bridge needs."""
     check_target(obj)
     chosen, viseme_set = ensure_mapping(obj, bridge, settings.viseme_set)
+    sent, names = targets.sent(obj, chosen, [c.channel for c in obj.lipsync.mapping])
     line = request.base(
         settings,
         fps=frames.scene_fps(scene),
         frame_offset=scene.frame_start + settings.frame_offset,
         viseme_set=viseme_set,
-        mapping=chosen,
-        shape_keys=shape_key_names(obj),
+        mapping=sent,
+        shape_keys=names,
     )
+    line.chosen = chosen
     source = settings.source
     if source == "TEXT":
         return request.for_text(line, settings)
@@ -63,7 +53,8 @@ def prepare(scene, obj, settings, bridge: Bridge) -> Request:
 
 
 def shape_key_names(obj) -> list[str]:
-    return [k.name for k in obj.data.shape_keys.key_blocks[1:]]  # the first is the basis
+    """The names the bridge matches to mouth shapes: shape keys, pose actions or layers."""
+    return targets.names(obj)
 
 
 def _abspath(path: str) -> str:
@@ -94,18 +85,25 @@ def ensure_mapping(obj, bridge: Bridge, wanted: str = "AUTO") -> tuple[dict[str,
     if not rig.mapping or (wanted != "AUTO" and wanted != rig.viseme_set):
         detect(obj, bridge, None if wanted == "AUTO" else wanted)
     chosen = mapping.chosen([(c.channel, c.shape_key) for c in rig.mapping])
-    if not chosen:
+    if not chosen and targets.needs_mapping(obj):
         raise BakeError(
-            f"{rig.message.rstrip('.')}; or pick a shape key for each {rig.viseme_set} channel "
-            "in the panel's Mapping list, then bake again."
+            f"{rig.message.rstrip('.')}; or pick a {targets.noun(obj)} for each "
+            f"{rig.viseme_set} channel in the panel's Mapping list, then bake again."
         )
     return chosen, rig.viseme_set
 
 
 def detect(obj, bridge: Bridge, visemes: str | None = None) -> dict:
-    """Ask the bridge which viseme channels the shape keys are, and fill the Mapping list."""
-    found = mapping.match(bridge, shape_key_names(obj), visemes)
-    set_rows(obj.lipsync, found["viseme_set"], mapping.rows(found), found["message"])
+    """Ask the bridge which viseme channels the shape keys (poses, layers) are, and fill the
+    Mapping list."""
+    names = shape_key_names(obj)
+    if names:
+        found = mapping.match(bridge, names, visemes)
+    else:  # an armature with a jaw bone and no poses: the jaw alone moves
+        message = "no viseme poses (actions named after mouth shapes): the jaw alone moves"
+        found = mapping.unmatched(bridge, visemes or mapping.FALLBACK_SET, message)
+    message = found["message"].replace("shape keys", targets.noun(obj) + "s")  # the bridge's word
+    set_rows(obj.lipsync, found["viseme_set"], mapping.rows(found), message)
     return found
 
 
@@ -121,12 +119,13 @@ def set_rows(rig, viseme_set: str, rows: list[tuple[str, str]], message: str) ->
 
 
 def apply(scene, obj, line: Request, fetched: Fetched) -> keyframes.Written:
-    """Write the curves (named after the shape keys by the bridge) and put the sound in the
-    sequencer."""
+    """Key the line onto the object's target (shape keys, bones or drawings) and put the sound
+    in the sequencer."""
     check_target(obj)  # the user may have changed things while the bridge worked
-    written = keyframes.write_line(
+    written = targets.write(
         obj,
-        fetched.timeline["curves"],
+        fetched.timeline,
+        line.chosen,
         fps=line.fps,
         frame_offset=line.frame_offset,
         action_name=f"{obj.name}: {line.name}",

@@ -4,9 +4,11 @@
     python <add-on>/batch.py --blend scene.blend --object Head --audio lines/ --out baked.blend
 
 Each file becomes its own action named after it ("Head: line01"), kept with a fake user; with
---nla they are also laid one after another as NLA strips, with their sound in the sequencer.
-A script beside a recording (line01.txt) is used for exact timing. A bad file is named in the
-summary and the batch goes on; the exit code is 1 when any file failed.
+--nla they are also laid one after another as NLA strips, with their sound in the sequencer
+(a rerun lays them anew: one Lip Sync track, one strip per line). A script beside a recording
+(line01.txt) is used for exact timing; what each line says is kept on its action and listed in
+the summary (and --report). A bad file is named in the summary and the batch goes on; the exit
+code is 1 when any file failed, and nothing is saved when none was baked.
 """
 
 from __future__ import annotations
@@ -28,13 +30,16 @@ VIDEO = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg"}
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="batch.py", description=__doc__.splitlines()[0])
     p.add_argument("--blend", help="open this .blend first (with the bpy module)")
-    p.add_argument("--object", required=True, help="the mesh with the mouth shape keys")
+    p.add_argument(
+        "--object", required=True, help="the mesh with mouth shape keys, armature or 2D mouth"
+    )
     p.add_argument("--audio", nargs="+", required=True, help="files or folders of recordings")
     p.add_argument("--out", help="save the result here (default: save over the opened .blend)")
     p.add_argument("--bridge", default="http://127.0.0.1:8765", help="the bridge's URL")
     p.add_argument("--token", default="", help="the bridge's token, if it has one")
     p.add_argument("--start", metavar="COMMAND", help="start the bridge with this command if down")
     p.add_argument("--nla", action="store_true", help="also lay the lines out as NLA strips")
+    p.add_argument("--report", metavar="JSON", help="also write the summary here, with the words")
     p.add_argument("--gap", type=float, default=0.5, help="seconds between lines with --nla")
     p.add_argument("--visemes", default="AUTO", help="viseme set (default: the rig's)")
     p.add_argument("--engine", default="auto", help="auto, whisper, phoneloop, allosaurus")
@@ -67,6 +72,7 @@ def main(argv: list[str]) -> int:
     obj = bpy.data.objects.get(a.object)
     scene = bpy.context.scene
     bridge = addon.client.Bridge(a.bridge, a.token)
+    bridge.start_hint = 'give --start "/path/to/.venv/bin/lipsync serve"'  # no panel here
     started = None
     try:
         addon.bake.check_target(_found(obj, a.object))
@@ -78,10 +84,14 @@ def main(argv: list[str]) -> int:
     finally:
         addon.client.stop_bridge(started)
     out = a.out or bpy.data.filepath
+    if not any(not r["error"] for r in rows):
+        out = ""  # nothing baked: the file stays as it was
     if out:
         bpy.ops.wm.save_as_mainfile(filepath=str(Path(out).resolve()))
     print(summary(rows, out))
-    return 1 if any(r["error"] for r in rows) else 0
+    if a.report:
+        Path(a.report).write_text(json.dumps(rows, indent=2, ensure_ascii=False), encoding="utf-8")
+    return 1 if any(r["error"] for r in rows) or not rows else 0
 
 
 def bake_all(addon, scene, obj, bridge, files: list[Path], a) -> list[dict]:
@@ -91,10 +101,13 @@ def bake_all(addon, scene, obj, bridge, files: list[Path], a) -> list[dict]:
         settings = _settings(a, path, offset - scene.frame_start)
         began = time.perf_counter()
         try:
-            written = addon.bake.bake_now(scene, obj, settings, bridge)
+            line = addon.bake.prepare(scene, obj, settings, bridge)
+            fetched = addon.request.fetch(bridge, line)
+            written = addon.bake.apply(scene, obj, line, fetched)
         except (addon.bake.BakeError, addon.client.BridgeError, ValueError) as e:
             rows.append({"file": path.name, "error": str(e)})
             continue
+        said = addon.dialogue.keep(written.action, fetched.timeline, line.fields.get("text", ""))
         rows.append(
             {
                 "file": path.name,
@@ -103,26 +116,43 @@ def bake_all(addon, scene, obj, bridge, files: list[Path], a) -> list[dict]:
                 "keys": written.keys,
                 "frames": f"{written.frame_start:.0f}-{written.frame_end:.0f}",
                 "seconds": time.perf_counter() - began,
+                "said": said,
+                "words": list(addon.dialogue.of(written.action)[1]),
             }
         )
         written.action.use_fake_user = True  # each line's action survives the next one
         if a.nla:
-            addon.compat.push_to_nla(obj.data.shape_keys, written.action, written.frame_start)
+            target = addon.targets.animated(obj)  # shape keys, armature or Grease Pencil data
+            _unpush(addon.compat, target, written.action)
+            addon.compat.push_to_nla(target, written.action, written.frame_start)
             gap = a.gap * addon.frames.scene_fps(scene)
             offset = int(round(written.frame_end + gap))
     return rows
 
 
+def _unpush(compat, target, action) -> None:
+    """Take the line's strips off the Lip Sync tracks (a rerun lays it anew, not beside
+    itself), and the tracks that leaves empty."""
+    anim = target.animation_data
+    tracks = list(anim.nla_tracks) if anim else []
+    for track in [t for t in tracks if t.name.startswith(compat.NLA_TRACK)]:
+        for strip in [s for s in track.strips if s.action == action]:
+            track.strips.remove(strip)
+        if not track.strips:
+            anim.nla_tracks.remove(track)
+
+
 def summary(rows: list[dict], out: str) -> str:
     ok = [r for r in rows if not r["error"]]
-    lines = [f"batch: {len(ok)} of {len(rows)} lines baked" + (f", saved to {out}" if out else "")]
+    saved = f", saved to {out}" if out else ("; nothing saved" if not ok else "")
+    lines = [f"batch: {len(ok)} of {len(rows)} lines baked{saved}"]
     for r in rows:
         if r["error"]:
             lines.append(f"  FAILED {r['file']}: {r['error']}")
         else:
             lines.append(
                 f"  ok     {r['file']}: {r['keys']} keys, frames {r['frames']}, "
-                f"action {r['action']!r}, {r['seconds']:.1f} s"
+                f'action {r["action"]!r}, {r["seconds"]:.1f} s: "{r["said"]}"'
             )
     return "\n".join(lines)
 
@@ -173,7 +203,7 @@ def _addon():
     if str(HERE.parent) not in sys.path:
         sys.path.insert(0, str(HERE.parent))
     package = importlib.import_module(HERE.name)
-    for name in ("bake", "client", "compat", "frames"):
+    for name in ("bake", "client", "compat", "dialogue", "frames", "request", "targets"):
         importlib.import_module(f"{HERE.name}.{name}")
     if not hasattr(__import__("bpy").types.Object, "lipsync"):  # not enabled as an add-on
         package.properties.register()

@@ -29,6 +29,9 @@ class Cancelled(BridgeError):
 
 
 class Bridge:
+    # how the user starts it, in the caller's words (batch.py names its --start)
+    start_hint = "press Start in the Lip Sync panel"
+
     def __init__(self, url: str = DEFAULT_URL, token: str = "", timeout: float = 30.0):
         self.url, self.token, self.timeout = url.rstrip("/"), token, timeout
 
@@ -101,8 +104,8 @@ class Bridge:
         except (urllib.error.URLError, OSError) as e:
             reason = getattr(e, "reason", e)
             raise BridgeError(
-                f"the lip-sync bridge at {self.url} does not answer ({reason}); press Start in "
-                "the Lip Sync panel, or run 'lipsync serve' in a terminal."
+                f"the lip-sync bridge at {self.url} does not answer ({reason}); "
+                f"{self.start_hint}, or run 'lipsync serve' in a terminal."
             ) from None
         return payload if raw else json.loads(payload)
 

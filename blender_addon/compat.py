@@ -73,6 +73,28 @@ def push_to_nla(id_block, action, frame_start: float):
     return strip
 
 
+def new_fcurve(collection, data_path: str, index: int = 0, group: str = ""):
+    """A new F-Curve in `group` (a bone's channels are grouped under its name in the editors);
+    3.4's action F-Curves name the group action_group, a 4.4+ channelbag's group_name."""
+    if not group:
+        return collection.new(data_path, index=index)
+    try:
+        return collection.new(data_path, index=index, group_name=group)
+    except TypeError:
+        return collection.new(data_path, index=index, action_group=group)
+
+
+def read_fcurves(action, id_type: str = "OBJECT") -> list:
+    """The F-Curves `action` holds for data-blocks of `id_type` (all of them before 4.4), read
+    only: no slot or channelbag is made for it, unlike fcurves()."""
+    if not has_slots(action):
+        return list(action.fcurves)
+    slots = [s for s in action.slots if s.target_id_type in (id_type, "UNSPECIFIED")]
+    strips = [strip for layer in action.layers for strip in layer.strips]
+    bags = [strip.channelbag(slot) for strip in strips for slot in slots[:1]]
+    return [fc for bag in bags if bag is not None for fc in bag.fcurves]
+
+
 def _slot(action, id_block):
     """The slot of `action` for `id_block`: the assigned one, else one named after it, else new."""
     anim = id_block.animation_data

@@ -1,6 +1,10 @@
-"""Writes one line's curves as shape-key keyframes, in bulk (keyframe_points.add + foreach_set).
+"""Writes one line's keys into an action, in bulk (keyframe_points.add + foreach_set): shape
+keys here (write_line), bones and 2D drawings through write() (armature.py, drawings.py).
 
-Blender 3.4 has no numpy, so arrays come from the standard library's `array`.
+Every target follows the same rules: the keys go into a new action named after the line, the
+data-block's previous action is kept (fake user) and named in the new one, and baking the line
+again replaces only the keys in its frame range. Blender 3.4 has no numpy, so arrays come from
+the standard library's `array`.
 """
 
 from array import array
@@ -11,19 +15,45 @@ import bpy
 from . import compat, frames
 
 INTERPOLATION = {"constant": 0, "linear": 1}  # Keyframe.interpolation enum values (3.4 ... 5.0)
-PREVIOUS = "lipsync_previous"  # custom property: the action the shape keys had before
+PREVIOUS = "lipsync_previous"  # custom property: the action the data-block had before
+LINE = "lipsync_line"  # custom property: marks the actions bakes make (never a viseme pose)
+LACKING = {"shape keys": "shape key", "bones": "pose", "drawings": "drawing"}  # for reports
 EPSILON_FRAMES = 1e-3  # keys are stored as float32; a key this close to the range is in it
 
 
 @dataclass
 class Written:
     action: "bpy.types.Action"
-    channels: list[str]  # shape keys written
-    missing: list[str]  # curve channels the mesh has no shape key for (skipped)
+    channels: list[str]  # what was keyed: shape keys, bones or drawings
+    missing: list[str]  # the line's channels (mouth shapes) with nothing to key (skipped)
     keys: int  # keyframes written
     frame_start: float
     frame_end: float
-    previous: str  # name of the action the shape keys had before ("" if none)
+    previous: str  # name of the action the data-block had before ("" if none)
+    noun: str = "shape keys"  # what `channels` are, for reports
+
+    def summary(self) -> str:
+        """The bake's report: what was keyed where, and what the rig had nothing for."""
+        message = (
+            f"{self.keys} keys on {len(self.channels)} {self.noun} in action "
+            f"{self.action.name!r}, frames {self.frame_start:.0f}-{self.frame_end:.0f}"
+        )
+        if self.previous:
+            message += f" (the previous action {self.previous!r} is kept)"
+        if self.missing:
+            message += f"; no {LACKING[self.noun]} for {', '.join(self.missing)}"
+        return message
+
+
+@dataclass
+class Channel:
+    """New keys for one F-Curve."""
+
+    data_path: str
+    co: array  # flat [frame, value, frame, value, ...] float32, the layout of Keyframe.co
+    interpolation: str = "linear"
+    index: int = 0
+    group: str = ""  # the bone's name, for bone channels
 
 
 def write_line(obj, curves, *, fps, frame_offset=0.0, action_name) -> Written:
@@ -38,24 +68,44 @@ def write_line(obj, curves, *, fps, frame_offset=0.0, action_name) -> Written:
             f"None of the line's channels ({', '.join(missing)}) is a shape key of "
             f"'{obj.name}': pick a rig preset that matches its shape keys"
         )
-    keyed = [(c, _frames(c["keys"], fps, frame_offset)) for c in present]
-    start = min(min(f[0::2]) for _, f in keyed)
-    end = max(max(f[0::2]) for _, f in keyed)
-    action, previous = _target_action(shape_keys, action_name)
-    collection = compat.fcurves(action, shape_keys)
-    for curve, co in keyed:
-        fcurve = _fcurve(collection, f'key_blocks["{curve["channel"]}"].value')
-        _remove_range(fcurve, start, end)
-        _add_keys(fcurve, co, INTERPOLATION[curve.get("interpolation", "linear")])
+    channels = [
+        Channel(
+            f'key_blocks["{c["channel"]}"].value',
+            _frames(c["keys"], fps, frame_offset),
+            c.get("interpolation", "linear"),
+        )
+        for c in present
+    ]
+    action, previous, start, end = write(shape_keys, channels, action_name=action_name)
     return Written(
         action=action,
         channels=[c["channel"] for c in present],
         missing=missing,
-        keys=sum(len(co) // 2 for _, co in keyed),
+        keys=sum(len(c.co) // 2 for c in channels),
         frame_start=start,
         frame_end=end,
         previous=previous,
     )
+
+
+def write(id_block, channels: list[Channel], *, action_name: str) -> tuple:
+    """Key `channels` onto `id_block` in action `action_name`, first removing that action's
+    keys in the channels' frame range (a rerun of the line); the data-block's previous action
+    is kept. Returns (action, previous action's name, first frame, last frame)."""
+    start = min(min(c.co[0::2]) for c in channels)
+    end = max(max(c.co[0::2]) for c in channels)
+    action, previous = _target_action(id_block, action_name)
+    collection = compat.fcurves(action, id_block)
+    for channel in channels:
+        fcurve = _fcurve(collection, channel)
+        _remove_range(fcurve, start, end)
+        _add_keys(fcurve, channel.co, INTERPOLATION[channel.interpolation])
+    return action, previous, start, end
+
+
+def flat(pairs) -> array:
+    """[(frame, value), ...] as a flat float32 array."""
+    return array("f", [v for pair in pairs for v in pair])
 
 
 def _shape_keys(obj):
@@ -83,19 +133,21 @@ def _frames(keys, fps, frame_offset) -> array:
     return array("f", [v for t, w in keys for v in (frames.to_frame(t, fps, frame_offset), w)])
 
 
-def _target_action(shape_keys, action_name):
-    """The action to write into, assigned to the shape keys, and the name of the one before it."""
+def _target_action(id_block, action_name):
+    """The action to write into, assigned to the data-block, and the name of the one before it."""
     action = bpy.data.actions.get(action_name) or bpy.data.actions.new(action_name)
-    current = compat.assigned_action(shape_keys)
+    action[LINE] = True
+    current = compat.assigned_action(id_block)
     if current is not None and current != action:
         current.use_fake_user = True  # unassigned, it would be lost on save
         action[PREVIOUS] = current.name
-    compat.assign_action(shape_keys, action)
+    compat.assign_action(id_block, action)
     return action, action.get(PREVIOUS, "")
 
 
-def _fcurve(collection, data_path):
-    return collection.find(data_path) or collection.new(data_path)
+def _fcurve(collection, channel: Channel):
+    found = collection.find(channel.data_path, index=channel.index)
+    return found or compat.new_fcurve(collection, channel.data_path, channel.index, channel.group)
 
 
 def _remove_range(fcurve, start, end) -> None:

@@ -2,6 +2,7 @@
 
 The bridge matches the names (/rigs/match); the user corrects rows; the bridge then names the
 curves after the rows (the add-on never renames curves itself). Saved as a rig preset JSON.
+Without the bridge, `local_match` finds a shipped rig preset whose names the rig has.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from pathlib import Path
 from .client import Bridge, BridgeError
 
 FALLBACK_SET = "oculus15"
+HERE = Path(__file__).resolve().parent
+# the presets the zips carry (rigs/ inside the add-on), or the repository's rigs/
+RIG_DIRS = (HERE / "rigs", HERE.parent / "rigs")
 
 
 def match(bridge: Bridge, shape_keys: list[str], visemes: str | None = None) -> dict:
@@ -60,3 +64,37 @@ def load_preset(path) -> tuple[str, dict[str, str]]:
     if not isinstance(viseme_set, str) or not all(isinstance(v, str) for v in keys.values()):
         raise ValueError(f"{path} is not a rig preset (names must be text); save one first.")
     return viseme_set, keys
+
+
+def shipped_presets() -> list[dict]:
+    """The rig presets beside the add-on (the zip's rigs/, or the repository's), by name."""
+    folder = next((d for d in RIG_DIRS if d.is_dir()), None)
+    found = []
+    for path in sorted(folder.glob("*.json")) if folder else []:
+        try:
+            viseme_set, keys = load_preset(path)
+        except ValueError:
+            continue  # not a preset (rigs/ may hold other JSON)
+        found.append({"name": path.stem, "viseme_set": viseme_set, "shape_keys": keys})
+    return found
+
+
+def local_match(shape_keys: list[str], presets: list[dict], visemes: str | None = None):
+    """The bridge's answer shape for the preset whose shape-key names the rig has most of (at
+    least half of them, exact names); None when none fits, so the bridge must match."""
+    have, best = set(shape_keys), None
+    for preset in presets:
+        if visemes and preset["viseme_set"] != visemes:
+            continue
+        keys = preset["shape_keys"]
+        found = {c: k for c, k in keys.items() if k in have}
+        if 2 * len(found) >= len(keys) and (best is None or len(found) > len(best[1])):
+            best = preset, found
+    if best is None:
+        return None
+    preset, found = best
+    missing = [c for c in preset["shape_keys"] if c not in found]
+    message = f"rig preset {preset['name']!r}: {len(found)} of {len(preset['shape_keys'])} "
+    message += f"{preset['viseme_set']} channels"
+    return {"viseme_set": preset["viseme_set"], "shape_keys": found,
+            "missing_channels": missing, "message": message}  # fmt: skip

@@ -1,5 +1,5 @@
-"""Operators: bake (modal in the UI, synchronous in background mode), cancel, the bridge's
-start/stop/check, rig detection and the mapping's save/load."""
+"""Operators: bake and transcribe (modal in the UI, synchronous in background mode), cancel,
+the bridge's install/start/stop/check, rig detection and the mapping's save/load."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ import bpy
 from bpy.props import StringProperty
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from . import bake, client, mapping, request
+from . import bake, client, compat, dialogue, install, mapping, request, targets
 from .preferences import preferences
 
 TICK_S = 0.1
-STATE = {"process": None, "bridge": "not checked"}  # what the add-on started, and last status
+# what the add-on started, the bridge's last status and the last install's outcome
+STATE = {"process": None, "bridge": "not checked", "install": ""}
 
 
 def bridge_for(context) -> client.Bridge:
@@ -43,57 +44,21 @@ def stop_started_bridge() -> None:
 
 
 def _target_poll(cls, context) -> bool:
-    obj = context.active_object
-    if obj is None or obj.type != "MESH":
-        cls.poll_message_set("select the character's mesh")
-        return False
-    if obj.data.shape_keys is None:
-        cls.poll_message_set("the mesh has no shape keys")
-        return False
-    return True
+    problem = targets.problem(context.active_object)  # shape keys, an armature or a 2D mouth
+    if problem:
+        cls.poll_message_set(problem)
+    return not problem
 
 
-class LIPSYNC_OT_bake(bpy.types.Operator):
-    """Make the mouth animation for the line and key it onto the shape keys"""
+class BridgeJob:
+    """The modal part of Bake, Transcribe and Install Bridge: `work(on_progress, cancelled)`
+    runs in a worker thread (no bpy), `finish(context, value)` on the main thread."""
 
-    bl_idname = "lipsync.bake"
-    bl_label = "Bake Lip Sync"
-    bl_options = {"REGISTER", "UNDO"}
-
-    @classmethod
-    def poll(cls, context):
-        if context.scene.lipsync.running:
-            cls.poll_message_set("a bake is running")
-            return False
-        return _target_poll(cls, context)
-
-    def execute(self, context):
-        """Synchronous: background mode and scripts (`bpy.ops.lipsync.bake()`)."""
-        scene, obj = context.scene, context.active_object
-        try:
-            bridge = ensure_bridge(context)
-            written = bake.bake_now(scene, obj, scene.lipsync, bridge, _print_progress)
-        except (request.BakeError, client.BridgeError, ValueError) as e:
-            self.report({"ERROR"}, str(e))
-            return {"CANCELLED"}
-        self._done(written)
-        return {"FINISHED"}
-
-    def invoke(self, context, event):
-        if bpy.app.background:  # no event loop: timers and modal handlers never fire
-            return self.execute(context)
-        scene, obj = context.scene, context.active_object
-        try:
-            bridge = ensure_bridge(context)
-            self.request = bake.prepare(scene, obj, scene.lipsync, bridge)
-        except (request.BakeError, client.BridgeError, ValueError) as e:
-            self.report({"ERROR"}, str(e))
-            return {"CANCELLED"}
-        self.target = obj.name  # the active object may change while the bridge works
+    def start(self, context, work):
         self.messages, self.stop = queue.Queue(), threading.Event()
-        self.worker = threading.Thread(target=self._fetch, args=(bridge,), daemon=True)
+        self.worker = threading.Thread(target=self._run, args=(work,), daemon=True)
         self.worker.start()
-        settings = scene.lipsync
+        settings = context.scene.lipsync
         settings.running, settings.cancel, settings.progress = True, False, 0.0
         settings.stage = "starting"
         wm = context.window_manager
@@ -102,16 +67,11 @@ class LIPSYNC_OT_bake(bpy.types.Operator):
         wm.modal_handler_add(self)
         return {"RUNNING_MODAL"}
 
-    def _fetch(self, bridge) -> None:
-        """In the worker thread: HTTP only; every result goes to the queue."""
+    def _run(self, work) -> None:
+        """In the worker thread: every result goes to the queue."""
         try:
-            fetched = request.fetch(
-                bridge,
-                self.request,
-                lambda p, s: self.messages.put(("progress", (p, s))),
-                self.stop.is_set,
-            )
-            self.messages.put(("done", fetched))
+            progress = lambda p, s: self.messages.put(("progress", (p, s)))  # noqa: E731
+            self.messages.put(("done", work(progress, self.stop.is_set)))
         except Exception as e:  # noqa: BLE001 - reported on the main thread
             self.messages.put(("error", e))
 
@@ -138,29 +98,72 @@ class LIPSYNC_OT_bake(bpy.types.Operator):
         settings.running, settings.cancel, settings.stage = False, False, ""
         _redraw(context)
         if kind == "error":
-            self.report({"WARNING" if isinstance(value, client.Cancelled) else "ERROR"}, str(value))
+            level = "WARNING" if isinstance(value, client.Cancelled) else "ERROR"
+            self.report({level}, request.panel_words(str(value)))
             return {"CANCELLED"}
+        return self.finish(context, value)
+
+    def warn(self, warnings) -> None:
+        for warning in warnings:
+            self.report({"WARNING"}, request.panel_words(warning))
+
+
+class LIPSYNC_OT_bake(BridgeJob, bpy.types.Operator):
+    """Make the mouth animation for the line and key it onto the shape keys"""
+
+    bl_idname = "lipsync.bake"
+    bl_label = "Bake Lip Sync"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        if context.scene.lipsync.running:
+            cls.poll_message_set("a bake is running")
+            return False
+        return _target_poll(cls, context)
+
+    def execute(self, context):
+        """Synchronous: background mode and scripts (`bpy.ops.lipsync.bake()`)."""
+        scene, obj = context.scene, context.active_object
+        try:
+            bridge = ensure_bridge(context)
+            self.request = bake.prepare(scene, obj, scene.lipsync, bridge)
+            fetched = request.fetch(bridge, self.request, _print_progress)
+        except (request.BakeError, client.BridgeError, ValueError) as e:
+            self.report({"ERROR"}, request.panel_words(str(e)))
+            return {"CANCELLED"}
+        self.target = obj.name
+        return self.finish(context, fetched)
+
+    def invoke(self, context, event):
+        if bpy.app.background:  # no event loop: timers and modal handlers never fire
+            return self.execute(context)
+        scene, obj = context.scene, context.active_object
+        try:
+            bridge = ensure_bridge(context)
+            self.request = bake.prepare(scene, obj, scene.lipsync, bridge)
+        except (request.BakeError, client.BridgeError, ValueError) as e:
+            self.report({"ERROR"}, request.panel_words(str(e)))
+            return {"CANCELLED"}
+        self.target = obj.name  # the active object may change while the bridge works
+        line = self.request
+        return self.start(context, lambda p, c: request.fetch(bridge, line, p, c))
+
+    def finish(self, context, fetched):
+        """On the main thread: key the line, and keep what it says on its action."""
         try:
             obj = context.scene.objects.get(self.target)
-            written = bake.apply(context.scene, obj, self.request, value)
+            written = bake.apply(context.scene, obj, self.request, fetched)
         except (request.BakeError, ValueError) as e:
             self.report({"ERROR"}, str(e))
             return {"CANCELLED"}
-        for warning in value.warnings:
-            self.report({"WARNING"}, warning)
+        dialogue.keep(written.action, fetched.timeline, self.request.fields.get("text", ""))
+        self.warn(fetched.warnings)
         self._done(written)
         return {"FINISHED"}
 
     def _done(self, written) -> None:
-        message = (
-            f"{written.keys} keys on {len(written.channels)} shape keys in action "
-            f"{written.action.name!r}, frames {written.frame_start:.0f}-{written.frame_end:.0f}"
-        )
-        if written.previous:
-            message += f" (the previous action {written.previous!r} is kept)"
-        if written.missing:
-            message += f"; no shape key for {', '.join(written.missing)}"
-        self.report({"INFO"}, message)
+        self.report({"INFO"}, written.summary())
 
 
 def _print_progress(fraction: float, stage: str) -> None:
@@ -169,7 +172,7 @@ def _print_progress(fraction: float, stage: str) -> None:
 
 def _redraw(context) -> None:
     for area in context.screen.areas if context.screen else []:
-        if area.type in ("VIEW_3D", "PROPERTIES"):
+        if area.type in ("VIEW_3D", "PROPERTIES", "PREFERENCES"):
             area.tag_redraw()
 
 
@@ -235,6 +238,10 @@ class LIPSYNC_OT_bridge_check(bpy.types.Operator):
     bl_idname = "lipsync.bridge_check"
     bl_label = "Check Bridge"
 
+    @classmethod
+    def description(cls, context, properties):
+        return f"The bridge at {preferences(context).url}: {STATE['bridge']}. Click to check again"
+
     def execute(self, context):
         try:
             version = bridge_for(context).health()["version"]
@@ -257,11 +264,14 @@ class LIPSYNC_OT_detect_rig(bpy.types.Operator):
 
     def execute(self, context):
         obj, wanted = context.active_object, context.scene.lipsync.viseme_set
+        visemes = None if wanted == "AUTO" else wanted
         try:
-            found = bake.detect(obj, ensure_bridge(context), None if wanted == "AUTO" else wanted)
+            found = bake.detect(obj, ensure_bridge(context), visemes)
         except client.BridgeError as e:
-            self.report({"ERROR"}, str(e))
-            return {"CANCELLED"}
+            found = match_locally(obj, visemes)  # the bridge is down: the shipped presets
+            if found is None:
+                self.report({"ERROR"}, str(e))
+                return {"CANCELLED"}
         self.report({"INFO"}, found["message"])
         return {"FINISHED"}
 
@@ -314,8 +324,155 @@ class LIPSYNC_OT_load_mapping(bpy.types.Operator, ImportHelper):
         return {"FINISHED"}
 
 
+class LIPSYNC_OT_transcribe(BridgeJob, bpy.types.Operator):
+    """Recognise what the recording says and put it in the Script field, to correct before
+    baking (the bridge's Whisper)"""
+
+    bl_idname = "lipsync.transcribe"
+    bl_label = "Transcribe"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        settings = context.scene.lipsync
+        if settings.running:
+            cls.poll_message_set("a bake is running")
+            return False
+        if settings.source not in ("AUDIO", "STRIP", "VIDEO"):
+            cls.poll_message_set("only a recording, a sound strip or a video can be transcribed")
+            return False
+        return True
+
+    def execute(self, context):
+        try:
+            bridge, line = self._line(context)
+            return self.finish(context, request.transcribe(bridge, line, _print_progress))
+        except (request.BakeError, client.BridgeError) as e:
+            self.report({"ERROR"}, request.panel_words(str(e)))
+            return {"CANCELLED"}
+
+    def invoke(self, context, event):
+        if bpy.app.background:
+            return self.execute(context)
+        try:
+            bridge, line = self._line(context)
+        except (request.BakeError, client.BridgeError) as e:
+            self.report({"ERROR"}, request.panel_words(str(e)))
+            return {"CANCELLED"}
+        return self.start(context, lambda p, c: request.transcribe(bridge, line, p, c))
+
+    def _line(self, context):
+        settings = context.scene.lipsync
+        filename, data = sound_of(context.scene, settings)
+        return ensure_bridge(context), request.for_transcript(filename, data, settings)
+
+    def finish(self, context, value):
+        text, warnings = value
+        context.scene.lipsync.script = text
+        self.warn(warnings)
+        self.report({"INFO"}, f"transcribed: {text}")
+        return {"FINISHED"}
+
+
+def sound_of(scene, settings) -> tuple[str, bytes]:
+    """(file name, bytes) of the chosen recording, video or sound strip."""
+    if settings.source == "STRIP":
+        strip = next((s for s in compat.strips(scene) if s.name == settings.strip), None)
+        if strip is None or strip.type != "SOUND":
+            raise request.BakeError(f"no sound strip named {settings.strip!r}; pick one.")
+        sound = strip.sound
+        if sound.packed_file is not None:
+            return Path(sound.filepath).name, bytes(sound.packed_file.data)
+        path = bpy.path.abspath(sound.filepath, library=sound.library)
+    else:
+        path = settings.video_path if settings.source == "VIDEO" else settings.audio_path
+        path = bpy.path.abspath(path) if path.strip() else ""
+    if not path:
+        raise request.BakeError("choose the recording to transcribe.")
+    return Path(path).name, request.read(path)
+
+
+class LIPSYNC_OT_install_bridge(BridgeJob, bpy.types.Operator):
+    """Make a Python environment in the chosen folder, install the bridge into it and set the
+    Start Command (uv if it is on PATH, else Python's venv and pip)"""
+
+    bl_idname = "lipsync.install_bridge"
+    bl_label = "Install Bridge"
+
+    def execute(self, context):
+        try:
+            return self.finish(context, self._install(context)(None, None))
+        except install.InstallError as e:
+            return self._failed(str(e))
+
+    def invoke(self, context, event):
+        if bpy.app.background:
+            return self.execute(context)
+        STATE["install"] = "installing..."
+        return self.start(context, self._install(context))
+
+    def _install(self, context):
+        prefs = preferences(context)
+        folder, source, python = bpy.path.abspath(prefs.install_dir), prefs.source, prefs.python
+        return lambda p, c: install.install(folder, source, python, on_step=p)
+
+    def finish(self, context, command):
+        preferences(context).command = command
+        STATE["install"] = "installed: the first bake starts it"
+        self.report({"INFO"}, f"bridge installed; Start Command: {command}")
+        return {"FINISHED"}
+
+    def _failed(self, message: str):
+        STATE["install"] = message
+        self.report({"ERROR"}, message)
+        return {"CANCELLED"}
+
+    def _finish(self, context, kind, value):
+        if kind == "error":
+            STATE["install"] = str(value)
+        return super()._finish(context, kind, value)
+
+
+def presets() -> list[dict]:
+    """The shipped rig presets, read once."""
+    if "presets" not in STATE:
+        STATE["presets"] = mapping.shipped_presets()
+    return STATE["presets"]
+
+
+def match_locally(obj, visemes: str | None = None):
+    """Fill the Mapping list from a shipped preset whose names the object has; None if none."""
+    found = mapping.local_match(bake.shape_key_names(obj), presets(), visemes)
+    if found is not None:
+        bake.set_rows(obj.lipsync, found["viseme_set"], mapping.rows(found), found["message"])
+    return found
+
+
+@bpy.app.handlers.persistent
+def fill_mapping(scene, depsgraph=None) -> None:
+    """On selection (any depsgraph update): an empty Mapping list of the active object is filled
+    from the shipped presets, without the bridge (cheap: a set lookup per preset name)."""
+    obj = getattr(bpy.context, "active_object", None)
+    if obj is None or obj.library is not None or targets.problem(obj) or obj.lipsync.mapping:
+        return
+    if bake.shape_key_names(obj):
+        match_locally(obj)
+
+
+def register() -> None:
+    if fill_mapping not in bpy.app.handlers.depsgraph_update_post:
+        bpy.app.handlers.depsgraph_update_post.append(fill_mapping)
+
+
+def unregister() -> None:
+    if fill_mapping in bpy.app.handlers.depsgraph_update_post:
+        bpy.app.handlers.depsgraph_update_post.remove(fill_mapping)
+
+
 classes = (
     LIPSYNC_OT_bake,
+    LIPSYNC_OT_transcribe,
+    LIPSYNC_OT_install_bridge,
     LIPSYNC_OT_cancel,
     LIPSYNC_OT_bridge_start,
     LIPSYNC_OT_bridge_stop,

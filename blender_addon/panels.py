@@ -1,20 +1,40 @@
-"""The Lip Sync tab in the 3D View's sidebar."""
+"""The Lip Sync tab in the 3D View's sidebar: legible at the sidebar's default width (labels
+above or beside fields in a column sized to them, messages wrapped, short status words with
+the details in tooltips; fit.py measures the texts)."""
 
 from __future__ import annotations
 
 import bpy
 
-from . import compat
+from . import compat, dialogue, fit, request, targets
 from .operators import STATE
+
+# the bridge's status as a word on the Check button (its tooltip has the details)
+BRIDGE_WORDS = {"running": ("Bridge on", "LINKED"), "down": ("Bridge off", "UNLINKED"),
+                "stopped": ("Bridge off", "UNLINKED")}  # fmt: skip
+UNCHECKED = ("Bridge ?", "QUESTION")
+# the labels beside fields: their column is as wide as the longest
+FIELD_LABELS = ("Audio", "Video", "Strip", "Script", "Text", "Voice", "Name", "Engine", "Language")
+LIST_PX = 30  # the list's scroll bar and grip, beside its rows
+MENU_PX = 16  # a menu's arrow
+SEARCH_PX = 40  # a search field's icon and its clear button
 
 
 class LIPSYNC_UL_mapping(bpy.types.UIList):
     def draw_item(self, context, layout, data, item, icon, active_data, active_property):
-        key = context.active_object.data.shape_keys
-        row = layout.row(align=True)
-        row.label(text=item.channel)
-        if key is not None:
-            row.prop_search(item, "shape_key", key, "key_blocks", text="")
+        names, collection = targets.search(context.active_object)  # shape keys, actions, layers
+        row, width = layout.row(align=True), fit.box_px(context.region.width)
+        width -= LIST_PX * fit.scale()
+        share = fit.column_share([c.channel for c in data.mapping], width, 0.3)
+        if item.shape_key != item.channel:  # a name that is the channel's says it itself
+            row = row.split(factor=share, align=True)
+            fit.label(row, item.channel, share * width)
+            width *= 1 - share
+        fit.DRAWN.append(
+            (item.shape_key, fit.need(item.shape_key) + SEARCH_PX * fit.scale(), width)
+        )
+        if names is not None:
+            row.prop_search(item, "shape_key", names, collection, text="")
         else:
             row.prop(item, "shape_key", text="")
 
@@ -27,49 +47,82 @@ class LIPSYNC_PT_panel(bpy.types.Panel):
 
     def draw(self, context):
         layout, settings = self.layout, context.scene.lipsync
-        self._bridge(layout)
+        fit.DRAWN.clear()
+        self.width = fit.box_px(context.region.width)
+        self.share = fit.column_share(list(FIELD_LABELS), self.width)
+        self._bridge(layout, fit.panel_px(context.region.width))
         self._source(layout.box(), context, settings)
         self._target(layout.box(), context)
+        self._said(layout, context)
         if settings.running:
             self._progress(layout, settings)
         else:
             layout.operator("lipsync.bake", icon="PLAY")
 
-    def _bridge(self, layout) -> None:
-        row = layout.row(align=True)
-        row.label(text=f"Bridge: {STATE['bridge']}", icon="LINKED")
-        row.operator("lipsync.bridge_check", text="", icon="FILE_REFRESH")
+    def _bridge(self, layout, width) -> None:
+        split = layout.split(factor=0.6, align=True)
+        status = STATE["bridge"].split(" (")[0]
+        word, icon = BRIDGE_WORDS.get(status, UNCHECKED)
+        fit.DRAWN.append((word, fit.need(word, icon=True), 0.6 * width))  # a button, measured
+        split.operator("lipsync.bridge_check", text=word, icon=icon)
         if STATE["process"] is None:
-            row.operator("lipsync.bridge_start", text="Start")
+            split.operator("lipsync.bridge_start", text="Start")
         else:
-            row.operator("lipsync.bridge_stop", text="Stop")
+            split.operator("lipsync.bridge_stop", text="Stop")
+
+    def _field(self, layout, data, name: str, text: str, search=None) -> None:
+        """A field with its label beside it, in the label column."""
+        split = layout.split(factor=self.share, align=True)
+        fit.label(split, text, self.share * self.width)
+        if search:
+            split.prop_search(data, name, *search, text="")
+        else:
+            split.prop(data, name, text="")
+            self._menu(data, name, (1 - self.share) * self.width)
+
+    def _menu(self, data, name: str, width: float) -> None:
+        """Note a menu's shown choice with the room it has (text fields clip as they should)."""
+        prop = data.bl_rna.properties[name]
+        if prop.type == "ENUM":
+            item = prop.enum_items[getattr(data, name)]
+            icon = item.icon != "NONE"
+            fit.DRAWN.append((item.name, fit.need(item.name, icon) + MENU_PX * fit.scale(), width))
+
+    def _above(self, layout, data, name: str, text: str):
+        """A field with its label above it, the whole width; returns the field's row."""
+        col = layout.column(align=True)
+        fit.label(col, text, self.width)
+        row = col.row(align=True)
+        row.prop(data, name, text="")
+        return row
 
     def _source(self, box, context, settings) -> None:
-        box.prop(settings, "source")
+        self._above(box, settings, "source", "Source")
+        self._menu(settings, "source", self.width)
         source = settings.source
         if source == "AUDIO":
-            box.prop(settings, "audio_path")
+            self._field(box, settings, "audio_path", "Audio")
         elif source in ("VIDEO", "LIPS"):
-            box.prop(settings, "video_path")
+            self._field(box, settings, "video_path", "Video")
             if source == "VIDEO":
                 box.prop(settings, "video_weight", slider=True)
             box.prop(settings, "show_video")
         elif source == "STRIP":
             editor = context.scene.sequence_editor
             if editor is None:
-                box.label(text="the sequencer has no strips", icon="INFO")
+                fit.label(box, "no sound strips", self.width, icon="INFO")
             else:
-                box.prop_search(settings, "strip", editor, compat.STRIPS_ATTR)
+                self._field(box, settings, "strip", "Strip", (editor, compat.STRIPS_ATTR))
         if source == "TEXT":
-            box.prop(settings, "text")
-            row = box.row(align=True)
-            row.prop(settings, "voice_engine", text="")
-            row.prop(settings, "voice", text="")
+            self._field(box, settings, "text", "Text")
+            self._field(box, settings, "voice_engine", "Voice")
+            self._field(box, settings, "voice", "Name")
         else:
-            box.prop(settings, "script")
-            row = box.row(align=True)
-            row.prop(settings, "engine", text="")
-        row.prop(settings, "lang", text="")
+            self._field(box, settings, "script", "Script")
+            if source != "LIPS":
+                box.operator("lipsync.transcribe", icon="REC")
+            self._field(box, settings, "engine", "Engine")
+        self._field(box, settings, "lang", "Language")
         col = box.column(align=True)
         col.prop(settings, "intensity", slider=True)
         col.prop(settings, "smoothing", slider=True)
@@ -81,28 +134,51 @@ class LIPSYNC_PT_panel(bpy.types.Panel):
 
     def _target(self, box, context) -> None:
         obj = context.active_object
-        if obj is None or obj.type != "MESH":
-            box.label(text="select the character's mesh", icon="ERROR")
+        if targets.problem(obj):
+            self._lines(box, "select the character's mesh, armature or 2D mouth", "ERROR")
             return
         rig = obj.lipsync
-        row = box.row(align=True)
-        row.label(text=f"{obj.name}: {rig.viseme_set or 'not detected'}", icon="SHAPEKEY_DATA")
-        row.prop(context.scene.lipsync, "viseme_set", text="")
+        if obj.type == "ARMATURE":
+            box.prop_search(rig, "jaw_bone", obj.data, "bones")
+            row = box.row(align=True)
+            row.prop(rig, "jaw_axis", expand=True)
+            row.prop(rig, "jaw_angle")
+        row = self._above(box, context.scene.lipsync, "viseme_set", "Visemes")
         row.operator("lipsync.detect_rig", text="", icon="VIEWZOOM")
-        if rig.message:
-            box.label(text=rig.message)
+        self._menu(context.scene.lipsync, "viseme_set", self.width - fit.ICON_PX * fit.scale())
+        self._lines(box, rig.message or f"{obj.name}: press Detect (the lens)")
         box.template_list("LIPSYNC_UL_mapping", "", rig, "mapping", rig, "active", rows=4)
         row = box.row(align=True)
         row.operator("lipsync.load_mapping", text="Load", icon="IMPORT")
         row.operator("lipsync.save_mapping", text="Save", icon="EXPORT")
 
+    def _said(self, layout, context) -> None:
+        """What the active object's current line says (kept on its action by the bake)."""
+        obj = context.active_object
+        block = targets.animated(obj) if obj is not None and not targets.problem(obj) else None
+        text, words = dialogue.of(compat.assigned_action(block) if block else None)
+        if not text:
+            return
+        box = layout.box()
+        fit.label(box, f"Said ({len(words)} words timed)", self.width, icon="TEXT")
+        self._lines(box, text)
+
+    def _lines(self, layout, text: str, icon: str = "NONE") -> None:
+        """A message wrapped to the width, the icon before its first line."""
+        col = layout.column(align=True)
+        room = self.width - (fit.ICON_PX * fit.scale() if icon != "NONE" else 0)
+        for i, line in enumerate(fit.wrap(text, room)):
+            fit.label(col, line, self.width, icon if i == 0 else "NONE")
+
     def _progress(self, layout, settings) -> None:
         row = layout.row(align=True)
-        text = f"{settings.stage} {settings.progress:.0%}"
+        word = request.stage_word(settings.stage)
         if hasattr(row, "progress"):  # Blender 4.0+
-            row.progress(factor=settings.progress, type="BAR", text=text)
+            row.progress(
+                factor=settings.progress, type="BAR", text=f"{word} {settings.progress:.0%}"
+            )
         else:
-            row.prop(settings, "progress", text=settings.stage, slider=True)
+            row.prop(settings, "percent", text=word, slider=True)
         row.operator("lipsync.cancel", text="", icon="X")
 
 

@@ -1,11 +1,16 @@
-"""Where the bridge is, and how the add-on may start it."""
+"""Where the bridge is, how the add-on may start it, and where Install Bridge puts it."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import bpy
 from bpy.props import BoolProperty, StringProperty
 
 from .client import DEFAULT_URL
+from .install import DEFAULT_SOURCE
+
+INSTALL_DIR = str(Path.home() / "lipsync-bridge")
 
 
 class LipsyncPreferences(bpy.types.AddonPreferences):
@@ -20,6 +25,19 @@ class LipsyncPreferences(bpy.types.AddonPreferences):
         "/home/me/lipsync/.venv/bin/lipsync serve",
     )
     autostart: BoolProperty(name="Start When Needed", default=True)
+    install_dir: StringProperty(
+        name="Folder", subtype="DIR_PATH", default=INSTALL_DIR,
+        description="where Install Bridge makes the bridge's Python environment",
+    )  # fmt: skip
+    source: StringProperty(
+        name="Install From", default=DEFAULT_SOURCE,
+        description="the package name, a wheel file, or the lipsync-bridge folder "
+        "(e.g. /home/me/lipsync[all])",
+    )  # fmt: skip
+    python: StringProperty(
+        name="Python", subtype="FILE_PATH",
+        description="the Python 3.10+ to build it on; empty: uv's choice, or python3",
+    )  # fmt: skip
 
     def draw(self, context):
         col = self.layout.column()
@@ -27,6 +45,17 @@ class LipsyncPreferences(bpy.types.AddonPreferences):
         col.prop(self, "token")
         col.prop(self, "command")
         col.prop(self, "autostart")
+        self._install(self.layout.box())
+
+    def _install(self, box) -> None:
+        from .operators import STATE  # operators imports this module
+
+        box.label(text="Install the bridge here (fills Start Command)", icon="IMPORT")
+        for name in ("install_dir", "source", "python"):
+            box.prop(self, name)
+        box.operator("lipsync.install_bridge", icon="IMPORT")
+        if STATE["install"]:
+            box.label(text=STATE["install"], icon="INFO")
 
 
 def preferences(context=None):
@@ -40,3 +69,4 @@ def preferences(context=None):
 
 class _Defaults:
     url, token, command, autostart = DEFAULT_URL, "", "lipsync serve", True
+    install_dir, source, python = INSTALL_DIR, DEFAULT_SOURCE, ""

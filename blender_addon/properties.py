@@ -80,6 +80,22 @@ class LipsyncRig(bpy.types.PropertyGroup):
     mapping: CollectionProperty(type=LipsyncChannel)
     active: IntProperty()
     message: StringProperty(description="what the last detection found")
+    # armatures: the jaw bone turns with the jaw's opening (armature.py)
+    jaw_bone: StringProperty(
+        name="Jaw Bone", description="the bone that opens the jaw; empty: one named like jaw"
+    )
+    jaw_axis: EnumProperty(
+        name="Jaw Axis",
+        items=[(a, a, f"the jaw bone turns about its own {a} axis") for a in "XYZ"],
+        default="X",
+    )
+    jaw_angle: FloatProperty(
+        name="Jaw Angle",
+        description="how far the jaw turns on the widest vowel, the way that lowers the chin "
+        "(negative: the other way; 0: only the poses move the jaw)",
+        default=0.3490658503988659,  # 20 degrees
+        subtype="ANGLE",
+    )
 
 
 class LipsyncSettings(bpy.types.PropertyGroup):
@@ -121,6 +137,10 @@ class LipsyncSettings(bpy.types.PropertyGroup):
     )
     # set while baking
     progress: FloatProperty(name="Progress", min=0.0, max=1.0, subtype="FACTOR")
+    percent: IntProperty(  # the progress bar in 3.x, which has no UILayout.progress
+        name="Progress", subtype="PERCENTAGE", min=0, max=100,
+        get=lambda self: round(self.progress * 100), set=lambda self, value: None,
+    )  # fmt: skip
     stage: StringProperty()
     running: BoolProperty()
     cancel: BoolProperty()

@@ -34,6 +34,8 @@ class Request:
     sound_path: str = ""  # the sound for the sequencer; "" when the bridge speaks it
     add_strip: bool = True
     movie_path: str = ""  # a reference video to show in the sequencer
+    chosen: dict[str, str] = field(default_factory=dict)  # channel -> pose or drawing, applied
+    # by the add-on (targets other than shape keys; their curves come back named by channel)
 
 
 @dataclass
@@ -138,6 +140,56 @@ def form(fields: dict) -> dict:
     return out
 
 
+def for_transcript(filename: str, data: bytes, settings) -> Request:
+    """Only the words: the recording recognised by Whisper (the bridge has no transcript-only
+    endpoint, so it animates too; the curves are not used)."""
+    fields = {"engine": "whisper", "lang": settings.lang}
+    return Request("transcript", Path(filename).stem, fields, {}, 0.0, 0.0, filename, data)
+
+
+# --- in Blender's words -------------------------------------------------------------------------
+
+# the bridge's command-line advice, as the panel says it (longest first)
+PANEL_WORDS = (
+    ("give --lang", "set the Language in the Lip Sync panel"),
+    ("pass --voice with a Piper .onnx voice for", "set the Voice Name to a Piper voice for"),
+    ("or use --engine espeak", "or pick the eSpeak NG voice"),
+    ("raise the limit with --max-chars", "split the line into shorter ones"),
+    ("pass --skip-unknown to drop them", "take them out of the text"),
+    ("--lang", "the Language field"),
+    ("--voice", "the Voice Name field"),
+    ("--engine", "the Engine field"),
+)
+# the bridge's job stages, in a word each (a new stage shows its first word)
+STAGES = {
+    "queued": "Waiting", "starting": "Starting", "decoding": "Reading",
+    "detecting the language": "Language", "locating the script": "Script",
+    "transcribing": "Listening", "aligning": "Aligning", "recognizing phones": "Phones",
+    "speaking": "Speaking", "tracking faces": "Face", "done": "Done",
+}  # fmt: skip
+
+
+def panel_words(message: str) -> str:
+    """A bridge message with its command-line advice put in the panel's words."""
+    for flag, words in PANEL_WORDS:
+        message = message.replace(flag, words)
+    return message
+
+
+def stage_word(stage: str) -> str:
+    """The bridge's stage in one word, for the progress bar."""
+    return STAGES.get(stage) or (stage.split() or [""])[0].capitalize()
+
+
+def said(document: dict, script: str = "") -> tuple[str, list[str]]:
+    """What the line says (the script as sent, the typed text, or the recognised words) and
+    the words the timing follows."""
+    source = document.get("source") or {}
+    words = [w["text"] for w in document.get("words", []) if isinstance(w, dict) and "text" in w]
+    typed = source.get("text") if source.get("kind") == "text" else ""  # else source.transcript
+    return str(script or typed or " ".join(words)).strip(), words  # says where words came from
+
+
 # --- asking -------------------------------------------------------------------------------------
 
 
@@ -152,6 +204,16 @@ def fetch(bridge: Bridge, request: Request, on_progress=None, cancelled=lambda: 
     check_named(document, request.mapping, bridge.url)
     speech = bridge.speech(job) if request.kind == "text" else b""
     return Fetched(document, speech, timeline.warnings(document))
+
+
+def transcribe(bridge: Bridge, line: Request, on_progress=None, cancelled=lambda: False):
+    """(transcript, warnings) of a recording."""
+    job = bridge.start_upload(UPLOADS["audio"], line.filename, line.data, line.fields)
+    document = timeline.read(bridge.wait(job, on_progress, cancelled), "the bridge's timeline")
+    text, _ = said(document)
+    if not text:
+        raise BridgeError(f"no words were heard in {line.filename}; type the script instead.")
+    return text, timeline.warnings(document)
 
 
 def check_named(document: dict, mapping: dict[str, str], url: str) -> None:

@@ -20,7 +20,7 @@ from tests.bridge import free_port
 from tests.conftest import DATA, ROOT
 
 ADDON = ROOT / "blender_addon"
-PURE = ("client", "frames", "mapping", "options", "request", "timeline")
+PURE = ("client", "frames", "mapping", "options", "request", "timeline", "install", "dialogue")
 PACKAGE = "lipsync_pure"
 LOAD = f"""
 import importlib, sys, types
@@ -37,7 +37,7 @@ def load(name: str):
     return importlib.import_module(f"{PACKAGE}.{name}")
 
 
-client, frames, mapping, options, request, timeline = map(load, PURE)
+client, frames, mapping, options, request, timeline, install, dialogue = map(load, PURE)
 GOLDEN = json.loads((DATA / "golden_timeline.json").read_text())
 VRCHAT = [f"vrc.v_{v}" for v in "sil pp ff th dd kk ch ss nn rr aa e ih oh ou".split()]
 
@@ -214,6 +214,87 @@ def test_curves_not_named_after_the_mapping_are_refused():
     request.check_named(document, {"PP": "vrc.v_sil", "aa": "PP"}, "http://127.0.0.1:1")
 
 
+# --- the panel's words -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("bridge_says", "panel_says"),
+    [
+        (
+            "language detected as 'pl' with 51% confidence; if that is wrong, give --lang",
+            "language detected as 'pl' with 51% confidence; if that is wrong, set the Language "
+            "in the Lip Sync panel",
+        ),
+        (
+            "the Piper voice en_US speaks en, not de; pass --voice with a Piper .onnx voice for "
+            "de, or use --engine espeak.",
+            "the Piper voice en_US speaks en, not de; set the Voice Name to a Piper voice for de, "
+            "or pick the eSpeak NG voice.",
+        ),
+        ("the text is 900 characters; raise the limit with --max-chars.",
+         "the text is 900 characters; split the line into shorter ones."),
+    ],
+    ids=["lang", "voice", "max-chars"],
+)  # fmt: skip
+def test_the_bridges_advice_reaches_the_panel_in_its_words(bridge_says, panel_says):
+    assert request.panel_words(bridge_says) == panel_says
+    assert "--" not in request.panel_words(bridge_says)
+
+
+def test_the_progress_bar_gets_one_word_per_stage():
+    assert request.stage_word("detecting the language") == "Language"
+    assert request.stage_word("transcribing") == "Listening"
+    assert request.stage_word("measuring the moon") == "Measuring"  # a new stage: its first word
+    assert request.stage_word("") == ""
+
+
+def test_what_a_line_says_is_its_typed_text_or_its_timed_words():
+    assert request.said(GOLDEN) == ("Bob may pay.", ["Bob", "may", "pay"])
+    heard = {"source": {"kind": "audio", "transcript": "whisper"},
+             "words": [{"text": "Electricity.", "start": 0.0, "end": 0.6}]}  # fmt: skip
+    assert request.said(heard) == ("Electricity.", ["Electricity."])
+    action = {}  # any mapping stands in for an ID block's custom properties
+    assert dialogue.keep(action, heard) == "Electricity."
+    assert dialogue.of(action) == ("Electricity.", ["Electricity."])
+
+
+# --- Install Bridge -------------------------------------------------------------------------------
+
+
+def test_the_install_plan_makes_an_environment_then_installs_into_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))  # no uv: Python's venv and pip
+    python = sys.executable
+    steps = install.plan(tmp_path / "env", f"{ROOT}[bridge]", python, deps=False)
+    env_python = str(tmp_path / "env" / "bin" / "python")
+    assert steps == [
+        [python, "-m", "venv", str(tmp_path / "env")],
+        [env_python, "-m", "pip", "install", "--no-deps", f"{ROOT}[bridge]"],
+    ]
+    assert install.start_command(tmp_path / "my env") == f"'{tmp_path}/my env/bin/lipsync' serve"
+
+
+@pytest.mark.parametrize(
+    ("python", "source", "message"),
+    [
+        ("/nowhere/python3", "lipsync-bridge", "no Python at '/nowhere/python3': install Python"),
+        ("", "  ", "nothing to install: set Install From"),
+    ],
+    ids=["no-python", "nothing"],
+)
+def test_an_install_that_cannot_start_says_why(tmp_path, python, source, message):
+    with pytest.raises(install.InstallError, match=message):
+        install.install(tmp_path / "env", source, python)
+    assert not (tmp_path / "env").exists()
+
+
+def test_an_offline_failure_says_to_install_from_the_folder():
+    said = "ERROR: Could not find a version that satisfies the requirement lipsync-bridge\n"
+    assert install.reason(said, "lipsync-bridge").startswith(
+        "could not download lipsync-bridge: no network, or no such package (ERROR: Could not"
+    )
+    assert install.reason("boom\nsetup.py failed\n", "x") == "installing x failed: setup.py failed"
+
+
 # --- the client's messages ----------------------------------------------------------------------------
 
 
@@ -223,6 +304,10 @@ def test_a_closed_port_says_how_to_start_the_bridge():
         client.Bridge(url).health()
     assert str(e.value).startswith(f"the lip-sync bridge at {url} does not answer (")
     assert "press Start in the Lip Sync panel, or run 'lipsync serve'" in str(e.value)
+    batch = client.Bridge(url)
+    batch.start_hint = "give --start COMMAND"  # headless: batch.py's words
+    with pytest.raises(client.BridgeError, match="; give --start COMMAND, or run 'lipsync serve'"):
+        batch.health()
 
 
 @pytest.mark.slow
@@ -333,6 +418,18 @@ def test_a_preset_round_trips_and_a_bad_one_is_named(tmp_path):
     path.write_text('{"viseme_set": "oculus15"}')
     with pytest.raises(ValueError, match="my_rig.json is not a rig preset .*save one first"):
         mapping.load_preset(path)
+
+
+def test_a_rig_named_like_a_shipped_preset_is_matched_without_the_bridge():
+    presets = mapping.shipped_presets()
+    assert {"vrchat", "readyplayerme", "arkit"} <= {p["name"] for p in presets}
+    found = mapping.local_match(["Basis2", *VRCHAT[1:]], presets)  # vrc.v_sil missing
+    assert found["viseme_set"] == "oculus15" and found["shape_keys"]["PP"] == "vrc.v_pp"
+    assert found["missing_channels"] == ["sil"]
+    assert found["message"] == "rig preset 'vrchat': 14 of 15 oculus15 channels"
+    assert mapping.rows(found)[0] == ("PP", "vrc.v_pp")
+    assert mapping.local_match(["blink_left", "brow_up"], presets) is None  # the bridge matches
+    assert mapping.local_match(VRCHAT, presets, visemes="arkit") is None
 
 
 @pytest.fixture(scope="module")

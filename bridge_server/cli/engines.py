@@ -7,8 +7,8 @@ import sys
 
 from .. import engines
 from ..core.errors import InputError
-from ..speech.voices import LISTS, installed_voices
 from ..engines.g2p import pronounce
+from ..speech.voices import LISTS, installed_voices
 from .files import read_text
 
 PIPER_PATHS = "; or the path of any Piper .onnx voice"

@@ -1,7 +1,10 @@
 """The add-on registered in the bpy module, baking through a real running bridge."""
 
 import json
+import os
+import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -299,3 +302,121 @@ def test_a_script_is_timed_to_the_lips_of_a_video_without_its_sound(head, scene)
     assert max(v for _, v in keys_of(head)["vrc.v_pp"]) > 0.9  # "place", "please"
     strips = compat.strips(scene)
     assert [s.type for s in strips] == ["MOVIE"]  # the picture, and no sound strip
+
+
+# --- the panel: legible at the sidebar's default width, the list filled without the bridge -----
+
+
+def test_the_panels_fixed_texts_fit_the_default_sidebar_width(scene):
+    """5.0's UI font at the default sidebar width (the bpy module has no window to draw the
+    panel in; test_ui.py draws it in 3.4 and checks every text it drew)."""
+    from blender_addon import fit, panels, request
+
+    width, panel = fit.box_px(), fit.panel_px()
+    share = fit.column_share(list(panels.FIELD_LABELS), width)
+    props = type(scene.lipsync).bl_rna.properties
+    menu, icon = panels.MENU_PX * fit.scale(), fit.ICON_PX * fit.scale()
+
+    def choices(name):
+        return [(i.name, i.icon != "NONE") for i in props[name].enum_items]
+
+    texts = [(t, False, share * width) for t in panels.FIELD_LABELS]
+    texts += [(t, False, width) for t in ("Source", "Visemes", "Said (99 words timed)")]
+    texts += [(w, True, 0.6 * panel) for w, _ in [*panels.BRIDGE_WORDS.values(), panels.UNCHECKED]]
+    texts += [(f"{w} 100%", False, panel - icon) for w in request.STAGES.values()]
+    cut = [t for t, icon, slot in texts if not fit.fits(t, slot, icon)]
+    menus = [(n, i, width - menu) for n, i in choices("source")]
+    menus += [
+        (n, i, (1 - share) * width - menu) for n, i in choices("engine") + choices("voice_engine")
+    ]
+    menus += [(n, i, width - icon - menu) for n, i in choices("viseme_set")]
+    cut += [n for n, icon, slot in menus if not fit.fits(n, slot, icon)]
+    assert cut == []
+    # the measure fails where Blender cuts: the old status label, in a third of its row
+    assert not fit.fits("Bridge: running (0.1.0)", panel / 3, icon=True)
+    assert fit.wrap("rig preset 'vrchat': 15 of 15 oculus15 channels", width) == [
+        "rig preset 'vrchat': 15 of 15",
+        "oculus15 channels",
+    ]
+
+
+def test_the_mapping_list_fills_on_selection_without_the_bridge(scene):
+    prefs = bpy.context.preferences.addons["blender_addon"].preferences
+    prefs.url = f"http://127.0.0.1:{free_port()}"  # down
+    head = make_rig([f"vrc.v_{v}" for v in "sil pp ff th dd kk ch ss nn rr aa e ih oh ou".split()])
+    assert len(head.lipsync.mapping) == 0
+    bpy.context.view_layer.update()  # what a selection does: a depsgraph update
+    assert {c.channel: c.shape_key for c in head.lipsync.mapping}["PP"] == "vrc.v_pp"
+    assert head.lipsync.message == "rig preset 'vrchat': 15 of 15 oculus15 channels"
+    head.lipsync.mapping.clear()
+    assert bpy.ops.lipsync.detect_rig() == {"FINISHED"}  # the bridge is down: the presets
+    assert len(head.lipsync.mapping) == 15
+    face = make_rig(["blink_left", "brow_up"], name="Face")
+    bpy.context.view_layer.update()
+    assert len(face.lipsync.mapping) == 0  # no preset fits: Detect asks the bridge
+    with pytest.raises(RuntimeError, match="does not answer"):
+        bpy.ops.lipsync.detect_rig()
+
+
+# --- dialogue you can see and fix ------------------------------------------------------------------
+
+
+def test_transcribe_fills_the_script_and_the_action_keeps_what_was_said(
+    head, scene, espeak, tmp_path
+):
+    from bridge_server.media.audio import wav_bytes
+
+    speech = espeak.synthesize(LINE)
+    wav = tmp_path / "take02.wav"
+    wav.write_bytes(wav_bytes(speech.audio, speech.sample_rate))
+    settings = scene.lipsync
+    settings.source, settings.audio_path, settings.script = "AUDIO", str(wav), ""
+    settings.lang = "en"
+    assert bpy.ops.lipsync.transcribe() == {"FINISHED"}
+    assert "box" in settings.script.lower()  # Whisper's words, to read and correct
+    assert unchanged(scene) == (0, 0, scene.frame_end)  # nothing keyed
+    settings.script = "Bob put the big blue map back in the box!"  # the user's correction
+    assert bpy.ops.lipsync.bake() == {"FINISHED"}
+    action = head.data.shape_keys.animation_data.action
+    assert action["lipsync_transcript"] == "Bob put the big blue map back in the box!"
+    assert [w.lower() for w in action["lipsync_words"]][-3:] == ["in", "the", "box"]
+    settings.source = "TEXT"
+    assert not bpy.ops.lipsync.transcribe.poll()  # a typed line has nothing to hear
+
+
+# --- Install Bridge --------------------------------------------------------------------------------
+
+UV = Path(sys.executable).with_name("uv")
+
+
+@pytest.mark.skipif(not UV.exists(), reason="needs uv beside the test's Python (./setup.sh)")
+def test_install_bridge_fills_the_start_command_and_the_first_bake_starts_it(
+    head, scene, tmp_path, monkeypatch
+):
+    """Real installs, offline: uv from its cache (what ./setup.sh downloaded), the bridge from
+    this repository with its HTTP extras and eSpeak's driver; a package uv never downloaded
+    stands for a machine without network."""
+    from blender_addon import operators
+    from tests.conftest import ROOT
+
+    monkeypatch.setenv("PATH", f"{UV.parent}:{os.environ['PATH']}")
+    monkeypatch.setenv("UV_OFFLINE", "1")
+    prefs = bpy.context.preferences.addons["blender_addon"].preferences
+    prefs.install_dir, prefs.python = str(tmp_path / "my bridge"), "/nowhere/python3"
+    with pytest.raises(RuntimeError, match="no Python at '/nowhere/python3': install Python 3.10"):
+        bpy.ops.lipsync.install_bridge()
+    prefs.python, prefs.source = sys.executable, "lipsync-bridge-nowhere"
+    with pytest.raises(RuntimeError, match="could not download lipsync-bridge-nowhere: no network"):
+        bpy.ops.lipsync.install_bridge()
+    assert operators.STATE["install"].startswith("could not download")  # shown in preferences
+    prefs.source = f"{ROOT}[bridge] pyttsx3"
+    assert bpy.ops.lipsync.install_bridge() == {"FINISHED"}
+    lipsync = tmp_path / "my bridge" / "bin" / "lipsync"
+    assert prefs.command == f"'{lipsync}' serve"
+    prefs.url, prefs.autostart = f"http://127.0.0.1:{free_port()}", True
+    scene.lipsync.source, scene.lipsync.text = "TEXT", "Hello."
+    try:
+        assert bpy.ops.lipsync.bake() == {"FINISHED"}  # the first bake started it
+        assert operators.STATE["process"].args[0] == str(lipsync)
+    finally:
+        operators.stop_started_bridge()

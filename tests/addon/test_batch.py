@@ -1,6 +1,7 @@
 """Batch baking: Debian's Blender 3.4 (`blender -b ... -P batch.py`) and the bpy module, each
 through a real bridge, going on past a bad file."""
 
+import json
 import shutil
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import pytest
 
 from blender_addon import compat
 from tests.addon.conftest import ROOT, bpy, make_rig
+from tests.bridge import free_port
 
 BATCH = str(ROOT / "blender_addon" / "batch.py")
 MAKE_SCENE_34 = """
@@ -105,3 +107,46 @@ def test_a_missing_object_or_bridge_stops_before_anything_is_written(shot, tmp_p
     )  # fmt: skip
     assert run.returncode == 2 and "no object named 'Face'; meshes in this file: Head" in run.stderr
     assert not out.exists()
+
+
+def batch(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, BATCH, *args], capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+
+
+def test_a_rerun_with_nla_lays_each_line_once_and_says_what_each_said(shot, bridge_url, tmp_path):
+    blend, lines = shot
+    out, report = tmp_path / "baked.blend", tmp_path / "report.json"
+    common = ["--object", "Head", "--audio", str(lines), "--bridge", bridge_url, "--nla"]
+    check_summary(batch("--blend", str(blend), "--out", str(out), *common))
+    run = batch("--blend", str(out), *common, "--report", str(report))  # the same folder again
+    check_summary(run)
+    assert "action 'Head: a_hello'" in run.stdout and ': "Hello there."' in run.stdout
+    rows = {r["file"]: r for r in json.loads(report.read_text())}
+    assert rows["a_hello.wav"]["said"] == "Hello there."  # the script beside it
+    assert "map" in rows["b_bob.wav"]["said"].lower()  # recognised: no script
+    assert rows["b_bob.wav"]["words"] == rows["b_bob.wav"]["said"].split()
+    bpy.ops.wm.open_mainfile(filepath=str(out))
+    anim = bpy.data.objects["Head"].data.shape_keys.animation_data
+    tracks = [t for t in anim.nla_tracks if t.name.startswith("Lip Sync")]
+    assert [[s.name for s in t.strips] for t in tracks] == [["Head: a_hello", "Head: b_bob"]]
+    said = bpy.data.actions["Head: a_hello"]["lipsync_transcript"]
+    assert said == "Hello there."
+
+
+def test_a_batch_where_every_line_failed_saves_nothing(shot, bridge_url, tmp_path):
+    blend, lines = shot
+    out = tmp_path / "baked.blend"
+    run = batch("--blend", str(blend), "--object", "Head", "--audio", str(lines / "c_broken.wav"),
+                str(tmp_path / "missing.wav"), "--out", str(out), "--bridge", bridge_url)  # fmt: skip
+    assert run.returncode == 1 and "0 of 2 lines baked; nothing saved" in run.stdout
+    assert not out.exists()
+
+
+def test_a_bridge_that_is_down_names_the_batch_flag(shot, tmp_path):
+    blend, lines = shot
+    url = f"http://127.0.0.1:{free_port()}"
+    run = batch("--blend", str(blend), "--object", "Head", "--audio", str(lines), "--bridge", url)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "does not answer" in run.stderr and 'give --start "/path/to/' in run.stderr
+    assert "Lip Sync panel" not in run.stderr

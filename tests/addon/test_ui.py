@@ -34,3 +34,38 @@ def test_bake_in_the_ui_then_undo_then_a_cancelled_bake(bridge_url, tmp_path):
     assert report["after_cancel"] is None  # cancelled: nothing keyed, no action, no sound strip
     assert report["actions"] == []  # undo took the first one away with its keys
     assert report["strips"] == 0
+
+
+SHORT = SHARED / "librivox_kittens" / "en_male_electricity.ogg"  # "Electricity."
+IMAGES = ROOT / "docs" / "images"
+
+
+def test_the_panel_is_legible_at_the_default_sidebar_width(bridge_url, tmp_path):
+    """Blender 3.4's own UI draws the panel in the sidebar at its default width: every text the
+    panel measured fits its room, the Mapping list filled on selection, Transcribe filled the
+    Script; the screenshots go to docs/images/. (5.0's fonts: test_addon.py.)"""
+    from PIL import Image
+
+    run = subprocess.run(
+        ["xvfb-run", "-a", "-s", "-screen 0 1280x1100x24", "blender", "--factory-startup",
+         "--enable-event-simulate", "--python", str(ROOT / "tests" / "addon" / "panel_session.py"),
+         "--", str(ROOT), bridge_url, str(SHORT), str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    out = tmp_path / "report.json"
+    assert out.exists(), run.stdout[-3000:] + run.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert "error" not in report, report["error"]
+    assert report["sidebar_px"] == round(220 * report["scale"])  # Blender's default width
+    assert report["mapping_on_selection"] == 15  # before any Detect, without asking the bridge
+    assert "electricity" in report["transcript"].lower()
+    need, room = report["old_status"]
+    assert need > room  # the measure catches what Blender cut before ("Bridge:...")
+    for name, shot in report["shots"].items():
+        cut = [(text, need, room) for text, need, room in shot["drawn"] if need > room + 0.01]
+        assert cut == [], name
+        assert any(text == "Language" for text, _, _ in shot["drawn"]), name  # labelled
+        x, width, height = shot["sidebar"]
+        sidebar = Image.open(shot["path"]).crop((x, 0, x + width, height))
+        sidebar.save(IMAGES / f"panel_blender34_{name}.png")
+    assert set(report["shots"]) == {"text", "progress", "audio"}
