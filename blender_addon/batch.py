@@ -25,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 AUDIO = {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".wma", ".aiff"}
 OPTIONS = {o["name"]: o for o in json.loads((HERE / "options.json").read_text())["animation"]}
 VIDEO = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg"}
+NUMBERS = ("intensity", "smoothing", "lead", "max_error")  # the bridge's options, as in the panel
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -44,9 +45,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--visemes", default="AUTO", help="viseme set (default: the rig's)")
     p.add_argument("--engine", default="auto", help="auto, whisper, phoneloop, allosaurus")
     p.add_argument("--lang", default="", help="language, e.g. en; default: detected")
-    for name in ("intensity", "smoothing"):  # the bridge's options, as in the panel
+    for name in NUMBERS:
         o = OPTIONS[name]
-        p.add_argument(f"--{name}", type=float, default=o["default"], help=o["help"])
+        flag = "--" + name.replace("_", "-")
+        p.add_argument(flag, type=float, default=o["default"], help=o["help"])
     p.add_argument("--holds", action="store_true", help=OPTIONS["holds"]["help"])
     p.add_argument("--video-weight", type=float, default=0.5, help="videos: follow the face 0..1")
     return p.parse_args(argv)
@@ -168,9 +170,8 @@ def _settings(a, path: Path, frame_offset: int) -> SimpleNamespace:
         lang=a.lang,
         engine=a.engine,
         viseme_set=a.visemes,
-        intensity=a.intensity,
-        smoothing=a.smoothing,
         holds=a.holds,
+        **{name: getattr(a, name) for name in NUMBERS},
         frame_offset=frame_offset,
         add_strip=a.nla,
         video_weight=a.video_weight,

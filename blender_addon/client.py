@@ -21,7 +21,12 @@ POLL_S = 0.2
 
 
 class BridgeError(Exception):
-    """The bridge is down, refused the request, or the job failed; the message names the fix."""
+    """The bridge is down, refused the request, or the job failed; the message names the fix.
+    `status`: the HTTP status it answered with (0: none)."""
+
+    def __init__(self, message: str, status: int = 0):
+        super().__init__(message)
+        self.status = status
 
 
 class Cancelled(BridgeError):
@@ -48,7 +53,7 @@ class Bridge:
 
     def start_upload(self, path: str, filename: str, data: bytes, fields: dict) -> str:
         """Upload a recording or video (the file's content, never its path) to /lipsync/audio,
-        /lipsync/video or /lipread/script; returns the job id."""
+        /lipsync/video, /lipread/script or /transcribe; returns the job id."""
         body, ctype = _multipart(fields, filename, data)
         return self._call("POST", path, body, content_type=ctype)["job"]["id"]
 
@@ -100,7 +105,7 @@ class Bridge:
             with urllib.request.urlopen(request, timeout=timeout or self.timeout) as r:
                 payload = r.read()
         except urllib.error.HTTPError as e:
-            raise BridgeError(_http_error(e)) from None
+            raise BridgeError(_http_error(e), e.code) from None
         except (urllib.error.URLError, OSError) as e:
             reason = getattr(e, "reason", e)
             raise BridgeError(

@@ -5,7 +5,15 @@ slotted actions (slots, layers, keyframe strips, one channelbag per slot) and ke
 as a proxy for the first slot only; 5.0 removed that proxy. Where slots exist the slotted API is
 used, so an action shared with other data-blocks is never written through the wrong slot.
 
+F-Curve groups: Action.fcurves.new() takes `action_group` (3.4-4.3); a channelbag's takes
+`group_name` from 5.0 only, so in 4.4/4.5 the F-Curve joins the channelbag's group afterwards.
+
+Grease Pencil: 4.3-4.5 keep Grease Pencil v3 data in `bpy.data.grease_pencils_v3` (their
+`grease_pencils` is the legacy kind, which no object takes any more); 5.0 moved it to
+`grease_pencils`, and 3.4-4.2 have only the legacy kind there.
+
 Sequencer: 5.0 renamed `SequenceEditor.sequences` / `sequences_all` to `strips` / `strips_all`.
+A Blender built without Audaspace (the bpy 4.2 module on PyPI) cannot make sound strips.
 """
 
 import bpy
@@ -75,13 +83,19 @@ def push_to_nla(id_block, action, frame_start: float):
 
 def new_fcurve(collection, data_path: str, index: int = 0, group: str = ""):
     """A new F-Curve in `group` (a bone's channels are grouped under its name in the editors);
-    3.4's action F-Curves name the group action_group, a 4.4+ channelbag's group_name."""
+    the Action's F-Curves name the group action_group, a 5.0 channelbag's group_name, and a 4.4/4.5
+    channelbag's F-Curve is put in its group once made."""
     if not group:
         return collection.new(data_path, index=index)
-    try:
+    params = collection.bl_rna.functions["new"].parameters
+    if "group_name" in params:  # 5.0+ channelbag
         return collection.new(data_path, index=index, group_name=group)
-    except TypeError:
+    if "action_group" in params:  # the Action's own F-Curves (3.4-4.3, 4.4/4.5's proxy)
         return collection.new(data_path, index=index, action_group=group)
+    fcurve = collection.new(data_path, index=index)  # 4.4/4.5 channelbag: group it afterwards
+    groups = collection.data.groups
+    fcurve.group = groups.get(group) or groups.new(group)
+    return fcurve
 
 
 def read_fcurves(action, id_type: str = "OBJECT") -> list:
@@ -113,6 +127,11 @@ def _channelbag(action, slot):
     return strip.channelbag(slot, ensure=True)
 
 
+def new_grease_pencil(name: str):
+    """New Grease Pencil data that an object takes: v3 from 4.3 on, the legacy kind before."""
+    return getattr(bpy.data, "grease_pencils_v3", bpy.data.grease_pencils).new(name)
+
+
 def strips(scene):
     """The scene's top-level sequencer strips, creating the sequence editor if needed."""
     editor = scene.sequence_editor or scene.sequence_editor_create()
@@ -121,8 +140,16 @@ def strips(scene):
 
 def add_sound_strip(scene, name: str, filepath: str, frame_start: int, channel: int | None = None):
     """A sound strip `name` at `frame_start`, replacing a strip of that name; a free channel by
-    default (the lowest one with no strip overlapping the sound)."""
+    default (the lowest one with no strip overlapping the sound). None, and nothing added, in a
+    Blender built without audio (Audaspace), which cannot load or play a sound."""
+    if not has_audio():
+        return None
     return _add_strip(scene, "new_sound", name, filepath, frame_start, channel)
+
+
+def has_audio() -> bool:
+    """Whether this Blender can make sound strips (the bpy 4.2 module on PyPI is built without)."""
+    return getattr(bpy.app.build_options, "audaspace", True)
 
 
 def add_movie_strip(scene, name: str, filepath: str, frame_start: int, channel: int | None = None):

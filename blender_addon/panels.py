@@ -18,6 +18,14 @@ FIELD_LABELS = ("Audio", "Video", "Strip", "Script", "Text", "Voice", "Name", "E
 LIST_PX = 30  # the list's scroll bar and grip, beside its rows
 MENU_PX = 16  # a menu's arrow
 SEARCH_PX = 40  # a search field's icon and its clear button
+PAD_PX = 10  # a slider's room between its name and its value
+ADVANCED = "Advanced"
+
+
+def slider_text(data, name: str) -> str:
+    """What a slider shows: its name and its value (at the property's precision)."""
+    prop = data.bl_rna.properties[name]
+    return f"{prop.name} {getattr(data, name):.{prop.precision}f}"
 
 
 class LIPSYNC_UL_mapping(bpy.types.UIList):
@@ -123,14 +131,34 @@ class LIPSYNC_PT_panel(bpy.types.Panel):
                 box.operator("lipsync.transcribe", icon="REC")
             self._field(box, settings, "engine", "Engine")
         self._field(box, settings, "lang", "Language")
+        self._animation(box, settings, source)
+
+    def _animation(self, box, settings, source: str) -> None:
+        """How the mouth moves; the lead and the keyframe reduction folded under Advanced."""
         col = box.column(align=True)
-        col.prop(settings, "intensity", slider=True)
-        col.prop(settings, "smoothing", slider=True)
+        for name in ("intensity", "smoothing"):
+            self._slider(col, settings, name)
         row = box.row(align=True)
         row.prop(settings, "holds")
         row.prop(settings, "frame_offset")
         if source != "STRIP":
             box.prop(settings, "add_strip")
+        shown = settings.show_advanced
+        fit.DRAWN.append((ADVANCED, fit.need(ADVANCED, icon=True), self.width))
+        row = box.row()
+        row.alignment = "LEFT"  # a fold's heading, not a centred button
+        row.prop(settings, "show_advanced", text=ADVANCED, emboss=False,
+                 icon="TRIA_DOWN" if shown else "TRIA_RIGHT")  # fmt: skip
+        if shown:
+            col = box.column(align=True)
+            for name in ("lead", "max_error"):
+                self._slider(col, settings, name)
+
+    def _slider(self, layout, data, name: str) -> None:
+        """A slider, its name and value inside it, noted with the room it has."""
+        text = slider_text(data, name)
+        fit.DRAWN.append((text, fit.need(text) + PAD_PX * fit.scale(), self.width))
+        layout.prop(data, name, slider=True)
 
     def _target(self, box, context) -> None:
         obj = context.active_object

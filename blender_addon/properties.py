@@ -59,13 +59,16 @@ VOICES = options.enum_items(options.engines("text"), VOICE_LABELS)
 VISEME_SETS = [("AUTO", "From Rig", "the set that matches the shape keys")] + options.enum_items(
     options.viseme_sets(), VISEME_LABELS
 )
-LABELS = {"intensity": "Intensity", "smoothing": "Smoothing", "holds": "Holds"}
+LABELS = {"intensity": "Intensity", "smoothing": "Smoothing", "holds": "Holds", "lead": "Lead",
+          "max_error": "Max Error"}  # fmt: skip
+# finer steps (hundredths) and three decimals where the range is small: seconds, weights
+SHOWN = {"lead": {"step": 1, "precision": 3}, "max_error": {"step": 1, "precision": 3}}
 
 
 def animation(name: str):
     """The property for the bridge's animation option `name`: default, range and description
     from options.json, the label from LABELS."""
-    args = options.property_args(name)
+    args = options.property_args(name) | SHOWN.get(name, {})
     kind = BoolProperty if isinstance(args["default"], bool) else FloatProperty
     return kind(name=LABELS.get(name, name.replace("_", " ").title()), **args)
 
@@ -129,6 +132,11 @@ class LipsyncSettings(bpy.types.PropertyGroup):
     intensity: animation("intensity")
     smoothing: animation("smoothing")
     holds: animation("holds")
+    lead: animation("lead")
+    max_error: animation("max_error")
+    show_advanced: BoolProperty(
+        name="Advanced", description="show the lead and the keyframe reduction (Max Error)"
+    )
     frame_offset: IntProperty(
         name="Offset", description="frames from the scene start (or the strip)"
     )

@@ -14,7 +14,8 @@ from . import timeline
 from .client import Bridge, BridgeError
 
 LIPS_FIELDS = {"visemes", "fps", *choices.ANIMATION, "shape_keys", "mapping"}
-UPLOADS = {"audio": "/lipsync/audio", "video": "/lipsync/video", "lips": "/lipread/script"}
+UPLOADS = {"audio": "/lipsync/audio", "video": "/lipsync/video", "lips": "/lipread/script",
+           "transcript": "/transcribe"}  # fmt: skip
 
 
 class BakeError(Exception):
@@ -141,24 +142,23 @@ def form(fields: dict) -> dict:
 
 
 def for_transcript(filename: str, data: bytes, settings) -> Request:
-    """Only the words: the recording recognised by Whisper (the bridge has no transcript-only
-    endpoint, so it animates too; the curves are not used)."""
-    fields = {"engine": "whisper", "lang": settings.lang}
+    """Only the words: the recording heard by the bridge's Whisper, nothing animated."""
+    fields = {"lang": settings.lang}
     return Request("transcript", Path(filename).stem, fields, {}, 0.0, 0.0, filename, data)
 
 
 # --- in Blender's words -------------------------------------------------------------------------
 
-# the bridge's command-line advice, as the panel says it (longest first)
+# The bridge names a setting that fixes a problem as "(lang)": the panel's field for each; the
+# advice is dropped where the panel has no such setting. The voice checks still advise flags.
 PANEL_WORDS = (
-    ("give --lang", "set the Language in the Lip Sync panel"),
-    ("pass --voice with a Piper .onnx voice for", "set the Voice Name to a Piper voice for"),
-    ("or use --engine espeak", "or pick the eSpeak NG voice"),
-    ("raise the limit with --max-chars", "split the line into shorter ones"),
-    ("pass --skip-unknown to drop them", "take them out of the text"),
-    ("--lang", "the Language field"),
-    ("--voice", "the Voice Name field"),
-    ("--engine", "the Engine field"),
+    (", or raise the limit (max_chars)", ""),
+    (", or drop them (skip_unknown)", ""),
+    ("(lang)", "(the Language field)"),
+    ("(voice)", "(the voice's Name field)"),
+    ("(engine)", "(the Voice field)"),
+    ("--voice", "the voice's Name field"),
+    ("--engine", "the Voice field"),
 )
 # the bridge's job stages, in a word each (a new stage shows its first word)
 STAGES = {
@@ -170,7 +170,7 @@ STAGES = {
 
 
 def panel_words(message: str) -> str:
-    """A bridge message with its command-line advice put in the panel's words."""
+    """A bridge message with the settings it names put in the panel's words."""
     for flag, words in PANEL_WORDS:
         message = message.replace(flag, words)
     return message
@@ -182,12 +182,12 @@ def stage_word(stage: str) -> str:
 
 
 def said(document: dict, script: str = "") -> tuple[str, list[str]]:
-    """What the line says (the script as sent, the typed text, or the recognised words) and
-    the words the timing follows."""
+    """What the line says (the script as sent, else the bridge's source.text: the typed or
+    given text, or the words heard; bridges before it: the timed words) and the words the
+    timing follows."""
     source = document.get("source") or {}
     words = [w["text"] for w in document.get("words", []) if isinstance(w, dict) and "text" in w]
-    typed = source.get("text") if source.get("kind") == "text" else ""  # else source.transcript
-    return str(script or typed or " ".join(words)).strip(), words  # says where words came from
+    return str(script or source.get("text") or " ".join(words)).strip(), words
 
 
 # --- asking -------------------------------------------------------------------------------------
@@ -208,12 +208,20 @@ def fetch(bridge: Bridge, request: Request, on_progress=None, cancelled=lambda: 
 
 def transcribe(bridge: Bridge, line: Request, on_progress=None, cancelled=lambda: False):
     """(transcript, warnings) of a recording."""
-    job = bridge.start_upload(UPLOADS["audio"], line.filename, line.data, line.fields)
-    document = timeline.read(bridge.wait(job, on_progress, cancelled), "the bridge's timeline")
-    text, _ = said(document)
+    try:
+        job = bridge.start_upload(UPLOADS["transcript"], line.filename, line.data, line.fields)
+    except BridgeError as e:
+        if e.status != 404:
+            raise
+        raise BridgeError(
+            f"the bridge at {bridge.url} cannot transcribe (no /transcribe): it is older than "
+            "this add-on; update lipsync-bridge."
+        ) from None
+    heard = bridge.wait(job, on_progress, cancelled)
+    text = str(heard.get("text", "")).strip() if isinstance(heard, dict) else ""
     if not text:
         raise BridgeError(f"no words were heard in {line.filename}; type the script instead.")
-    return text, timeline.warnings(document)
+    return text, [str(w) for w in heard.get("warnings", [])]
 
 
 def check_named(document: dict, mapping: dict[str, str], url: str) -> None:

@@ -1,6 +1,8 @@
 """The whole pipeline on one screen: each step is one stage module.
 
 text ─► check ─► speech engine ─► phonemes ─► viseme cues + curves ─► Timeline
+audio ─► decode ─► script or Whisper ─► alignment ─► phonemes ─► ... ─► Timeline
+audio ─► decode ─► Whisper ─► words (transcribe: only the transcript)
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from .media.audio import Audio, load_audio, shifted
 from .media.video import probe
 from .mouth.controls import mouth_of, sync_offset
 from .mouth.fusion import add_video
-from .speech.recognize import AUDIO_ENGINES, recognize
+from .speech.recognize import AUDIO_ENGINES, Heard, hear, recognize
 from .speech.voices import choose_voice
 
 log = logging.getLogger(__name__)
@@ -92,7 +94,8 @@ def bake(
     source_info = {
         "kind": "audio",
         "audio": audio.source,
-        "transcript": found.transcript,
+        "transcript": found.transcript,  # where the words came from: script, whisper or none
+        "text": said(text, found.words),
         "language": found.language,
         "engine": engine,
     }
@@ -103,6 +106,30 @@ def bake(
         timeline.warn("audio", message)
     progress(1.0, "done")
     return timeline
+
+
+def said(script: str | None, words) -> str:
+    """What the line says: the script as given, else the words heard (none: "")."""
+    return script.strip() if script is not None else " ".join(w.text for w in words)
+
+
+def transcribe(
+    source: str | Path | bytes | Audio,
+    *,
+    engine: str = "whisper",
+    model: str = "auto",
+    lang: str = "",
+    name: str = "",
+    progress: Progress = no_progress,
+) -> Heard:
+    """Only what a recording (or a video's sound) says: its words and their times."""
+    progress(0.0, "decoding")
+    audio = source if isinstance(source, Audio) else load_audio(source, name=name)
+    log.info("transcribe: %s, %.2f s", audio.source, audio.duration)
+    heard = hear(audio, engine=engine, model=model, lang=lang, progress=part(progress, 0.05, 0.95))
+    heard.warnings = audio.warnings + heard.warnings
+    progress(1.0, "done")
+    return heard
 
 
 def track(source: str | Path | bytes, **options: Any) -> Timeline:
@@ -152,7 +179,7 @@ def track_video(
                         viseme_set=viseme_set, fps=fps, settings=settings,
                         progress=part(progress, 0.5, 0.95))  # fmt: skip
     else:
-        source_info = {"kind": "video", "video": name or str(source)[:200]}
+        source_info = {"kind": "video", "video": name or str(source)[:200], "text": said(text, [])}
         timeline = animate([], [], info.duration, viseme_set, fps, settings, source_info)
         timeline.warn("video", "the video has no sound: the mouth follows the face alone")
     add_video(timeline, tracked, mouth, info, video_weight, settings, sound)

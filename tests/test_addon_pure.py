@@ -138,8 +138,8 @@ def settings(**changes) -> SimpleNamespace:
     values = dict(
         source="AUDIO", audio_path="", video_path="", text="", script="", lang="", strip="",
         engine="auto", voice_engine="espeak", voice="", viseme_set="AUTO", intensity=1.0,
-        smoothing=0.5, holds=False, frame_offset=0, add_strip=True, video_weight=0.5,
-        show_video=True,
+        smoothing=0.5, holds=False, lead=0.0, max_error=0.01, frame_offset=0, add_strip=True,
+        video_weight=0.5, show_video=True,
     )  # fmt: skip
     return SimpleNamespace(**(values | changes))
 
@@ -151,11 +151,11 @@ def base(**changes):
 
 
 def test_a_text_request_carries_the_rig_for_the_bridge_to_map():
-    line = request.for_text(base(), settings(text="  Bob put the big blue map back. "))
+    line = request.for_text(base(lead=0.08), settings(text="  Bob put the big blue map back. "))
     assert (line.kind, line.name, line.frame_offset) == ("text", "Bob put the big...", 11)
     assert line.fields == {
         "visemes": "oculus15", "fps": 29.97003, "intensity": 1.0, "smoothing": 0.5,
-        "holds": False, "shape_keys": VRCHAT, "mapping": {"PP": "vrc.v_sil", "aa": "vrc.v_aa"},
+        "holds": False, "lead": 0.08, "max_error": 0.01, "shape_keys": VRCHAT, "mapping": {"PP": "vrc.v_sil", "aa": "vrc.v_aa"},
         "text": "Bob put the big blue map back.", "engine": "espeak", "voice": "", "lang": "",
     }  # fmt: skip
     assert line.mapping == {"PP": "vrc.v_sil", "aa": "vrc.v_aa"}
@@ -221,24 +221,41 @@ def test_curves_not_named_after_the_mapping_are_refused():
     ("bridge_says", "panel_says"),
     [
         (
-            "language detected as 'pl' with 51% confidence; if that is wrong, give --lang",
-            "language detected as 'pl' with 51% confidence; if that is wrong, set the Language "
-            "in the Lip Sync panel",
+            "language detected as 'pl' with 51% confidence; if that is wrong, set the language "
+            "(lang)",
+            "language detected as 'pl' with 51% confidence; if that is wrong, set the language "
+            "(the Language field)",
         ),
         (
-            "the Piper voice en_US speaks en, not de; pass --voice with a Piper .onnx voice for "
-            "de, or use --engine espeak.",
-            "the Piper voice en_US speaks en, not de; set the Voice Name to a Piper voice for de, "
-            "or pick the eSpeak NG voice.",
+            "the Piper voice en_US speaks en, not de; choose a Piper .onnx voice for de (voice), "
+            "or the espeak engine (engine).",
+            "the Piper voice en_US speaks en, not de; choose a Piper .onnx voice for de (the "
+            "voice's Name field), or the espeak engine (the Voice field).",
         ),
-        ("the text is 900 characters; raise the limit with --max-chars.",
-         "the text is 900 characters; split the line into shorter ones."),
+        ("the text is 900 characters, over the limit of 800; split it into several lines, or "
+         "raise the limit (max_chars).",
+         "the text is 900 characters, over the limit of 800; split it into several lines."),
+        ("the text has characters no voice can pronounce: U+1F600 at 7; remove them, or drop "
+         "them (skip_unknown).",
+         "the text has characters no voice can pronounce: U+1F600 at 7; remove them."),
+        ("Voices that read it: ru; choose one (--engine espeak --voice ru)",
+         "Voices that read it: ru; choose one (the Voice field espeak the voice's Name field ru)"),
     ],
-    ids=["lang", "voice", "max-chars"],
+    ids=["lang", "voice", "max-chars", "skip-unknown", "voice-check"],
 )  # fmt: skip
 def test_the_bridges_advice_reaches_the_panel_in_its_words(bridge_says, panel_says):
+    from bridge_server.core.errors import SETTINGS
+
     assert request.panel_words(bridge_says) == panel_says
-    assert "--" not in request.panel_words(bridge_says)
+    assert "--" not in panel_says and not any(f"({s})" in panel_says for s in SETTINGS)
+
+
+def test_the_settings_the_bridge_names_are_those_the_panel_words():
+    """Every setting a bridge message may name is put in the panel's words or dropped."""
+    from bridge_server.core.errors import SETTINGS
+
+    unworded = [s for s in SETTINGS if not any(f"({s})" in said for said, _ in request.PANEL_WORDS)]
+    assert unworded == ["model"]  # the bridge's own choice: lipsync serve has no panel field
 
 
 def test_the_progress_bar_gets_one_word_per_stage():
@@ -252,7 +269,10 @@ def test_what_a_line_says_is_its_typed_text_or_its_timed_words():
     assert request.said(GOLDEN) == ("Bob may pay.", ["Bob", "may", "pay"])
     heard = {"source": {"kind": "audio", "transcript": "whisper"},
              "words": [{"text": "Electricity.", "start": 0.0, "end": 0.6}]}  # fmt: skip
-    assert request.said(heard) == ("Electricity.", ["Electricity."])
+    assert request.said(heard) == ("Electricity.", ["Electricity."])  # a bridge without text
+    given = {"source": {"kind": "audio", "transcript": "script", "text": "Mr. Smith paid $42."},
+             "words": [{"text": w, "start": 0.0, "end": 0.1} for w in ["mister", "smith"]]}  # fmt: skip
+    assert request.said(given) == ("Mr. Smith paid $42.", ["mister", "smith"])
     action = {}  # any mapping stands in for an ID block's custom properties
     assert dialogue.keep(action, heard) == "Electricity."
     assert dialogue.of(action) == ("Electricity.", ["Electricity."])
@@ -354,6 +374,40 @@ def test_an_http_error_passes_on_the_bridges_message_and_the_fix():
         server.shutdown()
     assert str(e.value) == (
         "this bridge needs a token (set the bridge token in the add-on's preferences)"
+    )
+
+
+class Older(http.server.BaseHTTPRequestHandler):
+    """Answers like a bridge from before /transcribe: no such path."""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        body = json.dumps({"error": "Not Found", "type": "HTTPError"}).encode()
+        self.send_response(404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.slow
+def test_transcribe_asks_for_the_words_only_and_names_an_older_bridge():
+    line = request.for_transcript("take.wav", b"RIFF....WAVE", settings(lang="en"))
+    assert line.fields == {"lang": "en"} and request.UPLOADS[line.kind] == "/transcribe"
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Older)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    try:
+        with pytest.raises(client.BridgeError) as e:
+            request.transcribe(client.Bridge(url), line)
+    finally:
+        server.shutdown()
+    assert str(e.value) == (
+        f"the bridge at {url} cannot transcribe (no /transcribe): it is older than this add-on; "
+        "update lipsync-bridge."
     )
 
 

@@ -40,7 +40,7 @@ def test_a_script_is_aligned_to_the_sound(espeak_line):
     path, text, speech = espeak_line
     tl = bake(path, text=text)
     assert words(tl) == text.lower().rstrip(".").split()
-    assert tl.source["transcript"] == "script"
+    assert tl.source["transcript"] == "script" and tl.source["text"] == text  # as given
     ref = {round(p.start, 3) for p in speech.phonemes}
     near = [min(abs(p.start - r) for r in ref) <= 0.02 for p in tl.phonemes]
     assert sum(near) / len(near) > 0.7  # measured 0.8+; hand-labelled goal is 85%
@@ -56,6 +56,7 @@ def test_whisper_transcribes_when_there_is_no_script():
     starts = [p.start for p in tl.phonemes]
     assert starts == sorted(starts) and 0 <= starts[0] and starts[-1] < tl.duration
     assert tl.source["transcript"] == "whisper"
+    assert tl.source["text"] == " ".join(w.text for w in tl.words)  # what Whisper heard
 
 
 @pytest.mark.slow
@@ -63,7 +64,7 @@ def test_czech_speech_is_detected_and_timed_by_whisper_with_a_warning():
     """Detection is near a tie between Czech and Polish on this clip (which wins depends on the
     versions): either way a non-English language, so the multilingual model transcribes it and
     the phonemes are timed from Whisper's word times, with the warnings that say so. With
-    --lang cs (the fix the warning names) the words and phonemes are Czech."""
+    lang="cs" (the fix the warning names) the words and phonemes are Czech."""
 
     def timed_inside_words(tl):
         starts = [p.start for p in tl.phonemes]
@@ -75,7 +76,7 @@ def test_czech_speech_is_detected_and_timed_by_whisper_with_a_warning():
     language = tl.source["language"]
     assert language in {"cs", "pl", "sk"} and tl.source["transcript"] == "whisper"
     assert any("less accurate" in w.message for w in tl.warnings)
-    assert language == "cs" or any("give --lang" in w.message for w in tl.warnings)
+    assert language == "cs" or any("set the language (lang)" in w.message for w in tl.warnings)
     assert "jako" in words(tl) and len(tl.phonemes) > 20 and timed_inside_words(tl)
     tl = bake(KITTENS / "cs_female_o_a.ogg", lang="cs")
     assert tl.source["language"] == "cs" and tl.source["transcript"] == "whisper"
@@ -115,6 +116,7 @@ def test_numbers_and_symbols_in_a_script(tmp_path):
     path.write_bytes(wav_bytes(speech.audio, speech.sample_rate))
     tl = bake(path, text="I paid $42.")
     assert "forty" in words(tl) and "two" in words(tl)
+    assert tl.source["text"] == "I paid $42."  # what the line says: the script, not its words
 
 
 @pytest.mark.slow
@@ -166,6 +168,7 @@ def test_transcript_free_phone_loop(espeak_line):
     path, _, _ = espeak_line
     tl = bake(path, engine="phoneloop")
     assert tl.words == [] and len(tl.phonemes) > 10
+    assert (tl.source["transcript"], tl.source["text"]) == ("none", "")  # no words, no text
     assert any(p.ipa in ("b", "p", "m") for p in tl.phonemes)
 
 

@@ -87,7 +87,7 @@ def test_timeline_goes_to_stdout_when_no_output_is_named(capsys):
         (
             ["say", "Hello \U0001f600 world"],
             3,
-            "U+1F600 GRINNING FACE at 7; remove them, or pass --skip-unknown",
+            "U+1F600 GRINNING FACE at 7; remove them, or drop them (--skip-unknown)",
         ),
         (
             ["say", "Hello", "--visemes", "klingon"],
@@ -205,6 +205,8 @@ def test_language_choice(tmp_path, capsys):
     assert code == 0 and Timeline.from_json(out).source["voice"] == "fr"
     code, _, err = run(capsys, "say", "Hola.", "--lang", "es", "--engine", "piper")
     assert code == 3 and "speaks en-us, not es" in err
+    assert "voice for es (--voice), or the espeak engine (--engine)." in err  # the bridge's
+    # settings, as this command line's flags
 
 
 @pytest.mark.slow
@@ -326,3 +328,36 @@ def test_bad_animation_options_fail_before_any_work(tmp_path, capsys):
                    str(tmp_path / "line.json"), "-v")  # fmt: skip
     assert done.returncode == 3 and "fps 0.0 is outside" in done.stderr
     assert "bridge_server.pipeline" not in done.stderr and not (tmp_path / "line.json").exists()
+
+
+# --- transcribe: only the words ------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_transcribe_prints_what_a_recording_says(capsys):
+    from tests.conftest import SHARED
+
+    clip = SHARED / "librivox_kittens" / "en_male_electricity.ogg"  # "Electricity."
+    code, out, err = run(capsys, "transcribe", clip, "-q")
+    assert code == 0 and out.strip().lower() == "electricity.", err
+    assert err == ""  # quiet: no progress, no warnings; stdout is only the text
+    code, out, _ = run(capsys, "transcribe", clip, "--lang", "en", "--json", "-q")
+    heard = json.loads(out)
+    assert heard["text"] == out_text(heard) and heard["language"] == "en"
+    assert 0 <= heard["words"][0]["start"] < heard["words"][0]["end"] <= 1.1
+    assert heard["warnings"] == []
+    code, _, err = run(capsys, "transcribe", "/nonexistent.wav", "-q")
+    assert code == 3 and "audio file not found: /nonexistent.wav" in err
+
+
+def out_text(heard: dict) -> str:
+    return " ".join(w["text"] for w in heard["words"])
+
+
+def test_the_bridges_settings_are_shown_as_flags():
+    from bridge_server.cli.options import flags
+
+    said = "set the language (lang), or raise the limit (max_chars); the file (0 bytes)"
+    assert flags(said) == (
+        "set the language (--lang), or raise the limit (--max-chars); the file (0 bytes)"
+    )

@@ -61,7 +61,7 @@ def test_health_engines_and_the_openapi_page(bridge):
     assert voices["espeak", "ja"]["scripts"] == ["Hiragana", "Katakana", "Latin"]
     assert voices["piper", "joe"]["language"] == "en-us"
     paths = bridge.get("/openapi.json").json()["paths"]
-    assert {"/lipsync/text", "/lipsync/audio", "/jobs/{job_id}"} <= set(paths)
+    assert {"/lipsync/text", "/lipsync/audio", "/transcribe", "/jobs/{job_id}"} <= set(paths)
     assert bridge.get("/docs").status_code == 200
 
 
@@ -94,8 +94,40 @@ def test_an_uploaded_recording_with_its_script(bridge, line_wav):
     assert r.status_code == 200, r.text
     timeline = Timeline.from_json(r.text)
     assert timeline.source["transcript"] == "script" and timeline.source["audio"] == "line.wav"
+    assert timeline.source["text"] == LINE  # the script as given
     assert [w.text for w in timeline.words] == LINE.rstrip(".").split()
     assert sum(c.viseme == "PP" for c in timeline.visemes) >= 5  # b p b m b b: lips close
+
+
+@pytest.mark.slow
+def test_a_recording_is_transcribed_without_being_animated(bridge):
+    clip = KITTENS / "en_male_electricity.ogg"  # "Electricity."
+    upload = {"file": (clip.name, clip.read_bytes())}
+    r = bridge.post("/transcribe", files=upload, data={"wait": "true"})  # the language detected
+    assert r.status_code == 200, r.text
+    heard = r.json()
+    assert heard["text"].lower() == "electricity." and heard["language"] == "en"
+    assert heard["warnings"] == [] and [w["text"] for w in heard["words"]] == [heard["text"]]
+    assert 0 <= heard["words"][0]["start"] < heard["words"][0]["end"] <= 1.1
+    started = bridge.post("/transcribe", files=upload, data={"lang": "en", "engine": "whisper"})
+    assert started.status_code == 202
+    job = started.json()["job"]
+    assert job["kind"] == "transcript" and wait_done(bridge, job["id"])["status"] == "done"
+    assert bridge.get(f"/jobs/{job['id']}/result").json() == heard
+    played = bridge.post("/osc/play", json={"job_id": job["id"]})  # words only: nothing to play
+    assert played.status_code == 400 and "made no timeline" in played.json()["error"]
+    # a lip-sync job hears the same words, and its timeline's source says them
+    synced = bridge.post("/lipsync/audio", files=upload,
+                         data={"engine": "whisper", "lang": "en", "wait": "true"})  # fmt: skip
+    source = Timeline.from_json(synced.text).source
+    assert source["text"] == heard["text"] and source["transcript"] == "whisper"
+    for data, content, status, words in [
+        ({}, b"", 400, "clip.ogg is empty (0 bytes)"),
+        ({"wait": "true"}, b"not sound", 400, "clip.ogg"),
+        ({"engine": "espeak"}, b"not sound", 422, "engine"),
+    ]:
+        bad = bridge.post("/transcribe", files={"file": ("clip.ogg", content)}, data=data)
+        assert bad.status_code == status and words in bad.json()["error"], bad.text
 
 
 @pytest.mark.slow
@@ -144,8 +176,13 @@ def test_cancelling_a_long_job(bridge):
         (dict(json={"text": "hi", "fps": 0}), 422, "fps"),
         (dict(json={"txt": "hi"}), 422, "text"),
         (dict(content=b"{not json", headers={"content-type": "application/json"}), 422, "JSON"),
+        (
+            dict(json={"text": "Hola.", "lang": "es", "engine": "piper", "wait": True}),
+            400,
+            "voice for es (voice), or the espeak engine (engine).",  # fields, not CLI flags
+        ),
     ],
-    ids=["empty", "visemes", "fps", "field", "json"],
+    ids=["empty", "visemes", "fps", "field", "json", "piper-lang"],
 )
 def test_bad_text_requests_get_a_json_error_that_says_what_to_fix(
     bridge, request_args, status, words

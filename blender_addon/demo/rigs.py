@@ -27,7 +27,7 @@ if __package__ in (None, ""):  # run as a script: the repository's root
 import bpy  # noqa: E402
 from mathutils import Matrix, Vector  # noqa: E402
 
-from blender_addon import client  # noqa: E402
+from blender_addon import client, compat  # noqa: E402
 from blender_addon.demo import contact_sheet  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -144,7 +144,7 @@ def _material(colour: str):
 
 def build_mouth_chart(at: Vector, name: str = "Mouth"):
     """A Grease Pencil object facing -Y with a layer per mouth shape of mouth_chart.json."""
-    data = bpy.data.grease_pencils.new(name)
+    data = compat.new_grease_pencil(name)
     chart = _link(bpy.data.objects.new(name, data))
     chart.location = at
     ink, inside, teeth, tongue = (_gp_material(*m) for m in (

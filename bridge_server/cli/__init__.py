@@ -10,12 +10,12 @@ import time
 
 from .. import __version__
 from ..core.errors import Cancelled, LipsyncError
-from . import animate, demo, engines, evaluate, lipread, osc, serve, track
-from .options import EXIT_CODES, check_animation
+from . import animate, demo, engines, evaluate, lipread, osc, serve, track, transcribe
+from .options import EXIT_CODES, check_animation, flags
 
 __all__ = ["main"]
 
-COMMAND_GROUPS = (animate, track, demo, engines, serve, osc, evaluate, lipread)
+COMMAND_GROUPS = (animate, transcribe, track, demo, engines, serve, osc, evaluate, lipread)
 LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
               "error": logging.ERROR}  # fmt: skip
 LOGGING = (
@@ -50,7 +50,7 @@ def _run(args: argparse.Namespace) -> int:
         return Cancelled.exit_code
     except LipsyncError as e:
         log.debug("lipsync %s: %s", args.command, type(e).__name__, exc_info=True)
-        print(f"lipsync: error: {e}", file=sys.stderr)
+        print(f"lipsync: error: {flags(str(e))}", file=sys.stderr)
         return e.exit_code
     except Exception as e:  # a bug: the whole traceback goes to the log, then one line
         log.exception("lipsync %s failed unexpectedly", args.command)

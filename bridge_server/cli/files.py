@@ -10,6 +10,7 @@ from ..core.errors import InputError
 from ..formats.exporters import export, format_for_path
 from ..formats.outputs import check_writable, write_all
 from ..formats.plot import plot_png
+from .options import flags
 
 
 def read_text(a: argparse.Namespace) -> str:
@@ -90,7 +91,8 @@ def emit(files: dict) -> None:
 def report(timeline, files: dict, quiet: bool) -> None:
     """The timeline's warnings, then (unless quiet) a one-line summary, on stderr."""
     for w in timeline.warnings:
-        print(f"warning: {w.message}" + (f" (x{w.count})" if w.count > 1 else ""), file=sys.stderr)
+        count = f" (x{w.count})" if w.count > 1 else ""
+        print(f"warning: {flags(w.message)}{count}", file=sys.stderr)
     if not quiet:
         written = ", ".join(p for p in files if p != "-")
         print(

@@ -4,9 +4,11 @@ its examples and the exit codes."""
 from __future__ import annotations
 
 import argparse
+import re
 
 from .. import engines
 from ..core.curves import Animation, CurveSettings, option_fields
+from ..core.errors import SETTINGS
 from ..core.visemes import load_set
 from ..formats.exporters import FORMATS
 from ..speech.recognize import AUDIO_ENGINES
@@ -17,6 +19,14 @@ EXIT_CODES = """exit codes:
   1  unexpected internal error     4  an engine is not installed (the message says how)
   2  wrong command-line usage      5  an output cannot be written (nothing was written)
   130 cancelled (Ctrl-C); nothing was written"""
+
+
+NAMED = re.compile(r"\((" + "|".join(SETTINGS) + r")\)")
+
+
+def flags(message: str) -> str:
+    """A message's settings as this command line's flags: "(max_chars)" -> "(--max-chars)"."""
+    return NAMED.sub(lambda m: f"(--{m[1].replace('_', '-')})", message)
 
 
 def command(sub, name: str, short: str, description: str, examples: str):
@@ -85,6 +95,11 @@ def _recognition_options(p: argparse.ArgumentParser) -> None:
         f"Whisper's word times only; {' / '.join(engines.names(engines.PHONES))}: phones "
         "without a transcript",
     )
+    whisper_options(g)
+
+
+def whisper_options(g) -> None:
+    """Which Whisper model hears the speech, and in which language: `bake`, `track`, `transcribe`."""
     g.add_argument(
         "--model",
         default="auto",

@@ -1,9 +1,14 @@
 """The one error family. Each boundary (CLI, HTTP, add-on) converts these once.
 
-Every message names the problem and the fix, so it can be shown to a user as it is.
+Every message names the problem and the fix, so it can be shown to a user as it is. A fix
+that is a setting names it in parentheses, as the HTTP API spells it: "set the language
+(lang)". Each client words it its own way: the CLI as its flag (--lang), the add-on as its field.
 """
 
 import importlib
+
+# The settings messages may name, "(lang)": the CLI shows each as its flag, "(--lang)".
+SETTINGS = ("lang", "model", "voice", "engine", "max_chars", "skip_unknown")
 
 
 class LipsyncError(Exception):

@@ -23,7 +23,7 @@ def check_text(text: str, *, max_chars: int = MAX_CHARS, skip_unknown: bool = Fa
         raise InputError(
             f"the text is {len(text):,} characters, over the limit of {max_chars:,} "
             f"(about {max_chars // 800} minutes of speech); split it into several lines, "
-            f"or raise the limit with --max-chars."
+            f"or raise the limit (max_chars)."
         )
     bad = [(i, ch) for i, ch in enumerate(text) if _unspeakable(ch)]
     if bad and not skip_unknown:
@@ -31,7 +31,7 @@ def check_text(text: str, *, max_chars: int = MAX_CHARS, skip_unknown: bool = Fa
         more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
         raise InputError(
             f"the text has characters no voice can pronounce: {shown}{more}; "
-            f"remove them, or pass --skip-unknown to drop them."
+            f"remove them, or drop them (skip_unknown)."
         )
     if bad:
         text = "".join(ch for ch in text if not _unspeakable(ch))

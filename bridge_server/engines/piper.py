@@ -75,8 +75,8 @@ def create_piper(
     spoken = _spoken(json.loads(engine.config.read_text(encoding="utf-8")))
     if lang and lang.lower().replace("_", "-") != spoken:
         raise InputError(
-            f"the Piper voice {engine.model.stem} speaks {spoken}, not {lang}; pass --voice with a "
-            f"Piper .onnx voice for {lang}, or use --engine espeak."
+            f"the Piper voice {engine.model.stem} speaks {spoken}, not {lang}; choose a Piper "
+            f".onnx voice for {lang} (voice), or the espeak engine (engine)."
         )
     return engine
 

@@ -138,7 +138,7 @@ def choose_model(model: str, lang: str, samples: np.ndarray) -> tuple[str, str |
     """The model to transcribe with, the language to tell it (None: it detects), and warnings.
 
     `auto`: English goes to tiny.en (fast), other languages to the multilingual model; without
-    --lang, the multilingual model detects the language from the first DETECT_S of speech.
+    a language, the multilingual model detects it from the first DETECT_S of speech.
     """
     if model != "auto":
         return model, lang or ("en" if model.endswith(".en") else None), []
@@ -150,7 +150,7 @@ def choose_model(model: str, lang: str, samples: np.ndarray) -> tuple[str, str |
             "en",
             [
                 "language not detected, English assumed: detecting it needs the multilingual "
-                f"Whisper model; fix: {INSTALL_MULTI}, or give --lang"
+                f"Whisper model; fix: {INSTALL_MULTI}, or set the language (lang)"
             ],
         )
     # From the first sound on, pauses kept: cutting them out (the VAD filter) turned a Czech
@@ -164,7 +164,7 @@ def choose_model(model: str, lang: str, samples: np.ndarray) -> tuple[str, str |
     if probability < 0.8:
         warnings.append(
             f"language detected as '{language}' with {probability:.0%} confidence; "
-            "if that is wrong, give --lang"
+            "if that is wrong, set the language (lang)"
         )
     return (PACKAGED, "en", warnings) if language == "en" else (MULTILINGUAL, language, warnings)
 
@@ -200,13 +200,14 @@ def _assumed_english(model: str, language: str | None) -> tuple[str, list[str]]:
     if language and language != "en":
         raise InputError(
             f"the Whisper model '{model}' is English-only and cannot transcribe '{language}'; "
-            "give a multilingual model (e.g. --model small, or a local folder of one)."
+            "choose a multilingual Whisper model (model), e.g. small, or a local folder of one."
         )
     if language:
         return language, []
     return "en", [
         f"language not detected: the Whisper model '{model}' is English-only and assumes "
-        "English; give a multilingual model (e.g. small) to detect other languages."
+        "English; choose a multilingual Whisper model (model), e.g. small, to detect other "
+        "languages."
     ]
 
 

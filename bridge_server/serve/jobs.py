@@ -28,7 +28,7 @@ class Busy(LipsyncError):
 @dataclass
 class Job:
     id: str
-    kind: str  # what it makes: "text", "audio", "video", "speech"
+    kind: str  # what it makes: "text", "audio", "video", "speech", "transcript", ...
     status: str = "queued"  # queued, running, done, failed, cancelled
     progress: float = 0.0
     stage: str = "queued"

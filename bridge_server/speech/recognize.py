@@ -8,6 +8,7 @@ alignment fails       ─► phones spread over the stretch's word times (a warn
 Stretches are aligned in parallel, one process per core.
 not English           ─► G2P per word, spread over Whisper's word times (a warning says so)
 --engine allosaurus / phoneloop ─► phones straight from the audio, no words
+words only (`hear`)   ─► Whisper's words and times, nothing aligned
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 
 # What `bake --engine` takes: auto (the script, else Whisper), Whisper, or a phone recogniser.
 AUDIO_ENGINES = ["auto", "whisper", *engines.names(engines.PHONES)]
+# What `transcribe` takes: the engines that hear words.
+TRANSCRIBE_ENGINES = engines.names(engines.TRANSCRIPT)
 
 WHOLE_FILE_MAX_S = 40.0  # alignment memory grows with length squared (356 s in one pass: 3.4 GB)
 LOCATE_MAX_S = 600.0  # time warping against eSpeak is linear but its band is a fixed 40 s
@@ -54,6 +57,21 @@ class Recognized:
     language: str
     transcript: str  # "script", "whisper" or "none"
     warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Heard:
+    """What a recording says, as Whisper heard it: no phonemes, nothing aligned."""
+
+    text: str
+    words: list[Word]
+    language: str
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        words = [{"text": w.text, "start": w.start, "end": w.end} for w in self.words]
+        return {"text": self.text, "words": words, "language": self.language,
+                "warnings": list(self.warnings)}  # fmt: skip
 
 
 @dataclass
@@ -98,13 +116,39 @@ def _from_script(audio: Audio, text: str, progress: Progress) -> Recognized | No
     return _align_located(audio, spoken, progress)
 
 
-def _from_whisper(audio, text, engine, model, lang, progress) -> Recognized:
-    """Whisper's words (or the script placed on them) in stretches, aligned where English."""
+def hear(
+    audio: Audio,
+    *,
+    engine: str = "whisper",
+    model: str = "auto",
+    lang: str = "",
+    progress: Progress = no_progress,
+) -> Heard:
+    """Only the words of `audio` and their times: a transcript to read or correct, faster than
+    `recognize` as nothing is aligned."""
+    if engine not in TRANSCRIBE_ENGINES:
+        raise InputError(
+            f"unknown engine '{engine}'; choose one of: {', '.join(TRANSCRIBE_ENGINES)}."
+        )
+    language, words, warnings = _listen(audio, engine, model, lang, progress)
+    if not words:
+        warnings.append(f"no speech found in {audio.source}")
+    return Heard(" ".join(w.text for w in words), words, language, warnings)
+
+
+def _listen(audio, engine, model, lang, progress) -> tuple[str, list[Word], list[str]]:
+    """(language, words, warnings): the model chosen for the language, then its words."""
     check_cancel(progress, 0.0, "detecting the language")
     model, hint, chosen = choose_model(model, lang, audio.samples)
-    language, heard, warnings = _transcribe(audio, model, hint, part(progress, 0.0, 0.5))
-    language, warnings = lang or language, chosen + warnings
-    log.info("whisper %s heard %d words of language %r", model, len(heard), language)
+    language, heard, warnings = _transcribe(audio, model, hint, progress, engine)
+    language = lang or language
+    log.info("%s %s heard %d words of language %r", engine, model, len(heard), language)
+    return language, heard, chosen + warnings
+
+
+def _from_whisper(audio, text, engine, model, lang, progress) -> Recognized:
+    """Whisper's words (or the script placed on them) in stretches, aligned where English."""
+    language, heard, warnings = _listen(audio, "whisper", model, lang, part(progress, 0.0, 0.5))
     if text is not None:
         heard = _place_script(text, heard, language, warnings)
     if not heard:
@@ -134,11 +178,11 @@ def _from_whisper(audio, text, engine, model, lang, progress) -> Recognized:
 
 
 def _transcribe(
-    audio: Audio, model: str, hint: str | None, progress: Progress
+    audio: Audio, model: str, hint: str | None, progress: Progress, engine: str = "whisper"
 ) -> tuple[str, list[Word], list[str]]:
     """Whisper's words, in pieces of at most WHISPER_PIECE_S cut at pauses: Whisper
     computes features for all it is given at once (an hour in one piece peaked at 3.9 GB)."""
-    whisper = engines.create("whisper", model=model)
+    whisper = engines.create(engine, engines.TRANSCRIPT, model=model)
     cuts = [round(t * RATE) for t in _pause_cuts(audio.samples, WHISPER_PIECE_S)]
     language, words, warnings = hint or "en", [], []
     for a, b in zip(cuts, cuts[1:]):

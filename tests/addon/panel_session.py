@@ -92,6 +92,7 @@ def steps():
     with bpy.context.temp_override(window=window, area=area, region=ui):
         bpy.ops.lipsync.bridge_check()
         settings = bpy.context.scene.lipsync
+        settings.show_advanced = True  # the Advanced fold open: its sliders are measured too
         settings.source, settings.text = "TEXT", "Bob put the big blue map back in the box."
         bpy.ops.lipsync.bake("INVOKE_DEFAULT")
     while settings.running:

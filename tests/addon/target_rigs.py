@@ -67,7 +67,9 @@ def lip(obj, frame: int, bone: str, prop: str, index: int) -> float:
 
 def make_gp_mouth(name="Mouth", shapes=RHUBARB, prefix="mouth_"):
     """A Grease Pencil object with a layer per mouth shape, each with a drawing at frame 1."""
-    data = bpy.data.grease_pencils.new(name)
+    # Grease Pencil v3: bpy.data.grease_pencils_v3 in 4.3-4.5 (their grease_pencils is the legacy
+    # kind no object takes), grease_pencils in 5.0; 3.4-4.2 have only the legacy kind
+    data = getattr(bpy.data, "grease_pencils_v3", bpy.data.grease_pencils).new(name)
     obj = link_active(bpy.data.objects.new(name, data))
     for shape in shapes:
         data.layers.new(prefix + shape).frames.new(1)

@@ -63,6 +63,15 @@ def test_a_typed_line_is_spoken_and_keyed_with_its_sound(head, scene, bridge_url
     strip = compat.strips(scene)["Bob put the big..."]
     assert strip.frame_start == scene.frame_start
     assert scene.frame_end >= max(f for f, _ in keys["vrc.v_pp"])
+    # Lead (Advanced): the bake sends it, and the mouth moves that much before the sound.
+    frames = range(scene.frame_start + 6, scene.frame_start + 60)
+    on_time = [value_at(head, "vrc.v_pp", f) for f in frames]
+    settings.lead = 0.1  # 3 frames at 30 fps
+    assert bpy.ops.lipsync.bake() == {"FINISHED"}
+    now = [value_at(head, "vrc.v_pp", f) for f in frames]
+    early = [value_at(head, "vrc.v_pp", f - 3) for f in frames]
+    assert now != pytest.approx(on_time, abs=0.05)  # the keys moved...
+    assert early == pytest.approx(on_time, abs=0.05)  # ...3 frames earlier
 
 
 def test_a_recording_with_its_script_beside_it_lands_at_the_offset(head, scene, espeak, tmp_path):
@@ -169,7 +178,8 @@ def test_the_panels_options_are_the_bridges_from_the_shipped_snapshot(scene):
     props = type(scene.lipsync).bl_rna.properties
     for name in options.ANIMATION:
         o, prop = options.option(name), props[name]
-        assert (prop.default, prop.description) == (o["default"], o["help"]), name
+        assert prop.description == o["help"], name
+        assert prop.default == pytest.approx(o["default"]), name  # Blender keeps 32-bit floats
         if o["min"] is not None:
             assert (prop.hard_min, prop.hard_max) == pytest.approx((o["min"], o["max"])), name
     ids = lambda name: [item.identifier for item in props[name].enum_items]  # noqa: E731
@@ -322,6 +332,12 @@ def test_the_panels_fixed_texts_fit_the_default_sidebar_width(scene):
 
     texts = [(t, False, share * width) for t in panels.FIELD_LABELS]
     texts += [(t, False, width) for t in ("Source", "Visemes", "Said (99 words timed)")]
+    texts += [(panels.ADVANCED, True, width)]
+    slider = width - panels.PAD_PX * fit.scale()  # the room between name and value kept
+    for name in ("intensity", "smoothing", "lead", "max_error"):  # at both ends of the range
+        for value in (props[name].hard_min, props[name].hard_max):
+            setattr(scene.lipsync, name, value)
+            texts += [(panels.slider_text(scene.lipsync, name), False, slider)]
     texts += [(w, True, 0.6 * panel) for w, _ in [*panels.BRIDGE_WORDS.values(), panels.UNCHECKED]]
     texts += [(f"{w} 100%", False, panel - icon) for w in request.STAGES.values()]
     cut = [t for t, icon, slot in texts if not fit.fits(t, slot, icon)]

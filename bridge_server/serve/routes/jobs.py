@@ -16,8 +16,9 @@ from ..schemas import JobStarted, JobSummary, one_of
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
-TIMELINE = {  # what a finished job answers: the timeline, an export of it, or ranked lines
-    "description": "the timeline document, an export format's text, or ranked candidates",
+TIMELINE = {  # what a finished job answers: the timeline, an export of it, ranked lines or words
+    "description": "the timeline document, an export format's text, ranked candidates (lip "
+    "reading) or a transcript (/transcribe)",
     "content": {"application/json": {}, "text/plain": {"schema": {"type": "string"}}},
 }
 FAILED = (400, 404, 409, 500, 503)  # what a failed or unfinished job answers instead of its result
@@ -112,9 +113,11 @@ def finished(job: Job) -> Job:
 
 
 def answer(job: Job, fmt: str) -> Response:
-    """A finished job's result: ranked lines, or its timeline in `fmt`."""
+    """A finished job's result: ranked lines, a transcript, or its timeline in `fmt`."""
     if "candidates" in job.result:  # lip reading: ranked sentences, no timeline
         return JSONResponse({"candidates": job.result["candidates"]})
+    if "transcript" in job.result:  # /transcribe: the words, no timeline
+        return JSONResponse(job.result["transcript"])
     if fmt not in FORMATS:
         raise ApiError(400, f"unknown format '{fmt}'; choose one of: {', '.join(FORMATS)}")
     body = export(job.result["timeline"], fmt)

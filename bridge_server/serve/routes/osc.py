@@ -93,5 +93,8 @@ def osc_timeline(request: Request, body: OscRequest) -> Timeline:
     if (body.job_id is None) == (body.timeline is None):
         raise ApiError(400, "give job_id (a finished lip-sync job) or a timeline, one of them")
     if body.job_id is not None:
-        return finished(find(request.app.state.jobs, body.job_id)).result["timeline"]
+        result = finished(find(request.app.state.jobs, body.job_id)).result
+        if "timeline" not in result:  # a transcript or ranked lines: nothing to play
+            raise ApiError(400, f"job {body.job_id} made no timeline; give a lip-sync job's id")
+        return result["timeline"]
     return Timeline.from_dict(body.timeline)
