@@ -1,6 +1,6 @@
 """Lip reading on the GRID clips, from the lips alone and, for the gap, from the sound.
 
-    .venv/bin/python benchmarks/lipread_grid.py [--skip-audio]
+    .venv/bin/python benchmarks/lipread_grid.py [--skip-audio] [--datasets NAME=DS ...]
 
 Clips and scripts: ../shared/data/grid (videos, transcripts.tsv, align/*.align word times in
 1/25000 s). Tasks, lips only (face.track -> mouth.track_mouth -> bridge_server.lipread.reader; the
@@ -17,12 +17,21 @@ scored per slot and used to choose the candidate nearest to it (word edit distan
 word times of `pipeline.bake(clip, text=script)` against the .align files. Chance: 1/24 for
 choosing; per slot 1/4, 1/4, 1/4, 1/25, 1/10, 1/4 (about 4.6 of 24 words).
 Also prints the temperature that best calibrates `rank`'s confidences on these clips.
+
+With --datasets NAME=DS (folders `lipsync dataset build` wrote; their tracked mouths are read,
+so the numbers are the reader's alone; NAME=DS@test keeps only the clips of the training
+script's test split, for the speaker it trained on): the shipped model (models/lipreader.onnx) against the
+template matcher with the GRID grammar, word and sentence accuracy and per slot; the model
+given the sound's word spans (an upper bound: how much is lost finding the words on the lips
+rather than telling them apart); and speed, the model alone in frames per second and
+`lipsync lipread --grammar grid` end to end (tracking included) in x realtime.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import re
 import sys
 import time
@@ -176,10 +185,132 @@ def table(lip: dict, snd: dict | None, clips: int) -> str:
     return "\n".join(out)
 
 
+SLOTS = ("command", "colour", "preposition", "letter", "digit", "adverb")
+
+
+def dataset_clips(ds: Path, limit: int | None = None) -> list[tuple[str, str, object, list]]:
+    """(id, transcript, mouth, the sound's word spans in frames) of a built dataset."""
+    import json
+
+    from bridge_server.mouth.controls import CONTROLS, Mouth
+
+    out = []
+    for line in (ds / "manifest.jsonl").read_text().splitlines()[:limit]:
+        row = json.loads(line)
+        folder = ds / "clips" / row["id"]
+        if not row.get("ok") or not (folder / "frames.npz").is_file():
+            continue
+        z = np.load(folder / "frames.npz")
+        controls = {k: z["controls"][:, i] for i, k in enumerate(CONTROLS)}
+        mouth = Mouth(z["times"], z["lips"], controls, z["valid"])
+        words = json.loads((folder / "timeline.json").read_text())["words"]
+        spans = [(int(np.searchsorted(z["times"], w["start"])),
+                  int(np.searchsorted(z["times"], w["end"]))) for w in words]  # fmt: skip
+        out.append((row["id"], row["transcript"].lower(), mouth, spans))
+    return out
+
+
+def model_rows(name: str, clips, grammar, model) -> list[str]:
+    """Table rows: model, model on the sound's word spans, template matcher."""
+    from bridge_server.lipread.model import features
+
+    said = {"model": [], "model, the sound's word spans": [], "template matcher": []}
+    run_s, frames = 0.0, 0
+    for _, _, mouth, spans in clips:
+        began = time.perf_counter()
+        lp = model.word_log_posteriors(features(mouth))
+        run_s, frames = run_s + time.perf_counter() - began, frames + len(lp)
+        read = lipread.read_by_model(mouth, model, slots=grammar, best=1)
+        said["model"].append(read[0].text.split())
+        cum = np.vstack([np.zeros((1, lp.shape[1])), np.cumsum(lp, axis=0)])
+        given = []
+        for slot, (a, b) in zip(grammar, spans):  # the word each span's frames favour
+            scores = np.array(
+                [
+                    cum[max(b, a + 1), model.vocab.index(w)] - cum[a, model.vocab.index(w)]
+                    for w in slot
+                ]
+            )
+            given.append(slot[int(np.argmax(scores))])
+        said["model, the sound's word spans"].append(given)
+        said["template matcher"].append(lipread.read_grammar(mouth, grammar, 1)[0].text.split())
+    rows = []
+    for method, readings in said.items():
+        truth = [c[1].split() for c in clips]
+        hits = np.array(
+            [[a == b for a, b in zip(r + [""] * 6, t)] for r, t in zip(readings, truth)]
+        )
+        slots = " | ".join(f"{h:.0%}" for h in hits.mean(axis=0))
+        rows.append(f"| {name} | {method} | {len(clips)} | {hits.mean():.1%} | "
+                    f"{hits.all(axis=1).mean():.1%} | {slots} |")  # fmt: skip
+    rows.append(
+        f"| {name} | model alone: {frames / max(run_s, 1e-9):,.0f} frames/s "
+        f"({frames / 25 / max(run_s, 1e-9):,.0f}x realtime at 25 fps) | | | | |||||| |"
+    )
+    return rows
+
+
+def end_to_end(video: Path) -> str:
+    """`lipsync lipread VIDEO --grammar grid` (tracking included) as x realtime."""
+    import subprocess
+
+    from bridge_server.media.video import probe
+
+    began = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "bridge_server.cli", "lipread", str(video),
+                           "--grammar", "grid", "-q"], capture_output=True, text=True)  # fmt: skip
+    seconds = time.perf_counter() - began
+    if done.returncode:
+        return f"failed: {done.stderr[-300:]}"
+    return (
+        f"{probe(video).duration / seconds:.2f}x realtime ({seconds:.1f} s, process start included)"
+    )
+
+
+def _split_of(clip_id: str) -> str:
+    """models/train_lipreader.py's fixed split of a clip (train, validation or test)."""
+    return _trainer().split_of(clip_id)
+
+
+@functools.cache
+def _trainer():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "models" / "train_lipreader.py"
+    spec = importlib.util.spec_from_file_location("train_lipreader", path)
+    trainer = importlib.util.module_from_spec(spec)
+    sys.modules["train_lipreader"] = trainer
+    spec.loader.exec_module(trainer)
+    return trainer
+
+
+def datasets_report(named: list[str]) -> None:
+    from bridge_server.lipread.model import LipReaderModel
+
+    model = LipReaderModel.shipped()
+    grammar = lipread.load_grammar("grid")
+    print("| set | reader | clips | words | sentences | " + " | ".join(SLOTS) + " |")
+    print("|---|---|---|---|---|" + "---|" * len(SLOTS))
+    for item in named:
+        name, ds = item.split("=", 1)
+        clips = dataset_clips(Path(ds.removesuffix("@test")).expanduser())
+        if ds.endswith("@test"):  # the seen speaker: only the sentences training never saw
+            clips = [c for c in clips if _split_of(c[0]) == "test"]
+        for row in model_rows(name, clips, grammar, model):
+            print(row, flush=True)
+    print(
+        f"\nend to end on {GRID / 'videos' / 'lbax4n.mpg'}: {end_to_end(GRID / 'videos' / 'lbax4n.mpg')}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--skip-audio", action="store_true", help="lips only")
+    parser.add_argument("--datasets", nargs="*", metavar="NAME=DS", help="model vs template")
     args = parser.parse_args()
+    if args.datasets:
+        datasets_report(args.datasets)
+        return
     clips, aligned = transcripts(), alignments()
     grammar = lipread.load_grammar("grid")
     others = lipread.sample_sentences(grammar, OTHERS, SEED, tuple(clips.values()))

@@ -1,6 +1,7 @@
-"""The trained lip reader: dataset loading, the shared features, training, ONNX export and the
-onnxruntime run time, sentence ranking. Real GRID clips, a few epochs: these check that it
-runs and agrees with itself, not that it reads lips (held-out accuracy goes in the card)."""
+"""The trained lip reader: the shared features, the grammar decoder, training, ONNX export and
+the onnxruntime run time, and the shipped model reading speakers it never saw. Training here
+runs a few epochs on four GRID clips: it checks that the script runs and agrees with the run
+time, not that it reads lips (the model card holds the held-out accuracy)."""
 
 import importlib.util
 import json
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from bridge_server.core.errors import EngineUnavailable, InputError
+from bridge_server.lipread import decode
 from bridge_server.lipread import model as lm
 from bridge_server.mouth.controls import CONTROLS
 
@@ -23,12 +25,11 @@ pytest.importorskip("mediapipe")
 
 GRID = SHARED / "grid"
 SCRIPT = ROOT / "models" / "train_lipreader.py"
-TRANSCRIPTS = [
-    "bin blue at f two now",
-    "set white with p two soon",
-    "lay blue at x four now",
-    "place white in j three please",
-]
+UNSEEN = {  # GRID speakers the shipped model never saw (it trained on s1 alone)
+    "id2_vcd_swwp2s.mpg": "set white with p two soon",
+    "lbax4n.mpg": "lay blue at x four now",
+    "pwij3p.mpg": "place white in j three please",
+}
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +45,11 @@ def trainer():
 
 @pytest.fixture(scope="module")
 def ds(tmp_path_factory):
-    """A dataset of two GRID clips, made by the dataset builder once per module."""
+    """A dataset of the four GRID clips, made by the dataset builder once per module."""
     from bridge_server import dataset
 
     out = tmp_path_factory.mktemp("lipreader") / "ds"
-    result = dataset.build(GRID / "videos", out, transcripts=GRID / "transcripts.tsv", limit=2)
+    result = dataset.build(GRID / "videos", out, transcripts=GRID / "transcripts.tsv")
     assert not result.failed, result.failed
     return out
 
@@ -59,91 +60,150 @@ def clips(trainer, ds):
 
 
 @pytest.fixture(scope="module")
-def exported(trainer, clips, tmp_path_factory):
-    """A model trained for a few epochs, and its ONNX export."""
-    net = trainer.train(clips, epochs=5, seed=0)
-    path = trainer.export_onnx(net, tmp_path_factory.mktemp("model") / "lr.onnx", {"fps": "25"})
-    return net, path
+def vocab():
+    from bridge_server.lipread.reader import load_grammar
+
+    return [decode.SILENCE] + sorted({w for slot in load_grammar("grid") for w in slot})
 
 
-def test_dataset_folder_loads_into_arrays(clips):
-    assert [c.id for c in clips] == ["bbaf2n", "id2_vcd_swwp2s"]
-    for c in clips:
-        n = len(c.times)
-        assert n == 75 and c.fps == pytest.approx(25.0)
-        assert c.controls.shape == (n, len(CONTROLS)) and c.valid.shape == (n,)
-        assert c.visemes.dtype == np.int64 and 0 <= c.visemes.min() <= c.visemes.max() < 15
-        assert c.visemes[0] == lm.SILENCE and (c.visemes != lm.SILENCE).sum() > 20
+@pytest.fixture(scope="module")
+def exported(trainer, clips, vocab, tmp_path_factory):
+    """A model trained for two epochs, and its ONNX export."""
+    net = trainer.train(clips, vocab, epochs=2, seed=0, log=lambda _: None)
+    path = tmp_path_factory.mktemp("model") / "lr.onnx"
+    return net, trainer.export_onnx(net, path, vocab, {"fps": "25"})
 
 
-def test_training_uses_the_runtime_feature_function(trainer, clips):
-    assert trainer.features is lm.features
+# --- features -----------------------------------------------------------------------------
+
+
+def test_dataset_folder_loads_geometry_and_the_sounds_words(clips, vocab):
+    assert [c.id for c in clips] == ["bbaf2n", "id2_vcd_swwp2s", "lbax4n", "pwij3p"]
     c = clips[0]
-    as_dict = {k: c.controls[:, i] for i, k in enumerate(CONTROLS)}
-    a, b = lm.features(c.controls, c.valid), lm.features(as_dict, c.valid)
-    np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(trainer.clip_features(c), a)
+    assert c.controls.shape == (75, len(CONTROLS)) and c.lips.shape == (75, 40, 3)
+    targets = [vocab[i] for i in c.word_targets(vocab)]
+    assert targets[0] == targets[-1] == "sil"
+    said = [w for i, w in enumerate(targets) if w != "sil" and (i == 0 or targets[i - 1] != w)]
+    assert said == "bin blue at f two now".split()
+
+
+def test_features_do_not_depend_on_the_speakers_size_place_or_resting_shape(clips):
+    """Speaker normalisation: a bigger mouth, further left, resting more open, reads alike."""
+    c = clips[1]
+    other = c.lips * 1.7 + np.array([0.3, -0.2, 0.05])
+    wider = c.controls * 0.8 + 0.1
+    a, b = lm.features(c.controls, c.valid, c.lips), lm.features(wider, c.valid, other)
     assert a.shape == (75, lm.N_FEATURES) and a.dtype == np.float32
+    np.testing.assert_allclose(a, b, atol=1e-4)
+    moved = c.lips.copy()
+    moved[30:40, :20, 1] += 0.05  # the upper lip really moves: the features see it
+    assert np.abs(lm.features(c.controls, c.valid, moved) - a).max() > 0.5
 
 
-def test_features_are_z_scored_controls_and_their_differences():
-    rng = np.random.default_rng(1)
-    controls = rng.uniform(0, 1, (50, len(CONTROLS)))
-    controls[:, 3] = 0.25  # a control that never moves stays 0, not noise blown up
-    valid = np.ones(50, bool)
-    valid[10:15] = False
-    controls[12] = np.nan
-    f = lm.features(controls, valid)
-    z, d = f[:, : len(CONTROLS)], f[:, len(CONTROLS) :]
-    np.testing.assert_allclose(z[valid].mean(axis=0), 0.0, atol=1e-5)
-    assert np.all(z[~valid] == 0.0) and np.all(z[:, 3] == 0.0)
-    np.testing.assert_allclose(d[1:], np.diff(z, axis=0), atol=1e-6)
-    assert np.all(d[0] == 0.0) and np.isfinite(f).all()
+def test_frames_without_a_face_read_as_rest_and_the_shapes_are_checked(clips):
+    c = clips[0]
+    valid = c.valid.copy()
+    valid[10:20] = False
+    lips = c.lips.copy()
+    lips[15] = np.nan
+    f = lm.features(c.controls, valid, lips)
+    assert np.isfinite(f).all() and np.all(f[10:20, : lm.N_FEATURES // 2] == 0)
+    with pytest.raises(InputError, match="lip points"):
+        lm.features(c.controls, c.valid, c.lips[:10])
 
 
-def test_training_is_deterministic(trainer, clips):
-    a, b = (trainer.train(clips, epochs=3, seed=7) for _ in range(2))
+def test_training_uses_the_runtime_feature_function(trainer):
+    assert trainer.features is lm.features
+
+
+# --- decoding -----------------------------------------------------------------------------
+
+SLOTS = [["bin", "lay"], ["blue", "red"], ["at", "by"]]
+WORDS = ["sil", "bin", "lay", "blue", "red", "at", "by"]
+
+
+def posteriors(spans: list[tuple[int, int, str]], frames: int = 40, p: float = 0.8):
+    lp = np.full((frames, len(WORDS)), np.log((1 - p) / (len(WORDS) - 1)))
+    lp[:, 0] = np.log(p)  # silence unless a word is said
+    for a, b, w in spans:
+        lp[a:b] = np.log((1 - p) / (len(WORDS) - 1))
+        lp[a:b, WORDS.index(w)] = np.log(p)
+    return lp
+
+
+def test_the_decoder_finds_the_words_their_spans_and_pauses():
+    lp = posteriors([(5, 12, "lay"), (15, 22, "red"), (22, 28, "by")])
+    reads = decode.read_slots(lp, WORDS, SLOTS, fps=25, best=3)
+    assert reads[0].text == "lay red by" and reads[0].spans == [(5, 12), (15, 22), (22, 28)]
+    assert [r.text for r in reads[1:]] == ["lay red at", "bin red by"] or len(reads) == 3
+    assert reads[0].confidence > reads[1].confidence and min(reads[0].word_confidence) > 0.9
+    assert sum(r.confidence for r in reads) == pytest.approx(1.0)
+
+
+def test_the_decoder_refuses_words_the_model_does_not_know_and_too_short_clips():
+    with pytest.raises(KeyError, match="green"):
+        decode.read_slots(posteriors([]), WORDS, [["green"]], 25)
+    assert decode.read_slots(posteriors([], frames=3), WORDS, SLOTS, 25) == []
+
+
+def test_activity_is_high_where_words_are_and_low_in_silence():
+    active = decode.activity(posteriors([(10, 25, "lay")]), WORDS)
+    assert active[15:20].min() > 0.9 and active[:5].max() < 0.3 and active[30:].max() < 0.3
+
+
+# --- training and export ------------------------------------------------------------------
+
+
+def test_training_is_deterministic(trainer, clips, vocab):
+    a, b = (trainer.train(clips[:2], vocab, epochs=1, seed=7, log=lambda _: None) for _ in "ab")
     for pa, pb in zip(a.state_dict().values(), b.state_dict().values()):
         assert torch.equal(pa, pb)
 
 
 @pytest.mark.parametrize("frames", [75, 9, 200], ids=["clip", "short", "long"])
-def test_onnx_logits_equal_torch(trainer, clips, exported, frames):
+def test_onnx_scores_equal_torch(clips, exported, frames):
     net, path = exported
     model = lm.LipReaderModel.load(path)
-    feats = np.resize(trainer.clip_features(clips[1]), (frames, lm.N_FEATURES))
-    np.testing.assert_allclose(model.logits(feats), trainer.torch_logits(net, feats), atol=1e-4)
-    assert model.metadata["features_version"] == lm.FEATURES_VERSION
-    assert tuple(__import__("json").loads(model.metadata["classes"])) == lm.VISEMES
-
-
-def test_posteriors_are_distributions(clips, exported):
-    model = lm.LipReaderModel.load(exported[1])
-    p = model.posteriors(lm.features(clips[0].controls, clips[0].valid))
-    assert p.shape == (75, 15) and (p >= 0).all() and (p <= 1).all()
+    c = clips[1]
+    feats = np.resize(lm.features(c.controls, c.valid, c.lips), (frames, lm.N_FEATURES))
+    with torch.no_grad():
+        words, visemes = (t[0].numpy() for t in net(torch.from_numpy(feats)[None]))
+    np.testing.assert_allclose(model.run(feats)[0], words, atol=1e-4)
+    np.testing.assert_allclose(model.run(feats)[1], visemes, atol=1e-4)
+    p = np.exp(model.word_log_posteriors(feats))
     np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-6)
-    assert model.posteriors(np.zeros((0, lm.N_FEATURES), np.float32)).shape == (0, 15)
+    assert model.metadata["features_version"] == lm.FEATURES_VERSION
 
 
-def test_missing_model_says_how_to_make_one(tmp_path):
-    with pytest.raises(EngineUnavailable, match="train_lipreader.py"):
+def test_training_script_runs_end_to_end(ds, tmp_path):
+    out = tmp_path / "lr.onnx"
+    run = subprocess.run(
+        [sys.executable, str(SCRIPT), str(ds), "--out", str(out), "--epochs", "1",
+         "--test", f"again={ds}"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    card = out.with_suffix(".md").read_text()
+    assert "| model: again | 4 |" in card and "| template matcher: again | 4 |" in card
+    assert lm.LipReaderModel.load(out).metadata["epochs"] == "1"
+
+
+# --- the model as shipped -----------------------------------------------------------------
+
+
+def test_the_missing_model_says_how_to_make_one(tmp_path):
+    with pytest.raises(EngineUnavailable, match="train_lipreader.py|--method template"):
         lm.LipReaderModel.load(tmp_path / "nothing.onnx")
 
 
-def test_corrupt_model_file_is_a_clear_input_error(tmp_path, exported):
-    bad = tmp_path / "broken.onnx"
-    bad.write_bytes(exported[1].read_bytes()[:300])  # a truncated download
-    with pytest.raises(InputError, match="broken.onnx is not a readable ONNX model"):
-        lm.LipReaderModel.load(bad)
-    bad.write_text("not a model")
-    with pytest.raises(InputError, match="not a readable ONNX model"):
-        lm.LipReaderModel.load(bad)
-
-
-def test_other_onnx_model_is_refused(tmp_path):
+def test_corrupt_or_foreign_model_files_are_clear_input_errors(tmp_path):
     import onnx
     from onnx import TensorProto, helper
 
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(lm.SHIPPED.read_bytes()[:300])  # a truncated download
+    with pytest.raises(InputError, match="broken.onnx is not a readable ONNX model"):
+        lm.LipReaderModel.load(bad)
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, None, 4])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, None, 4])
     graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "id", [x], [y])
@@ -153,104 +213,76 @@ def test_other_onnx_model_is_refused(tmp_path):
         lm.LipReaderModel.load(path)
 
 
-def test_rank_with_model_ranks_every_candidate(clips, exported):
-    model = lm.LipReaderModel.load(exported[1])
-    c = clips[0]
-    ranked = lm.rank_with_model(model, c.controls, c.valid, c.fps, TRANSCRIPTS)
-    assert sorted(t for t, _ in ranked) == sorted(TRANSCRIPTS)
-    costs = [cost for _, cost in ranked]
-    assert costs == sorted(costs) and np.isfinite(costs).all()
-    with pytest.raises(InputError, match="no candidate"):
-        lm.rank_with_model(model, c.controls, c.valid, c.fps, [])
-
-
-def test_expected_visemes_come_from_espeak_at_the_frame_rate():
-    seq = lm.expected_visemes("bin blue", 25.0)
-    names = [lm.VISEMES[i] for i in seq]
-    assert names[0] == "PP" and names[-1] == "ou"  # b..., ...u; silence trimmed
-    assert {"ih", "nn"} <= set(names) and len(seq) > len(lm.expected_visemes("bin", 25.0))
-
-
-def test_warp_cost_prefers_the_matching_template_and_silence_is_free_at_the_ends():
-    a, b = lm.VISEMES.index("aa"), lm.VISEMES.index("PP")
-    truth = [a] * 6 + [b] * 4 + [a] * 6
-    post = np.full((30, 15), 0.01)
-    post[np.arange(7, 23), truth] = 0.86  # speech in the middle, silence around it
-    post[:7, lm.SILENCE] = post[23:, lm.SILENCE] = 0.86
-    neg = -np.log(post)
-    good = lm.warp_cost(neg, truth[::2])  # said twice as slowly as the template: stretches
-    assert good == pytest.approx(-np.log(0.86))
-    assert lm.warp_cost(neg, [b] * 8 + [a] * 8) > good + 0.5
-    assert lm.warp_cost(neg, []) > good and lm.warp_cost(neg[:0], truth) == np.inf
-
-
-def test_training_script_runs_end_to_end(ds, tmp_path):
-    out = tmp_path / "lr.onnx"
-    run = subprocess.run(
-        [sys.executable, str(SCRIPT), str(ds), "--out", str(out), "--epochs", "3",
-         "--distractors", "2"],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr
-    assert "majority class" in run.stdout and out.is_file()
-    card = out.with_suffix(".md").read_text()
-    assert "leave-one-clip-out" in card and "| prototypes |" in card
-    assert lm.LipReaderModel.load(out).metadata["epochs"] == "3"
-
-
-def test_the_command_ranks_choices_with_a_model(exported, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def read_unseen():
     from bridge_server.cli import main
 
-    lines = tmp_path / "lines.txt"
-    lines.write_text("place white in j three please\nbin blue at f two now\n")
-    clip = GRID / "videos" / "pwij3p.mpg"
-    model = exported[1]
-    assert main(["lipread", str(clip), "--choices", str(lines), "--model", str(model),
-                 "--json", "-q"]) == 0  # fmt: skip
-    ranked = json.loads(capsys.readouterr().out)
-    assert sorted(c["text"] for c in ranked) == sorted(lines.read_text().split("\n")[:2])
-    assert sum(c["confidence"] for c in ranked) == pytest.approx(1.0, abs=0.01)
-    assert main(["lipread", str(clip), "--grammar", "grid", "--model", str(model)]) == 3
-    assert main(["lipread", str(clip), "--choices", str(lines), "--model",
-                 str(tmp_path / "none.onnx")]) == 4  # fmt: skip
+    def run(*extra):
+        found = {}
+        for clip, _ in UNSEEN.items():
+            out = subprocess.run(
+                [sys.executable, "-m", "bridge_server.cli", "lipread", str(GRID / "videos" / clip),
+                 "--grammar", "grid", "--json", "-q", *extra],
+                capture_output=True, text=True, timeout=300,
+            )  # fmt: skip
+            assert out.returncode == 0, out.stderr
+            found[clip] = json.loads(out.stdout)
+        return found
+
+    assert main  # the command is importable before subprocesses start
+    return run
 
 
-def test_the_bridge_ranks_with_its_model_when_started_with_one(exported):
-    import urllib.request
+def test_the_shipped_model_reads_speakers_it_never_saw_better_than_templates(read_unseen):
+    model, template = read_unseen(), read_unseen("--method", "template")
 
-    from tests.bridge import running_bridge
+    def words_right(found):
+        return sum(a == b for clip, truth in UNSEEN.items()
+                   for a, b in zip(found[clip][0]["text"].split(), truth.split()))  # fmt: skip
 
-    clip = GRID / "videos" / "pwij3p.mpg"
-    lines = "place white in j three please\nbin blue at f two now"
-    with running_bridge(None, "--lipreader", str(exported[1])) as url:
-        body, ctype = _form({"choices": lines, "model": "true", "wait": "true"}, clip)
-        request = urllib.request.Request(url + "/lipread", body, {"Content-Type": ctype})
-        ranked = json.loads(urllib.request.urlopen(request, timeout=120).read())["candidates"]
-    assert sorted(c["text"] for c in ranked) == sorted(lines.splitlines())
+    print(
+        f"unseen speakers, words right of 18: model {words_right(model)}, "
+        f"template {words_right(template)}"
+    )
+    # Measured: model 7, template 6 of 18 (3 clips are few: models/lipreader.md has s4's 50).
+    assert words_right(model) >= 6 and words_right(model) >= words_right(template)
+    best = model["lbax4n.mpg"]
+    assert len(best) == 5 and best[0]["confidence"] >= best[-1]["confidence"]
+    words = best[0]["words"]
+    assert len(words) == 6 and all(a["end"] <= b["start"] + 1e-6 for a, b in zip(words, words[1:]))
+    assert 0.3 < words[0]["start"] < 1.5 and words[-1]["end"] < 3.0  # GRID: speech mid-clip
 
 
-def test_a_bridge_without_a_model_says_how_to_start_one():
+def test_lines_of_its_words_are_read_by_the_model_and_other_lines_by_visemes(tmp_path):
+    clip = GRID / "videos" / "lbax4n.mpg"
+    model = lm.LipReaderModel.shipped()
+    from bridge_server.lipread.reader import read_mouth
+
+    mouth = read_mouth(clip)
+    lines = ["lay blue at x four now", "bin red by a two please", "set green in q nine soon"]
+    ranked = lm.read_with_model(model, mouth, 25.0, choices=lines)
+    assert ranked[0].text == "lay blue at x four now" and ranked[0].spans
+    other = lm.read_with_model(model, mouth, 25.0, choices=["hello there", "good morning"])
+    assert {r.text for r in other} == {"hello there", "good morning"} and not other[0].spans
+    with pytest.raises(InputError, match="does not know"):
+        lm.read_with_model(model, mouth, 25.0, slots=[["hello"]])
+
+
+def test_a_bridge_without_a_model_says_how_to_start_one(monkeypatch, tmp_path):
     from fastapi.testclient import TestClient
 
     from bridge_server.serve.app import create_app
 
+    monkeypatch.setattr(lm, "SHIPPED", tmp_path / "gone.onnx")
+    lm.LipReaderModel.shipped.cache_clear()
     clip = GRID / "videos" / "pwij3p.mpg"
-    with TestClient(create_app()) as client:
-        r = client.post("/lipread", files={"file": (clip.name, clip.read_bytes())},
-                        data={"choices": "a\nb", "model": "true"})  # fmt: skip
-    assert r.status_code == 400 and "--lipreader" in r.json()["error"]
-
-
-def _form(fields: dict, path) -> tuple[bytes, str]:
-    boundary = "lipsyncboundary"
-    parts = [
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
-        for k, v in fields.items()
-    ]
-    parts.append(
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
-        f"Content-Type: application/octet-stream\r\n\r\n".encode()
-        + path.read_bytes()
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
-    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+    try:
+        with TestClient(create_app()) as client:
+            r = client.post("/lipread", files={"file": (clip.name, clip.read_bytes())},
+                            data={"grammar": "grid"})  # fmt: skip
+            ok = client.post("/lipread", files={"file": (clip.name, clip.read_bytes())},
+                             data={"grammar": "grid", "method": "template", "wait": "true"})  # fmt: skip
+    finally:
+        lm.LipReaderModel.shipped.cache_clear()
+    assert r.status_code == 503 and "--lipreader" in r.json()["error"]
+    assert ok.status_code == 200 and len(ok.json()["candidates"][0]["text"].split()) == 6

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from ..core.errors import InputError
 from ..dataset import build, summary
+from ..formats.plot import activity_png
 from ..lipread import reader
-from ..lipread.model import LipReaderModel
+from ..lipread.model import METHODS, LipReaderModel
 from .files import emit
 from .options import animation_options, command, settings
 from .progress import ProgressBar
@@ -20,7 +21,9 @@ LIPREAD_EXAMPLES = """examples:
   lipsync lipread take.mp4 --choices lines.txt      # which line is said: ranked, with word times
   lipsync lipread take.mp4 --grammar grid           # the best sentences of a grammar (or a JSON file)
   lipsync lipread take.mp4 --script "the script" --timeline take.json   # time a script to the lips
-  lipsync lipread take.mp4 --choices lines.txt --json"""
+  lipsync lipread take.mp4 --choices lines.txt --json
+  lipsync lipread take.mp4 --activity --plot speaking.png   # when the lips speak
+  lipsync lipread take.mp4 --grammar grid --method template # the untrained template matcher"""
 
 DATASET_EXAMPLES = """examples:
   lipsync dataset build videos/ --out ds/ --transcripts transcripts.tsv
@@ -41,9 +44,10 @@ def _add_lipread(sub) -> None:
         sub,
         "lipread",
         "read a video's lips (its sound unused): which line, or when each word",
-        "Read the speaker's lips in a video without its sound: rank candidate lines, decode a "
-        "sentence grammar, or time a script to the lips (eSpeak's reading of each text, as "
-        "mouth motion, matched to the tracked mouth by dynamic time warping).",
+        "Read the speaker's lips in a video without its sound: decode a sentence grammar or "
+        "rank candidate lines with the trained lip reader (or, with --method template, by "
+        "matching eSpeak's reading of each line, as mouth motion, to the tracked mouth), or "
+        "time a script to the lips.",
         LIPREAD_EXAMPLES,
     )
     p.add_argument("video", help="a video of the speaker's face (MP4, MOV, MKV, MPG, WEBM...)")
@@ -51,12 +55,18 @@ def _add_lipread(sub) -> None:
     g.add_argument("--choices", metavar="FILE", help="candidate lines, one per line")
     g.add_argument("--grammar", metavar="NAME|JSON", help="built-in grammar (grid) or JSON slots")
     g.add_argument("--script", metavar="TEXT", help="the words said: time them to the lips")
+    g.add_argument("--activity", action="store_true",
+                   help="when the lips speak (the trained model, per frame; --plot draws it)")  # fmt: skip
+    p.add_argument("--threshold", type=float, default=0.5, help="with --activity: speaking above")
+    p.add_argument("--plot", metavar="PNG", help="with --activity: draw it")
     p.add_argument(
-        "--model",
-        metavar="ONNX",
-        help="with --choices: rank them with a trained lip reader (models/train_lipreader.py) "
-        "instead of the untrained mouth-motion matching",
+        "--method",
+        choices=METHODS,
+        default="model",
+        help="model: the trained lip reader (models/lipreader.onnx, the default); template: "
+        "eSpeak's reading of each line matched to the mouth's motion, untrained",
     )
+    p.add_argument("--model", metavar="ONNX", help="another trained lip reader to read with")
     p.add_argument("--best", type=int, default=5, help="how many readings to print (5)")
     p.add_argument("--timeline", metavar="JSON", help="with --script: write the timeline")
     p.add_argument("--face-model", default="auto", choices=["auto", "landmarker", "facemesh"])
@@ -67,13 +77,13 @@ def _add_lipread(sub) -> None:
 
 
 def cmd_lipread(a: argparse.Namespace) -> int:
-    given = [x for x in (a.choices, a.grammar, a.script) if x is not None]
+    given = [x for x in (a.choices, a.grammar, a.script, a.activity or None) if x is not None]
     if len(given) != 1:
-        raise InputError("give one of --choices FILE, --grammar NAME or --script TEXT.")
-    if a.model and a.choices is None:
-        raise InputError(
-            "--model ranks --choices; a grammar or a script uses the built-in matching."
-        )
+        raise InputError("give one of --choices FILE, --grammar NAME, --script TEXT or --activity.")
+    if a.activity:
+        return _activity(a, ProgressBar(not a.quiet and not a.json))
+    if a.model and a.method == "template":
+        raise InputError("--model reads with a trained lip reader; leave out --method template.")
     progress = ProgressBar(not a.quiet and not a.json)
     found = _time_script(a, progress) if a.script is not None else _read(a, progress)
     if a.json:
@@ -83,6 +93,26 @@ def cmd_lipread(a: argparse.Namespace) -> int:
             times = ", ".join(f"{w.text} {w.start:.2f}-{w.end:.2f}" for w in c.words)
             sure = f"cost {c.cost:.3f}" if a.script is not None else f"{c.confidence:5.1%}"
             print(f"{k}. {sure}  {c.text}\n     {times}")
+    return 0
+
+
+def _activity(a: argparse.Namespace, progress) -> int:
+    """--activity: the spans where the lips speak, per frame values with --json."""
+    if not 0.0 < a.threshold < 1.0:
+        raise InputError(f"--threshold {a.threshold}: give a number between 0 and 1, e.g. 0.5")
+    model = LipReaderModel.load(a.model) if a.model else LipReaderModel.shipped()
+    mouth = reader.read_mouth(a.video, face_model=a.face_model, progress=progress)
+    found = reader.lip_activity(mouth, model, a.threshold)
+    if a.plot:
+        emit({a.plot: activity_png(found.times, found.values, a.threshold, found.spans,
+                                   Path(a.video).name)})  # fmt: skip
+    if a.json:
+        print(json.dumps(found.to_dict()))
+    else:
+        for start, end in found.spans:
+            print(f"speaking {start:.2f}-{end:.2f} s")
+        if not found.spans:
+            print("the lips do not speak in this video (no frame over the threshold)")
     return 0
 
 
@@ -99,8 +129,11 @@ def _time_script(a: argparse.Namespace, progress) -> list[reader.Candidate]:
 def _read(a: argparse.Namespace, progress) -> list[reader.Candidate]:
     """--choices or --grammar: the best readings."""
     choices = _lines(a.choices) if a.choices is not None else None
-    model = LipReaderModel.load(a.model) if a.model else None  # fails before tracking
-    return reader.lipread(a.video, choices, a.grammar, best=a.best, model=model,
+    slots = reader.load_grammar(a.grammar) if a.grammar is not None else None
+    model = None  # template matching
+    if a.method == "model":  # loaded before tracking, so a missing model fails at once
+        model = LipReaderModel.load(a.model) if a.model else LipReaderModel.shipped()
+    return reader.lipread(a.video, choices, slots, best=a.best, model=model,
                           face_model=a.face_model, progress=progress)  # fmt: skip
 
 

@@ -94,3 +94,29 @@ def _controls(ax, timeline: Timeline, colours) -> None:
     ax.set_ylim(-0.02, 1.05)
     ax.set_ylabel("video: mouth")
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+
+
+def activity_png(times, values, threshold: float, spans, title: str = "") -> bytes:
+    """When the lips speak: the activity per frame, the threshold and the spans over it."""
+    require("matplotlib", INSTALL)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(
+        figsize=(min(40.0, 4.0 + 2.0 * float(times[-1] if len(times) else 1)), 2.6)
+    )
+    for a, b in spans:
+        ax.axvspan(a, b, color="tab:green", alpha=0.15)
+    ax.plot(times, values, color="tab:green", lw=1.5, label="lips speaking")
+    ax.axhline(threshold, color="0.5", ls="--", lw=1, label=f"threshold {threshold:g}")
+    ax.set_ylim(-0.02, 1.05)
+    ax.set_xlabel("seconds")
+    ax.set_title(title, fontsize=9)
+    ax.legend(loc="upper right", fontsize=8, frameon=False)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()

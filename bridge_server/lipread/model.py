@@ -1,12 +1,15 @@
-"""A trained lip reader at run time: mouth controls -> oculus15 viseme posteriors -> sentences.
+"""A trained lip reader at run time: the mouth's geometry -> GRID words and visemes per frame.
 
 The model (models/train_lipreader.py makes it) is an ONNX file: input "features" (1, T, F)
-float32, output "logits" (1, T, 15) in the order of `VISEMES`. onnxruntime only; no torch.
+float32; outputs "words" (1, T, V), a score per word of its vocabulary (metadata "words",
+"sil" among them) and "logits" (1, T, 15), a score per oculus15 viseme in `VISEMES` order.
+onnxruntime only; no torch.
 
     features         the per-frame features, the ONE definition training and run time share
-    LipReaderModel   load(path) -> posteriors(features) (T, 15) softmax
-    rank_with_model  candidate sentences ranked by time warping of their expected visemes
-                     (eSpeak's phonemes of the sentence) against the posteriors
+    LipReaderModel   load(path) -> word_log_posteriors / posteriors (visemes) per frame
+    read_with_model  a grammar's best sentences (decode.read_slots), or candidate lines
+                     ranked by the words when the model knows them all, else by time warping
+                     of their expected visemes (eSpeak's phonemes) against the posteriors
 """
 
 from __future__ import annotations
@@ -25,13 +28,18 @@ from ..core.visemes import load_set
 from ..dataset import viseme_at
 from ..mouth.controls import CONTROLS
 from ..pipeline import say
+from . import decode
 
 VISEME_SET = "oculus15"
 VISEMES: tuple[str, ...] = tuple(load_set(VISEME_SET).visemes)  # the 15 classes, in set order
 SILENCE = VISEMES.index(load_set(VISEME_SET).rest)
-FEATURES_VERSION = "controls-z+diff-1"  # change when `features` changes; stored in the model
+SILENCE_WORD = decode.SILENCE
+FEATURES_VERSION = "controls+lips-z+diff-2"  # change when `features` changes; stored in the model
 STD_FLOOR = 0.02  # controls are 0..1: a control that barely moves in a clip is not amplified
-TRAIN_COMMAND = ".venv/bin/python models/train_lipreader.py ds/ --out models/lipreader.onnx"
+LIP_SCALE_FLOOR = 1e-3  # canonical face units: a clip whose lips never move is not amplified
+TRAIN_COMMAND = ".venv/bin/python models/train_lipreader.py DS --out models/lipreader.onnx"
+SHIPPED = Path(__file__).resolve().parents[2] / "models" / "lipreader.onnx"  # see its .md card
+METHODS = ("model", "template")  # the trained reader (default) or template matching
 
 
 def _controls_names() -> tuple[str, ...]:
@@ -55,37 +63,52 @@ def controls_array(mouth_or_controls: Any) -> np.ndarray:
     return c
 
 
-def features(mouth_or_controls: Any, valid: np.ndarray | None = None) -> np.ndarray:
-    """(T, 20) float32: the 10 controls z-scored over the clip's valid frames (std floored at
-    STD_FLOOR), then their first differences (0 at the first frame). Invalid frames (no
-    usable face) and NaN read as the clip's mean (0 after z-scoring).
+def features(mouth: Any, valid: np.ndarray | None = None, lips: np.ndarray | None = None):
+    """(T, 180) float32 per frame: the 10 controls z-scored over the clip's valid frames (std
+    floored at STD_FLOOR), the 40 lip points' x, y less their clip mean and divided by the
+    clip's RMS lip motion, then the first differences of both (0 at the first frame).
 
-    Per-clip normalisation removes the speaker's resting offsets and range (another face,
-    another distance to the camera); the differences say where the mouth is going.
+    Per-clip normalisation is the speaker normalisation: it removes the speaker's resting
+    shape, size and range, so another face at another distance reads alike; the differences
+    say where the mouth is going. Invalid frames (no usable face) and NaN read as the clip's
+    mean (0). `mouth` is a mouth.Mouth (controls, lips and valid from it) or the controls.
     """
-    c = controls_array(mouth_or_controls)
-    if valid is None:
-        valid = getattr(mouth_or_controls, "valid", None)
+    c = controls_array(mouth)
+    valid = getattr(mouth, "valid", None) if valid is None else valid
+    lips = getattr(mouth, "lips", None) if lips is None else lips
     ok = np.ones(len(c), bool) if valid is None else np.asarray(valid, bool).copy()
     if ok.shape != (len(c),):
         raise InputError(f"valid must be ({len(c)},) like the controls, got {ok.shape}")
-    ok &= ~np.isnan(c).any(axis=1)
+    if lips is None or np.shape(lips)[:2] != (len(c), LIP_POINTS):
+        raise InputError(f"lip points must be ({len(c)}, {LIP_POINTS}, 2 or 3), got "
+                         f"{None if lips is None else np.shape(lips)}")  # fmt: skip
+    xy = np.asarray(lips, dtype=float)[:, :, :2].reshape(len(c), -1)
+    ok &= ~np.isnan(c).any(axis=1) & ~np.isnan(xy).any(axis=1)
+    z = np.zeros((len(c), N_CONTROLS + 2 * LIP_POINTS))
     if ok.any():
         mean, std = c[ok].mean(axis=0), np.maximum(c[ok].std(axis=0), STD_FLOOR)
-        z = np.where(ok[:, None], (np.nan_to_num(c) - mean) / std, 0.0)
-    else:
-        z = np.zeros_like(c)
+        z[:, :N_CONTROLS] = (np.nan_to_num(c) - mean) / std
+        centred = np.nan_to_num(xy) - xy[ok].mean(axis=0)
+        scale = max(float(np.sqrt((centred[ok] ** 2).mean())), LIP_SCALE_FLOOR)
+        z[:, N_CONTROLS:] = centred / scale
+        z[~ok] = 0.0
     diff = np.diff(z, axis=0, prepend=z[:1])
     return np.concatenate([z, diff], axis=1).astype(np.float32)
 
 
-N_FEATURES = 2 * len(_controls_names())
+LIP_POINTS = 40
+N_CONTROLS = len(_controls_names())
+N_FEATURES = 2 * (N_CONTROLS + 2 * LIP_POINTS)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Softmax over the last axis, computed stably."""
-    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+    return np.exp(log_softmax(logits))
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 @dataclass
@@ -103,8 +126,9 @@ class LipReaderModel:
         path = Path(path)
         if not path.is_file():
             raise EngineUnavailable(
-                f"no lip-reader model at {path}; fix: train one with `{TRAIN_COMMAND}` "
-                "(the project ships none: four clips do not make one that beats time warping)"
+                f"no lip-reader model at {path}; fix: use the one in the project's "
+                f"models/ folder, train one with `{TRAIN_COMMAND}`, or read with "
+                "--method template"
             )
         try:
             import onnxruntime as ort
@@ -125,19 +149,25 @@ class LipReaderModel:
         model._check()
         return model
 
+    @classmethod
+    @functools.cache
+    def shipped(cls) -> LipReaderModel:
+        """The project's model (models/lipreader.onnx), loaded once per process."""
+        return cls.load(SHIPPED)
+
     def _check(self) -> None:
         ins, outs = self.session.get_inputs(), self.session.get_outputs()
         shape = ins[0].shape if ins else None
         if (
             [i.name for i in ins] != ["features"]
-            or "logits" not in [o.name for o in outs]
+            or not {"logits", "words"} <= {o.name for o in outs}
             or not shape
             or len(shape) != 3
             or shape[2] != N_FEATURES
         ):
             raise InputError(
                 f"{self.path} is an ONNX model but not a lip reader: it needs input 'features' "
-                f"(1, T, {N_FEATURES}) and output 'logits'; fix: train it with `{TRAIN_COMMAND}`"
+                f"(1, T, {N_FEATURES}) and outputs 'words' and 'logits'; fix: train it with `{TRAIN_COMMAND}`"
             )
         version = self.metadata.get("features_version")
         if version is not None and version != FEATURES_VERSION:
@@ -148,19 +178,34 @@ class LipReaderModel:
         classes = self.metadata.get("classes")
         if classes is not None and tuple(json.loads(classes)) != VISEMES:
             raise InputError(f"{self.path} predicts other classes than {VISEME_SET}: {classes}")
+        if SILENCE_WORD not in self.vocab:
+            raise InputError(f"{self.path} has no word list with '{SILENCE_WORD}' in its metadata; "
+                             f"fix: train it again with `{TRAIN_COMMAND}`")  # fmt: skip
 
-    def logits(self, feats: np.ndarray) -> np.ndarray:
-        """(T, 15) raw scores for (T, F) features."""
+    @functools.cached_property
+    def vocab(self) -> list[str]:
+        """The words the model scores, in output order ("sil" among them)."""
+        return list(json.loads(self.metadata.get("words", "[]")))
+
+    def run(self, feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(T, V) word and (T, 15) viseme scores for (T, F) features."""
         x = np.asarray(feats, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != N_FEATURES:
             raise InputError(f"features must be (frames, {N_FEATURES}), got {x.shape}")
         if not len(x):
-            return np.zeros((0, len(VISEMES)), np.float32)
-        return self.session.run(["logits"], {"features": x[None]})[0][0]
+            return np.zeros((0, len(self.vocab)), np.float32), np.zeros(
+                (0, len(VISEMES)), np.float32
+            )
+        words, visemes = self.session.run(["words", "logits"], {"features": x[None]})
+        return words[0], visemes[0]
+
+    def word_log_posteriors(self, feats: np.ndarray) -> np.ndarray:
+        """(T, V) log probability of each word of `vocab` per frame."""
+        return log_softmax(self.run(feats)[0].astype(np.float64))
 
     def posteriors(self, feats: np.ndarray) -> np.ndarray:
         """(T, 15) probability of each viseme per frame (rows sum to 1)."""
-        return softmax(self.logits(feats).astype(np.float64))
+        return softmax(self.run(feats)[1].astype(np.float64))
 
 
 # --- sentences ----------------------------------------------------------------------------
@@ -217,18 +262,41 @@ def rank_posteriors(
     return sorted(scored, key=lambda item: item[1])
 
 
-def rank_with_model(
+def read_with_model(
     model: LipReaderModel,
-    controls: Any,
-    valid: np.ndarray | None,
+    mouth: Any,
     fps: float,
-    choices: Sequence[str],
-) -> list[tuple[str, float]]:
-    """Which of `choices` the mouth said: (text, cost) best first, lower cost = more likely.
-
-    The model's viseme posteriors for the clip against each sentence's expected viseme
-    sequence (eSpeak's phonemes, timed at `fps`), by `warp_cost`.
-    """
+    *,
+    slots: Sequence[Sequence[str]] | None = None,
+    choices: Sequence[str] | None = None,
+    best: int = 5,
+) -> list[decode.Read]:
+    """What the lips say: a grammar's `best` readings, or every candidate line ranked, best
+    first. Lines made only of words the model knows are read like a grammar of one word per
+    slot; other lines are ranked by time warping their visemes (scores on one scale: the
+    mean log probability per frame)."""
+    feats = features(mouth)
+    if slots is not None:
+        unknown = sorted({w for slot in slots for w in slot} - set(model.vocab))
+        if unknown:
+            raise InputError(f"the lip-reading model does not know {', '.join(unknown[:10])}; "
+                             "give a grammar of its words (the GRID grammar) or candidate lines")  # fmt: skip
+        return decode.read_slots(model.word_log_posteriors(feats), model.vocab,
+                                 [list(s) for s in slots], fps, best)  # fmt: skip
     if not choices:
         raise InputError("no candidate sentences to choose from; give at least one")
-    return rank_posteriors(model.posteriors(features(controls, valid)), fps, choices)
+    return _rank_lines(model, feats, fps, list(choices))
+
+
+def _rank_lines(model: LipReaderModel, feats: np.ndarray, fps: float, choices: list[str]):
+    words = [c.lower().split() for c in choices]
+    n = max(len(feats), 1)
+    if all(w and set(w) <= set(model.vocab) for w in words):
+        lp = model.word_log_posteriors(feats)
+        found = []
+        for line in words:
+            read = decode.read_slots(lp, model.vocab, [[w] for w in line], fps, best=1)
+            found += read or [decode.Read(line, -np.inf, [])]
+        return decode.with_confidence(found, n)
+    ranked = rank_posteriors(model.posteriors(feats), fps, choices)
+    return decode.with_confidence([decode.Read(t.split(), -cost * n, []) for t, cost in ranked], n)

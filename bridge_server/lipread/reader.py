@@ -43,7 +43,9 @@ from ..core.timeline import Phoneme, Word
 from ..core.visemes import load_set
 from ..engines import face
 from ..mouth.controls import CONTROLS, Mouth, _json, mouth_of
-from .model import rank_with_model
+from .decode import activity, spans_over
+from .model import features as model_features
+from .model import read_with_model
 
 GRAMMARS = DATA / "grammars"
 
@@ -512,21 +514,17 @@ def lipread(
     name: str = "",
     progress=None,
 ) -> list[Candidate]:
-    """What is said in a video, from the lips: the candidate lines ranked (by the mouth's
-    motion, or by a trained `model`: a lipreader_model.LipReaderModel), or the grammar's best
-    sentences."""
+    """What is said in a video, from the lips: the candidate lines ranked or the grammar's
+    best sentences, by a trained `model` (model.LipReaderModel) or, without one, by template
+    matching of the mouth's motion."""
     if (choices is None) == (grammar is None):
         raise InputError("give either candidate lines or a grammar to read the lips with.")
     if choices is not None and not [c for c in choices if c.strip()]:
         raise InputError("no candidate sentences to choose from; give one or more lines.")
-    if model is not None and choices is None:
-        raise InputError(
-            "a trained model ranks candidate lines; a grammar uses the mouth's motion."
-        )
     slots = load_grammar(grammar) if isinstance(grammar, (str, Path)) else grammar
     mouth = read_mouth(video, face_model=face_model, name=name, progress=progress)
     if model is not None:
-        found = rank_by_model(mouth, choices, model)
+        found = read_by_model(mouth, model, choices=choices, slots=slots, best=best)
     elif choices is not None:
         found = rank(mouth, choices)
     else:
@@ -534,15 +532,46 @@ def lipread(
     return found[:best] if best else found
 
 
-MODEL_TEMPERATURE = 0.1  # a trained model's cost is mean -log p per frame; a guess, uncalibrated
-
-
-def rank_by_model(mouth, choices: list[str], model) -> list[Candidate]:
-    """The candidates ranked by a trained lip reader's viseme posteriors, best first."""
-    steps = np.diff(mouth.times)
+def read_by_model(mouth, model, *, choices=None, slots=None, best: int = N_BEST) -> list[Candidate]:
+    """A trained lip reader's reading: the grammar's best sentences with word times, or the
+    candidate lines ranked, best first."""
+    times = mouth.times
+    steps = np.diff(times)
     fps = 1.0 / float(np.median(steps)) if len(steps) else 25.0
-    ranked = rank_with_model(model, mouth.controls, mouth.valid, fps, choices)
-    return with_confidence([Candidate(t, cost, 0.0, []) for t, cost in ranked], MODEL_TEMPERATURE)
+    reads = read_with_model(model, mouth, fps, slots=slots, choices=choices, best=best)
+    return [_candidate(r, times, fps) for r in reads]
+
+
+@dataclass
+class Activity:
+    """When the lips speak, from the lips alone (the trained model's P(not silence))."""
+
+    times: np.ndarray  # (N,) seconds, the video's frames
+    values: np.ndarray  # (N,) 0..1
+    threshold: float
+    spans: list[tuple[float, float]]  # seconds where values stay over the threshold
+
+    def to_dict(self) -> dict:
+        return {"threshold": self.threshold,
+                "spans": [{"start": round(a, 3), "end": round(b, 3)} for a, b in self.spans],
+                "frames": [[round(float(t), 3), round(float(v), 3)]
+                           for t, v in zip(self.times, self.values)]}  # fmt: skip
+
+
+def lip_activity(mouth, model, threshold: float = 0.5) -> Activity:
+    """Per frame, how likely the lips are speaking, and the spans over `threshold`."""
+    values = activity(model.word_log_posteriors(model_features(mouth)), model.vocab)
+    return Activity(mouth.times, values, threshold, spans_over(values, mouth.times, threshold))
+
+
+def _candidate(read, times: np.ndarray, fps: float) -> Candidate:
+    """A model's reading as a Candidate: cost = -mean log p per frame, word spans in seconds."""
+    n = max(len(times), 1)
+    words = [
+        Word(w, round(float(times[a]), 3), round(float(times[b - 1]) + 1.0 / fps, 3))
+        for w, (a, b) in zip(read.words, read.spans)
+    ]
+    return Candidate(read.text, -read.score / n, read.confidence, words)
 
 
 def time_script_to_video(

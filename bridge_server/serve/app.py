@@ -8,6 +8,7 @@ is a JSON body {"error": ..., "type": ...} whose message names the problem and t
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 import threading
 import time
@@ -18,17 +19,20 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
-from ..core.errors import InputError
+from ..core.errors import EngineUnavailable, InputError
 from ..lipread.model import LipReaderModel
 from . import review
 from .errors import add_handlers
 from .guard import add_guard, declare
 from .jobs import Jobs
-from .routes import info, jobs, lipread, lipsync, osc
+from .routes import info, jobs, lipread, lipsync, osc, transcribe
 from .settings import LOOPBACK, PLAYBACK_LIMIT_S, PLAYBACKS, ServerSettings
 
 __all__ = ["LOOPBACK", "ServerSettings", "check_bind", "create_app", "serve", "serve_in_thread"]
-ROUTERS = (info.router, lipsync.router, lipread.router, osc.router, jobs.router)
+ROUTERS = (info.router, lipsync.router, transcribe.router, lipread.router, osc.router,
+           jobs.router)  # fmt: skip
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
@@ -47,7 +51,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )  # fmt: skip
     start_jobs(app, settings)  # each lifespan gets its own; these serve callers that skip it
-    app.state.lipreader = LipReaderModel.load(settings.lipreader) if settings.lipreader else None
+    app.state.lipreader = _lipreader(settings.lipreader)
     add_handlers(app)
     add_guard(app, settings)
     for router in ROUTERS:
@@ -56,6 +60,18 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         app.include_router(review.router(settings.review))
     declare(app, settings)
     return app
+
+
+def _lipreader(path: str) -> LipReaderModel | None:
+    """The lip reader /lipread uses: the one asked for (it must load), else the project's own;
+    without it the bridge still serves, and /lipread says how to get one."""
+    if path:
+        return LipReaderModel.load(path)
+    try:
+        return LipReaderModel.shipped()
+    except EngineUnavailable as e:
+        log.warning("no lip reader for /lipread (template matching only): %s", e)
+        return None
 
 
 def start_jobs(app: FastAPI, settings: ServerSettings) -> None:

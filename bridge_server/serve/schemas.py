@@ -22,7 +22,7 @@ from ..core.timeline import Timeline
 from ..core.visemes import available_sets
 from ..lipread.reader import grammar_names
 from ..osc.stream import preset_names
-from ..speech.recognize import AUDIO_ENGINES
+from ..speech.recognize import AUDIO_ENGINES, TRANSCRIBE_ENGINES
 from .settings import PLAYBACK_LIMIT_S
 
 MAPPING = 'or the shape key for each channel of visemes, as chosen: {"PP": "Mouth_Closed", ...}'
@@ -134,8 +134,11 @@ class TextRequest(AnimationOptions):
         json_schema_extra=schema({"anyOf": [KEYS, {"type": "null"}]}),
     )  # fmt: skip
     engine: Literal["espeak", "piper"] = "espeak"
-    voice: str = Field("", description="the voice (GET /voices lists them), 'auto' to pick it "
-                       "from the text's script, or empty for the engine's default")
+    voice: str = Field(
+        "",
+        description="the voice (GET /voices lists them), 'auto' to pick it "
+        "from the text's script, or empty for the engine's default",
+    )
     lang: str = ""
     mapping: dict[str, str] | None = Field(None, description=MAPPING)
     rate_wpm: int | None = Field(None, ge=80, le=450)
@@ -191,6 +194,16 @@ class VideoForm(AudioForm):
     face_model: Literal["auto", "landmarker", "facemesh"] = "auto"
 
 
+class TranscribeForm(BaseModel):
+    """/transcribe's form fields beside the file."""
+
+    model_config = FORM
+
+    engine: Literal[tuple(TRANSCRIBE_ENGINES)] = "whisper"  # type: ignore[valid-type]
+    lang: str = Field("", description="the speech's language, e.g. en, cs (empty: detected)")
+    wait: bool = False
+
+
 class ScriptForm(RigForm):
     """/lipread/script's form fields beside the video."""
 
@@ -212,7 +225,9 @@ class LipreadForm(BaseModel):
         json_schema_extra=schema(one_of(grammar_names(), optional=True)),
     )  # fmt: skip
     best: int = Field(5, ge=1, le=100)
-    model: bool = Field(False, description="rank the choices with the bridge's trained lip reader")
+    method: Literal["model", "template"] = Field(
+        "model", description="the bridge's trained lip reader, or template matching (untrained)"
+    )
     wait: bool = False
 
 
@@ -271,3 +286,18 @@ class JobSummary(BaseModel):
 class JobStarted(BaseModel):
     job: JobSummary
     links: dict[str, str]
+
+
+class HeardWord(BaseModel):
+    text: str
+    start: float = Field(..., description="seconds from the start of the recording")
+    end: float
+
+
+class Transcript(BaseModel):
+    """What a recording says (POST /transcribe): the words heard, their times, the language."""
+
+    text: str = Field(..., description="the words heard, in one line (empty: no speech)")
+    words: list[HeardWord]
+    language: str = Field(..., description="detected, or as given")
+    warnings: list[str]

@@ -17,4 +17,4 @@ class ServerSettings:
     max_queued: int = 8
     time_limit_s: float = 600.0
     review: object = None  # a review.Review: also serve its /review pages (lipsync review)
-    lipreader: str = ""  # a trained lip-reading model (.onnx) that /lipread may use
+    lipreader: str = ""  # a trained lip reader (.onnx) for /lipread; "" = models/lipreader.onnx

@@ -29,10 +29,11 @@ async def read_lips(
         [c for c in form.choices.splitlines() if c.strip()] if form.choices is not None else None
     )
     slots = grammar_slots(lines, form.grammar)
-    reader = request.app.state.lipreader if form.model else None
-    if form.model and reader is None:
-        raise ApiError(400, "this bridge has no lip-reading model; start it with "
-                       "'lipsync serve --lipreader FILE.onnx', or leave model out")  # fmt: skip
+    reader = request.app.state.lipreader if form.method == "model" else None
+    if form.method == "model" and reader is None:
+        raise ApiError(503, "this bridge has no lip-reading model (models/lipreader.onnx is "
+                       "missing); start it with 'lipsync serve --lipreader FILE.onnx', or send "
+                       "method=template")  # fmt: skip
 
     def work(progress):
         found = lipread(data, lines, slots, best=form.best, model=reader, name=name,
