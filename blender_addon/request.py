@@ -150,15 +150,13 @@ def for_transcript(filename: str, data: bytes, settings) -> Request:
 # --- in Blender's words -------------------------------------------------------------------------
 
 # The bridge names a setting that fixes a problem as "(lang)": the panel's field for each; the
-# advice is dropped where the panel has no such setting. The voice checks still advise flags.
+# advice is dropped where the panel has no such setting.
 PANEL_WORDS = (
     (", or raise the limit (max_chars)", ""),
     (", or drop them (skip_unknown)", ""),
     ("(lang)", "(the Language field)"),
     ("(voice)", "(the voice's Name field)"),
     ("(engine)", "(the Voice field)"),
-    ("--voice", "the voice's Name field"),
-    ("--engine", "the Voice field"),
 )
 # the bridge's job stages, in a word each (a new stage shows its first word)
 STAGES = {

@@ -238,8 +238,10 @@ def test_curves_not_named_after_the_mapping_are_refused():
         ("the text has characters no voice can pronounce: U+1F600 at 7; remove them, or drop "
          "them (skip_unknown).",
          "the text has characters no voice can pronounce: U+1F600 at 7; remove them."),
-        ("Voices that read it: ru; choose one (--engine espeak --voice ru)",
-         "Voices that read it: ru; choose one (the Voice field espeak the voice's Name field ru)"),
+        ("Voices that read it: ru; choose one (voice), e.g. ru with the espeak engine (engine), "
+         "or auto to pick one from the text.",
+         "Voices that read it: ru; choose one (the voice's Name field), e.g. ru with the espeak "
+         "engine (the Voice field), or auto to pick one from the text."),
     ],
     ids=["lang", "voice", "max-chars", "skip-unknown", "voice-check"],
 )  # fmt: skip

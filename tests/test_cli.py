@@ -309,7 +309,7 @@ def test_say_refuses_text_its_voice_cannot_read_and_auto_picks_one(tmp_path):
     assert "cannot read the text's Hiragana (こ at character 1) and Han" in done.stderr
     assert "(Hiragana: ja; Han: cmn-latn-pinyin" in done.stderr
     done = lipsync("say", "こんにちは", "-o", str(wav))
-    assert done.returncode == 3 and "choose one (--voice ja), or --voice auto" in done.stderr
+    assert done.returncode == 3 and "choose one (--voice), e.g. ja, or auto" in done.stderr
     done = lipsync("say", "こんにちは", "--voice", "auto", "-o", str(wav), "-q")
     assert done.returncode == 0 and wav.stat().st_size > 20_000, done.stderr
     done = lipsync("say", "Hello.", "--voice", "klingonx", "-o", str(tmp_path / "k.wav"))

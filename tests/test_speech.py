@@ -196,7 +196,7 @@ def test_text_the_default_voice_cannot_read_is_refused_naming_who_can():
         "voice en-us, English (America), cannot read the text's Hiragana (こ at character 1)"
         in message
     )
-    assert "Voices that read it: ja; choose one (--voice ja), or --voice auto" in message
+    assert "Voices that read it: ja; choose one (voice), e.g. ja, or auto" in message
 
 
 @pytest.mark.parametrize(
@@ -204,7 +204,7 @@ def test_text_the_default_voice_cannot_read_is_refused_naming_who_can():
     [
         ({}, "cannot read the text's Hiragana (こ at character 1) and Han (元 at character 7)"),
         ({"voice": "ja"}, "voice ja, Japanese, cannot read the text's Han (元 at character 7)"),
-        ({"voice": "auto"}, "--voice auto: No installed voice reads the text's Hiragana"),
+        ({"voice": "auto"}, "voice auto (voice): No installed voice reads the text's Hiragana"),
     ],
     ids=["default", "ja", "auto"],
 )
@@ -212,7 +212,10 @@ def test_kana_with_kanji_is_refused_as_no_installed_voice_reads_it(options, mess
     refused = say_refused(JAPANESE, **options)
     assert message in refused
     assert "(Hiragana: ja; Han: cmn-latn-pinyin, yue" in refused
-    assert "kanji in kana for Japanese" in refused and "--engine piper --voice PATH.onnx" in refused
+    assert (
+        "kanji in kana for Japanese" in refused
+        and "the piper engine (engine) with its .onnx file (voice)" in refused
+    )
 
 
 def test_unknown_voices_and_scripts_no_voice_reads_are_refused():
@@ -229,7 +232,7 @@ def test_unknown_voices_and_scripts_no_voice_reads_are_refused():
 def test_piper_refuses_text_its_voice_cannot_read_and_names_espeak_voices():
     message = say_refused("Привет, как дела?", engine="piper")
     assert "the piper voice joe, English (en_US), cannot read the text's Cyrillic" in message
-    assert "choose one (--engine espeak --voice ru)" in message
+    assert "choose one (voice), e.g. ru with the espeak engine (engine)" in message
 
 
 def test_auto_speaks_each_script_with_its_own_voice():

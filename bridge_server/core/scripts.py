@@ -94,7 +94,7 @@ def auto_voice(text: str, installed: list[Voice]) -> Voice:
     found = scripts_in(text)
     able = _able(found, installed)
     if not able:
-        raise InputError("--voice auto: " + _nobody(text, found, installed, located=True))
+        raise InputError("voice auto (voice): " + _nobody(text, found, installed, located=True))
     return able[0]
 
 
@@ -104,10 +104,10 @@ def suggest(text: str, installed: list[Voice], engine: str) -> str:
     able = [v.name for v in _able(found, installed)]
     if not able:
         return _nobody(text, found, installed)
-    switch = "--engine espeak " if engine != "espeak" else ""
+    switch = " with the espeak engine (engine)" if engine != "espeak" else ""
     return (
-        f"Voices that read it: {_few(able)}; choose one ({switch}--voice {able[0]}), or "
-        f"{switch}--voice auto to pick one from the text."
+        f"Voices that read it: {_few(able)}; choose one (voice), e.g. {able[0]}{switch}, or "
+        "auto to pick one from the text."
     )
 
 
@@ -132,7 +132,7 @@ def _nobody(text: str, found: dict[str, int], installed: list[Voice], located=Fa
     return (
         f"No installed voice reads {scripts}{together}" + (f" ({each})" if each else "") + ". "
         f"{write} in a script one voice reads{kanji} or romanised, or use a Piper voice "
-        "trained for its language (--engine piper --voice PATH.onnx)."
+        "trained for its language: the piper engine (engine) with its .onnx file (voice)."
     )
 
 
