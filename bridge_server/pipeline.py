@@ -24,8 +24,9 @@ from .engines import face
 from .engines.base import Speech
 from .media.audio import Audio, load_audio, shifted
 from .media.video import probe
-from .mouth.controls import mouth_of, sync_offset
+from .mouth.controls import mouth_of
 from .mouth.fusion import add_video
+from .mouth.sync import LOW_CONFIDENCE, SyncModel, measure
 from .speech.recognize import AUDIO_ENGINES, Heard, hear, recognize
 from .speech.voices import choose_voice
 
@@ -132,6 +133,9 @@ def transcribe(
     return heard
 
 
+SYNC_FIX_MIN_MS = 20.0  # less than half a frame at 25 fps: not worth moving the sound
+
+
 def track(source: str | Path | bytes, **options: Any) -> Timeline:
     """Animate a reference video: its sound gives the timing and the phonemes (as `bake`), the
     tracked face the mouth's size and shape (`video_weight` 0..1), closures always kept.
@@ -164,10 +168,12 @@ def track_video(
     video_weight: float = 0.5,
     face_model: str = "auto",
     neutral: tuple[float, float] | None = None,
+    fix_sync: bool = False,
     name: str = "",
     progress: Progress = no_progress,
 ) -> VideoTrack:
-    """`track`, with the face tracking, the mouth and the sound it was made from."""
+    """`track`, with the face tracking, the mouth and the sound it was made from. `fix_sync`:
+    a sound measured early or late against the lips is moved into place before alignment."""
     load_set(viseme_set)
     info = probe(source, name=name)
     tracked = face.track(source, model=face_model, progress=part(progress, 0.0, 0.5), name=name)
@@ -175,6 +181,8 @@ def track_video(
     sound = None
     if info.has_audio:
         sound = shifted(load_audio(source, name=name), info.sound_delay)  # on the picture's clock
+        moved = _sync_fix(mouth, sound) if fix_sync else 0.0
+        sound = shifted(sound, -moved / 1000) if moved else sound
         timeline = bake(sound, text=text, engine=engine, model=model, lang=lang,
                         viseme_set=viseme_set, fps=fps, settings=settings,
                         progress=part(progress, 0.5, 0.95))  # fmt: skip
@@ -183,22 +191,39 @@ def track_video(
         timeline = animate([], [], info.duration, viseme_set, fps, settings, source_info)
         timeline.warn("video", "the video has no sound: the mouth follows the face alone")
     add_video(timeline, tracked, mouth, info, video_weight, settings, sound)
+    if fix_sync and info.has_audio:
+        timeline.source["video"]["sound_moved_ms"] = round(-moved, 1)
+        if moved:
+            timeline.warn("video", f"the sound was {abs(moved):.0f} ms "
+                          f"{'late' if moved > 0 else 'early'} against the lips; it was moved "
+                          "into place before timing the mouth")  # fmt: skip
     progress(1.0, "done")
     return VideoTrack(timeline, tracked, mouth, info, sound)
 
 
+def _sync_fix(mouth, sound: Audio) -> float:
+    """The offset (ms) to take out of the sound: the measured one where the model is sure of
+    it and it is over a frame's worth, else 0."""
+    found = measure(mouth, sound.samples, sound.sample_rate)
+    sure = found.confidence >= LOW_CONFIDENCE and abs(found.offset_ms) > SYNC_FIX_MIN_MS
+    return found.offset_ms if sure else 0.0
+
+
 def sync(source: str | Path | bytes, *, name: str = "", progress: Progress = no_progress):
-    """The offset between a video's sound and its speaker's mouth (mouth.SyncResult)."""
+    """How late a video's sound is against its speaker's lips (mouth.sync.Sync: the offset,
+    a confidence, the score per offset and per segment of a long take)."""
     info = probe(source, name=name)
     if not info.has_audio:
         raise InputError(
             f"{name or source} has no sound to compare the mouth with; give a video with its sound."
         )
+    model = SyncModel.shipped()  # before tracking: a missing model fails at once
     tracked = face.track(source, progress=part(progress, 0.0, 0.9), name=name)
     mouth = mouth_of(tracked, name or str(source))
     sound = shifted(load_audio(source, name=name), info.sound_delay)  # on the picture's clock
+    found = measure(mouth, sound.samples, sound.sample_rate, model)
     progress(1.0, "done")
-    return sync_offset(mouth.times, mouth.controls["lips_apart"], sound.samples, sound.sample_rate)
+    return found
 
 
 def choices() -> dict:

@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 from ..core.errors import InputError
+from ..formats.plot import sync_png
 from ..pipeline import sync, track_video
-from .files import outputs_checked, script, write_outputs
+from .files import emit, outputs_checked, script, write_outputs
 from .options import EXIT_CODES, command, recording, recording_options
 from .progress import ProgressBar
 
@@ -61,6 +62,8 @@ def _add_track(sub) -> None:
         help="seconds where the actor rests with the mouth closed, to calibrate against "
         "(default: found from the quietest frames)",
     )
+    g.add_argument("--fix-sync", action="store_true",
+                   help="move a sound that is early or late against the lips into place first")  # fmt: skip
     p.set_defaults(func=cmd_track)
 
 
@@ -71,7 +74,7 @@ def cmd_track(a: argparse.Namespace) -> int:
     text = script(a, video)
     fmt = outputs_checked(a)
     made = track_video(video, video_weight=a.video_weight, face_model=a.face_model,
-                       neutral=_span(a.neutral), **recording(a, text))  # fmt: skip
+                       neutral=_span(a.neutral), fix_sync=a.fix_sync, **recording(a, text))  # fmt: skip
     timeline = made.timeline
     write_outputs(a, timeline, fmt, video, made.sound)  # the sound decoded once, for the plot
     if not a.quiet:
@@ -103,12 +106,15 @@ def _span(text: str | None) -> tuple[float, float] | None:
 def _add_sync(sub) -> None:
     p = sub.add_parser(
         "sync",
-        help="measure the offset between a video's sound and its speaker's mouth",
-        description="Estimate how far a video's sound is ahead of or behind the speaker's lips "
-        "(mouth opening against speech loudness, as SyncNet's offset does).",
+        help="measure how late a video's sound is against the speaker's lips",
+        description="Measure how far a video's sound is ahead of or behind the speaker's lips "
+        "with the learned sync model (models/sync.onnx: 200 ms of lips against 200 ms of "
+        "sound at every offset within ±1 s), for the whole take and per segment of a long "
+        "one, so drift shows.",
         epilog=EXIT_CODES,
     )
     p.add_argument("video")
+    p.add_argument("--plot", metavar="PNG", help="draw the score against the offset")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=cmd_sync)
@@ -116,12 +122,18 @@ def _add_sync(sub) -> None:
 
 def cmd_sync(a: argparse.Namespace) -> int:
     found = sync(Path(a.video), progress=ProgressBar(not a.quiet))
+    if a.plot:
+        emit({a.plot: sync_png(found.curve, found.offset_ms, Path(a.video).name)})
     if a.json:
         print(json.dumps({"offset_ms": round(found.offset_ms, 1),
-                          "confidence": round(found.confidence, 2)}))  # fmt: skip
+                          "confidence": round(found.confidence, 2), "reason": found.reason,
+                          "segments": found.segments}))  # fmt: skip
         return 0
     where = "late" if found.offset_ms > 0 else "early"
-    sure = "sure" if found.confidence >= 1.5 else "unsure: little speech or mouth motion"
+    sure = f"unsure: {found.reason}" if found.reason else "sure"
     print(f"{found.offset_ms:+.0f} ms: the sound is {abs(found.offset_ms):.0f} ms {where} "
           f"against the picture (confidence {found.confidence:.1f}, {sure})")  # fmt: skip
+    for seg in found.segments:
+        print(f"  {seg['start']:7.2f}-{seg['end']:7.2f} s: {seg['offset_ms']:+.0f} ms "
+              f"(confidence {seg['confidence']:.1f})")  # fmt: skip
     return 0

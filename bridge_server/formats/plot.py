@@ -120,3 +120,26 @@ def activity_png(times, values, threshold: float, spans, title: str = "") -> byt
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
     return buf.getvalue()
+
+
+def sync_png(curve, offset_ms: float, title: str = "") -> bytes:
+    """The sync model's score at each offset of the sound, the best one marked."""
+    require("matplotlib", INSTALL)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 2.8))
+    ax.plot(curve[:, 0], curve[:, 1], color="tab:blue", lw=1.5)
+    ax.axvline(offset_ms, color="tab:red", lw=1, label=f"best: {offset_ms:+.0f} ms")
+    ax.axvline(0, color="0.6", lw=0.8, ls="--")
+    ax.set_xlabel("sound offset, ms (+: the sound is late)")
+    ax.set_ylabel("lips vs sound")
+    ax.set_title(title, fontsize=9)
+    ax.legend(loc="upper right", fontsize=8, frameon=False)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()

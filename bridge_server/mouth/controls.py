@@ -9,7 +9,9 @@ pixels, x right, y down, z depth). The stages, each usable alone:
     OneEuroFilter     jitter removal that keeps fast lip motion (Casiez et al., CHI 2012)
     neutral           the actor's relaxed closed mouth; controls are measured against it
     mouth_controls    ten controls 0..1 (data/mouth_controls.json documents each one)
-    visemes_from_controls / fuse / sync_offset   video -> channels, audio + video, A/V offset
+    visemes_from_controls / fuse   video -> channels, and audio + video together
+
+(The A/V offset is mouth.sync's learned model.)
 
 `track_mouth` runs the first five in order. Index tables are data (data/face_mesh.json), and
 so are the control ranges and the per-viseme control prototypes (data/viseme_controls.json).
@@ -501,103 +503,6 @@ def _closure(audio, closed, closure, n) -> np.ndarray:
     if not closed:
         return np.zeros(n)
     return np.clip(np.max([np.asarray(audio[c], float) for c in closed], axis=0), 0.0, 1.0)
-
-
-# --- audio/video offset -------------------------------------------------------------------
-
-
-@dataclass
-class SyncResult:
-    """offset_ms > 0: the audio is LATE (sound comes after the mouth shows it): delay the
-    video, or move the audio earlier, by offset_ms to fix it."""
-
-    offset_ms: float
-    confidence: float  # (peak - median) / std of the correlation curve
-    curve: np.ndarray  # (L, 2): lag in ms, correlation at that lag
-    peak: float = 0.0  # the correlation at the best lag
-
-
-def speech_envelope(
-    samples: np.ndarray, sample_rate: int, floor_db: float | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Times (s) and loudness (dB) of each 10 ms, floored `floor_db` below the loud level
-    (95th percentile): room noise and digital silence then look alike."""
-    if floor_db is None:
-        floor_db = control_table()["sync"]["floor_db"]
-    hop = max(1, sample_rate // 100)
-    n = len(samples) // hop
-    x = np.asarray(samples[: n * hop], float).reshape(n, hop)
-    rms = np.sqrt(np.mean(x * x, axis=1))
-    loud = np.percentile(rms, 95) if n else 1.0
-    db = 20 * np.log10(np.maximum(rms, loud * 10 ** (-floor_db / 20)) + 1e-12)
-    return (np.arange(n) + 0.5) * hop / sample_rate, db
-
-
-def sync_offset(
-    video_times: np.ndarray,
-    lips_apart: np.ndarray,
-    audio_samples: np.ndarray,
-    sample_rate: int,
-    max_offset_s: float = 0.5,
-) -> SyncResult:
-    """The audio/video offset, in the spirit of SyncNet: at every lag within ±max_offset_s,
-    correlate the mouth's opening with the speech loudness (dB, at the video's bandwidth),
-    and the opening's speed with the loudness's; the best lag of their mean, refined
-    between lag steps by a parabola through the peak.
-
-    Speed matters: people open their mouth before speaking and often breathe through it
-    between phrases, which blurs the level match, while openings and closures line up
-    with onsets and offsets of sound. Positive offset_ms = the audio is late relative to
-    the video. confidence = (peak - median) / std of the curve over the lags; on the GRID
-    clips it is 1.3-2.7 where the offset was found right.
-    """
-    step = control_table()["sync"]["step_s"]
-    t = np.asarray(video_times, float)
-    mouth = np.asarray(lips_apart, float)
-    ok = ~np.isnan(mouth)
-    et, env = speech_envelope(audio_samples, sample_rate)
-    period = float(np.median(np.diff(t))) if len(t) > 1 else 0.04
-    env = _boxcar(env, max(1, round(period / 0.01)))
-    lags = np.arange(-max_offset_s, max_offset_s + step / 2, step)
-    corr = np.array([_lag_corr(t[ok], mouth[ok], et, env, lag) for lag in lags])
-    if np.isnan(corr).all():
-        return SyncResult(0.0, 0.0, np.stack([lags * 1000, corr], 1), float("nan"))
-    i = int(np.nanargmax(corr))
-    offset = (lags[i] + _parabola(corr, i) * step) * 1000
-    spread = np.nanstd(corr)
-    conf = (corr[i] - np.nanmedian(corr)) / spread if spread > 0 else 0.0
-    return SyncResult(float(offset), float(conf), np.stack([lags * 1000, corr], 1), float(corr[i]))
-
-
-def _boxcar(x: np.ndarray, n: int) -> np.ndarray:
-    """Moving average over n samples: the envelope at the video's bandwidth."""
-    if n <= 1 or len(x) < n:
-        return x
-    return np.convolve(np.pad(x, (n // 2, n - 1 - n // 2), mode="edge"), np.ones(n) / n, "valid")
-
-
-def _lag_corr(t, mouth, et, env, lag) -> float:
-    """Mean Pearson correlation of the mouth with the loudness heard `lag` seconds later,
-    of their levels and of their frame-to-frame changes."""
-    inside = (t + lag >= et[0]) & (t + lag <= et[-1]) if len(et) else np.zeros(len(t), bool)
-    if inside.sum() < 8:
-        return np.nan
-    a, b = mouth[inside], np.interp(t[inside] + lag, et, env)
-    return (_pearson(a, b) + _pearson(np.gradient(a), np.gradient(b))) / 2
-
-
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a - a.mean(), b - b.mean()
-    den = np.sqrt(np.sum(a * a) * np.sum(b * b))
-    return float(np.sum(a * b) / den) if den > 0 else np.nan
-
-
-def _parabola(y: np.ndarray, i: int) -> float:
-    """Offset (in steps, within ±0.5) of the vertex of the parabola through y[i-1..i+1]."""
-    if i == 0 or i == len(y) - 1 or np.isnan(y[i - 1 : i + 2]).any():
-        return 0.0
-    den = y[i - 1] - 2 * y[i] + y[i + 1]
-    return float(np.clip(0.5 * (y[i - 1] - y[i + 1]) / den, -0.5, 0.5)) if den < 0 else 0.0
 
 
 def mouth_of(tracked, label: str, neutral: tuple[float, float] | None = None):

@@ -3,16 +3,20 @@ from the sound's phonemes and the face's mouth together (mouth.fuse), the A/V of
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from ..core.curves import CurveSettings, channel_weights, curves_from, frame_times, viseme_weights
+from ..core.errors import EngineUnavailable
 from ..core.timeline import Landmarks, Timeline
 from ..core.visemes import load_set
-from .controls import closed_channels, fuse, lip_indices, mesh, sync_offset, visemes_from_controls
+from .controls import closed_channels, fuse, lip_indices, mesh, visemes_from_controls
+from .sync import LOW_CONFIDENCE, measure
 
 CONTROL_ERROR = 0.005  # keyframe reduction of the recorded controls
-SYNC_WARN_MS = 80.0  # beyond this (when sure), say the picture and the sound are out of sync
-SYNC_SURE = 1.5  # confidence above which the offset is trusted
+log = logging.getLogger(__name__)
+SYNC_WARN_MS = 60.0  # beyond this (when sure), say the picture and the sound are out of sync
 SMALL_FACE_PX = 40.0  # eye corners closer than this: the lips are a few pixels tall
 
 
@@ -114,13 +118,17 @@ def _eye_distance(points: np.ndarray) -> float:
 
 
 def _check_sync(timeline: Timeline, mouth, sound) -> None:
-    found = sync_offset(mouth.times, mouth.controls["lips_apart"], sound.samples, sound.sample_rate)
+    try:
+        found = measure(mouth, sound.samples, sound.sample_rate)
+    except EngineUnavailable as e:  # the take still animates; only the check is missing
+        log.warning("no A/V sync check: %s", e)
+        return
     video = timeline.source["video"]
     video["av_offset_ms"], video["av_confidence"] = (
         round(found.offset_ms, 1),
         round(found.confidence, 2),
     )
-    if abs(found.offset_ms) > SYNC_WARN_MS and found.confidence > SYNC_SURE:
+    if abs(found.offset_ms) > SYNC_WARN_MS and found.confidence >= LOW_CONFIDENCE:
         late = "late" if found.offset_ms > 0 else "early"
         timeline.warn("video", f"the sound is about {abs(found.offset_ms):.0f} ms {late} against "
-                      "the picture; the animation follows the sound ('lipsync sync' measures it)")  # fmt: skip
+                      "the picture; the animation follows the sound ('lipsync sync' measures it, --fix-sync moves it)")  # fmt: skip

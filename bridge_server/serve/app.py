@@ -25,11 +25,11 @@ from . import review
 from .errors import add_handlers
 from .guard import add_guard, declare
 from .jobs import Jobs
-from .routes import info, jobs, lipread, lipsync, osc, transcribe
+from .routes import info, jobs, lipread, lipsync, osc, sync, transcribe
 from .settings import LOOPBACK, PLAYBACK_LIMIT_S, PLAYBACKS, ServerSettings
 
 __all__ = ["LOOPBACK", "ServerSettings", "check_bind", "create_app", "serve", "serve_in_thread"]
-ROUTERS = (info.router, lipsync.router, transcribe.router, lipread.router, osc.router,
+ROUTERS = (info.router, lipsync.router, transcribe.router, lipread.router, sync.router, osc.router,
            jobs.router)  # fmt: skip
 
 log = logging.getLogger(__name__)

@@ -204,6 +204,14 @@ class TranscribeForm(BaseModel):
     wait: bool = False
 
 
+class SyncForm(BaseModel):
+    """/sync's form fields beside the video."""
+
+    model_config = FORM
+
+    wait: bool = False
+
+
 class ScriptForm(RigForm):
     """/lipread/script's form fields beside the video."""
 
@@ -301,3 +309,20 @@ class Transcript(BaseModel):
     words: list[HeardWord]
     language: str = Field(..., description="detected, or as given")
     warnings: list[str]
+
+
+class SyncSegment(BaseModel):
+    start: float
+    end: float
+    offset_ms: float
+    confidence: float
+
+
+class SyncMeasured(BaseModel):
+    """How late the sound is against the lips (POST /sync)."""
+
+    offset_ms: float = Field(..., description="+: the sound is late; move it earlier by this")
+    confidence: float = Field(..., description="how far the best offset stands out (0: not)")
+    reason: str = Field(..., description="why the confidence is low, in words ('' when it is not)")
+    segments: list[SyncSegment] = Field(..., description="per segment of a long take (drift)")
+    curve: list[list[float | None]] = Field(..., description="[offset ms, score] within ±1 s")

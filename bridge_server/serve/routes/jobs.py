@@ -118,6 +118,8 @@ def answer(job: Job, fmt: str) -> Response:
         return JSONResponse({"candidates": job.result["candidates"]})
     if "transcript" in job.result:  # /transcribe: the words, no timeline
         return JSONResponse(job.result["transcript"])
+    if "sync" in job.result:  # /sync: the offset, no timeline
+        return JSONResponse(job.result["sync"])
     if fmt not in FORMATS:
         raise ApiError(400, f"unknown format '{fmt}'; choose one of: {', '.join(FORMATS)}")
     body = export(job.result["timeline"], fmt)
