@@ -14,7 +14,6 @@ median error; then the speed of each as x realtime.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -23,8 +22,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.lipread_grid import dataset_clips  # noqa: E402
 from bridge_server.media.audio import load_audio, shifted  # noqa: E402
-from bridge_server.mouth.controls import CONTROLS, Mouth  # noqa: E402
 from bridge_server.mouth.sync import SyncModel, measure  # noqa: E402
 
 SHIFTS_MS = (-400, -200, -80, 0, 80, 200, 400)
@@ -32,18 +31,8 @@ SHIFTS_MS = (-400, -200, -80, 0, 80, 200, 400)
 
 def clips(ds: Path):
     """(id, mouth, sound) of each usable clip of a dataset folder."""
-    for line in (ds / "manifest.jsonl").read_text().splitlines():
-        row = json.loads(line)
-        folder = ds / "clips" / row["id"]
-        if not row.get("ok") or not (folder / "frames.npz").is_file():
-            continue
-        z = np.load(folder / "frames.npz")
-        controls = {k: z["controls"][:, i] for i, k in enumerate(CONTROLS)}
-        yield (
-            row["id"],
-            Mouth(z["times"], z["lips"], controls, z["valid"]),
-            load_audio(folder / "audio.wav"),
-        )
+    for clip_id, _, mouth, _ in dataset_clips(ds):
+        yield clip_id, mouth, load_audio(ds / "clips" / clip_id / "audio.wav")
 
 
 def model(mouth, sound, _model=SyncModel.shipped()) -> float:

@@ -286,3 +286,19 @@ def test_a_bridge_without_a_model_says_how_to_start_one(monkeypatch, tmp_path):
         lm.LipReaderModel.shipped.cache_clear()
     assert r.status_code == 503 and "--lipreader" in r.json()["error"]
     assert ok.status_code == 200 and len(ok.json()["candidates"][0]["text"].split()) == 6
+
+
+def test_activity_says_when_the_lips_speak_and_draws_it(tmp_path):
+    plot = tmp_path / "speaking.png"
+    out = subprocess.run(
+        [sys.executable, "-m", "bridge_server.cli", "lipread", str(GRID / "videos" / "lbax4n.mpg"),
+         "--activity", "--plot", str(plot), "--json", "-q"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    found = json.loads(out.stdout)
+    assert len(found["frames"]) == 75 and found["threshold"] == 0.5
+    spans = found["spans"]
+    speech = sum(s["end"] - s["start"] for s in spans)
+    assert 1.0 < speech < 2.6 and spans[0]["start"] > 0.2  # GRID: silence around ~1.5 s of speech
+    assert plot.read_bytes()[:4] == b"\x89PNG"

@@ -98,45 +98,41 @@ def _controls(ax, timeline: Timeline, colours) -> None:
 
 def activity_png(times, values, threshold: float, spans, title: str = "") -> bytes:
     """When the lips speak: the activity per frame, the threshold and the spans over it."""
-    require("matplotlib", INSTALL)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(
-        figsize=(min(40.0, 4.0 + 2.0 * float(times[-1] if len(times) else 1)), 2.6)
-    )
+    width = min(40.0, 4.0 + 2.0 * float(times[-1] if len(times) else 1))
+    fig, ax, plt = _one_panel(width, 2.6, title)
     for a, b in spans:
         ax.axvspan(a, b, color="tab:green", alpha=0.15)
     ax.plot(times, values, color="tab:green", lw=1.5, label="lips speaking")
     ax.axhline(threshold, color="0.5", ls="--", lw=1, label=f"threshold {threshold:g}")
     ax.set_ylim(-0.02, 1.05)
     ax.set_xlabel("seconds")
-    ax.set_title(title, fontsize=9)
-    ax.legend(loc="upper right", fontsize=8, frameon=False)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return buf.getvalue()
+    return _png(fig, ax, plt)
 
 
 def sync_png(curve, offset_ms: float, title: str = "") -> bytes:
     """The sync model's score at each offset of the sound, the best one marked."""
+    fig, ax, plt = _one_panel(7.0, 2.8, title)
+    ax.plot(curve[:, 0], curve[:, 1], color="tab:blue", lw=1.5)
+    ax.axvline(offset_ms, color="tab:red", lw=1, label=f"best: {offset_ms:+.0f} ms")
+    ax.axvline(0, color="0.6", lw=0.8, ls="--")
+    ax.set_xlabel("sound offset, ms (+: the sound is late)")
+    ax.set_ylabel("lips vs sound")
+    return _png(fig, ax, plt)
+
+
+def _one_panel(width: float, height: float, title: str):
     require("matplotlib", INSTALL)
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 2.8))
-    ax.plot(curve[:, 0], curve[:, 1], color="tab:blue", lw=1.5)
-    ax.axvline(offset_ms, color="tab:red", lw=1, label=f"best: {offset_ms:+.0f} ms")
-    ax.axvline(0, color="0.6", lw=0.8, ls="--")
-    ax.set_xlabel("sound offset, ms (+: the sound is late)")
-    ax.set_ylabel("lips vs sound")
+    fig, ax = plt.subplots(figsize=(width, height))
     ax.set_title(title, fontsize=9)
+    return fig, ax, plt
+
+
+def _png(fig, ax, plt) -> bytes:
     ax.legend(loc="upper right", fontsize=8, frameon=False)
     fig.tight_layout()
     buf = io.BytesIO()
