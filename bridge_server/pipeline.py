@@ -192,13 +192,36 @@ def track_video(
         timeline.warn("video", "the video has no sound: the mouth follows the face alone")
     add_video(timeline, tracked, mouth, info, video_weight, settings, sound)
     if fix_sync and info.has_audio:
-        timeline.source["video"]["sound_moved_ms"] = round(-moved, 1)
-        if moved:
-            timeline.warn("video", f"the sound was {abs(moved):.0f} ms "
-                          f"{'late' if moved > 0 else 'early'} against the lips; it was moved "
-                          "into place before timing the mouth")  # fmt: skip
+        sync_note(timeline, moved)
     progress(1.0, "done")
     return VideoTrack(timeline, tracked, mouth, info, sound)
+
+
+def in_sync(source: str | Path | bytes, sound: Audio, *, name: str = "",
+            progress: Progress = no_progress) -> tuple[Audio, float]:  # fmt: skip
+    """A video's sound (as decoded from its own start) on the picture's clock and moved into
+    place against the speaker's lips (the sync model), and by how much in ms (0: in sync, or
+    not sure enough to move it)."""
+    try:
+        info = probe(source, name=name)
+    except InputError:
+        raise InputError(
+            f"{name or source} has no picture to read the lips from: moving the sound into place "
+            "needs the speaker's face (fix_sync); leave it out for a recording"
+        ) from None
+    sound = shifted(sound, info.sound_delay)  # on the picture's clock
+    tracked = face.track(source, progress=progress, name=name)
+    moved = _sync_fix(mouth_of(tracked, name or str(source)), sound)
+    return (shifted(sound, -moved / 1000) if moved else sound), moved
+
+
+def sync_note(timeline: Timeline, moved: float) -> None:
+    """Say in the timeline that (and how far) the sound was moved into place."""
+    timeline.source["sound_moved_ms"] = round(-moved, 1)
+    if moved:
+        timeline.warn("video", f"the sound was {abs(moved):.0f} ms "
+                      f"{'late' if moved > 0 else 'early'} against the lips; it was moved "
+                      "into place before timing the mouth")  # fmt: skip
 
 
 def _sync_fix(mouth, sound: Audio) -> float:

@@ -97,8 +97,8 @@ def test_track_with_fix_sync_moves_a_late_sound_into_place(tmp_path):
     plain = track(late, text="place white in j three please")
     fixed = track(late, text="place white in j three please", fix_sync=True)
     assert any("ms late" in w.message and "lipsync sync" in w.message for w in plain.warnings)
-    video = fixed.source["video"]
-    assert abs(video["sound_moved_ms"] + 200) <= FRAME_MS and abs(video["av_offset_ms"]) <= FRAME_MS
+    moved, video = fixed.source["sound_moved_ms"], fixed.source["video"]
+    assert abs(moved + 200) <= FRAME_MS and abs(video["av_offset_ms"]) <= FRAME_MS
     assert fixed.words[0].start == pytest.approx(plain.words[0].start - 0.2, abs=0.05)
 
 
@@ -129,3 +129,17 @@ def test_a_missing_model_is_named_and_track_still_animates(monkeypatch, tmp_path
     finally:
         sm.SyncModel.shipped.cache_clear()
     assert "av_offset_ms" not in timeline.source["video"] and len(timeline.words) == 6
+
+
+def test_bake_with_fix_sync_moves_a_videos_late_sound_and_refuses_a_recording(tmp_path, capsys):
+    late = tmp_path / "late.mkv"
+    _delay_audio(GRID / "pwij3p.mpg", late, 0.2)
+    out = tmp_path / "late.json"
+    script = ["--text", "place white in j three please", "-q"]
+    assert main(["bake", str(late), "--fix-sync", "--timeline", str(out), *script]) == 0
+    timeline = json.loads(out.read_text())
+    assert abs(timeline["source"]["sound_moved_ms"] + 200) <= FRAME_MS
+    assert any("moved into place" in w["message"] for w in timeline["warnings"])
+    recording = SHARED / "librivox_kittens" / "en_male_electricity.ogg"  # sound, no picture
+    assert main(["bake", str(recording), "--fix-sync", *script]) == 3
+    assert "needs the speaker's face (--fix-sync)" in capsys.readouterr().err

@@ -12,7 +12,7 @@ from ..formats.exporters import FORMATS, export
 from ..formats.outputs import check_writable
 from ..formats.plot import plot_png
 from ..media.audio import load_audio, wav_bytes
-from ..pipeline import bake, say
+from ..pipeline import bake, in_sync, say, sync_note
 from .files import emit, export_format, outputs_checked, read_text, report, script, write_outputs
 from .options import EXIT_CODES, animation_options, command, recording, recording_options, settings
 from .progress import ProgressBar
@@ -155,7 +155,12 @@ def cmd_bake(a: argparse.Namespace) -> int:
     text = script(a, audio)
     fmt = outputs_checked(a)
     sound = load_audio(audio)  # decoded once, for the bake and the plot
+    moved = 0.0
+    if a.fix_sync:
+        sound, moved = in_sync(audio, sound, progress=ProgressBar(not a.quiet))
     timeline = bake(sound, **recording(a, text))
+    if a.fix_sync:
+        sync_note(timeline, moved)
     write_outputs(a, timeline, fmt, audio, sound)
     return 0
 

@@ -81,6 +81,8 @@ def recording_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--format", choices=sorted(FORMATS), help="format of -o")
     g.add_argument("--plot", metavar="PNG", help="write a picture of the curves over the waveform")
+    p.add_argument("--fix-sync", action="store_true", help="a video: move a sound that is early "
+                   "or late against the speaker's lips into place first (the sync model)")  # fmt: skip
     animation_options(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress or summary on stderr")
 

@@ -62,8 +62,6 @@ def _add_track(sub) -> None:
         help="seconds where the actor rests with the mouth closed, to calibrate against "
         "(default: found from the quietest frames)",
     )
-    g.add_argument("--fix-sync", action="store_true",
-                   help="move a sound that is early or late against the lips into place first")  # fmt: skip
     p.set_defaults(func=cmd_track)
 
 

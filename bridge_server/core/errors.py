@@ -8,7 +8,7 @@ that is a setting names it in parentheses, as the HTTP API spells it: "set the l
 import importlib
 
 # The settings messages may name, "(lang)": the CLI shows each as its flag, "(--lang)".
-SETTINGS = ("lang", "model", "voice", "engine", "max_chars", "skip_unknown")
+SETTINGS = ("lang", "model", "voice", "engine", "max_chars", "skip_unknown", "fix_sync")
 
 
 class LipsyncError(Exception):
