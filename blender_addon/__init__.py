@@ -8,7 +8,7 @@ parts (client, frames, request, timeline, mapping) import without Blender, for p
 
 import bpy
 
-from . import operators, panels, preferences, properties
+from . import operators, panels, preferences, properties, sync
 
 bl_info = {
     "name": "Lip Sync",
@@ -24,6 +24,7 @@ bl_info = {
 classes = (
     preferences.LipsyncPreferences,
     *operators.classes,
+    *sync.classes,
     *panels.classes,
 )
 

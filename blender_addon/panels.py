@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import compat, dialogue, fit, request, targets
+from . import compat, dialogue, fit, request, sync, targets
 from .operators import STATE
 
 # the bridge's status as a word on the Check button (its tooltip has the details)
@@ -115,6 +115,7 @@ class LIPSYNC_PT_panel(bpy.types.Panel):
             if source == "VIDEO":
                 box.prop(settings, "video_weight", slider=True)
             box.prop(settings, "show_video")
+            self._sync(box, context, settings)
         elif source == "STRIP":
             editor = context.scene.sequence_editor
             if editor is None:
@@ -154,6 +155,23 @@ class LIPSYNC_PT_panel(bpy.types.Panel):
             for name in ("lead", "max_error"):
                 self._slider(col, settings, name)
 
+    def _sync(self, box, context, settings) -> None:
+        """Check Sync, then its result in words and Shift Sound."""
+        self._button(box, "lipsync.check_sync", "Check Sync", "UV_SYNC_SELECT")
+        if not sync.checked(settings):
+            return
+        words, _ = sync.result(context.scene, settings)
+        icon = "QUESTION" if settings.sync_reason else "NONE"
+        if not settings.sync_reason and not fit.fits(words, self.width):
+            words = words.replace(" (", "\n(", 1)  # "(3 frames)" whole on the next line
+        self._lines(box, words, icon)
+        self._button(box, "lipsync.shift_sound", "Shift Sound", "SEQUENCE")
+
+    def _button(self, layout, operator: str, text: str, icon: str) -> None:
+        """An operator's button the whole width, noted with its room."""
+        fit.DRAWN.append((text, fit.need(text, icon=True), self.width))
+        layout.operator(operator, text=text, icon=icon)
+
     def _slider(self, layout, data, name: str) -> None:
         """A slider, its name and value inside it, noted with the room it has."""
         text = slider_text(data, name)
@@ -192,10 +210,11 @@ class LIPSYNC_PT_panel(bpy.types.Panel):
         self._lines(box, text)
 
     def _lines(self, layout, text: str, icon: str = "NONE") -> None:
-        """A message wrapped to the width, the icon before its first line."""
+        """A message wrapped to the width (its line breaks kept), the icon before its first line."""
         col = layout.column(align=True)
         room = self.width - (fit.ICON_PX * fit.scale() if icon != "NONE" else 0)
-        for i, line in enumerate(fit.wrap(text, room)):
+        lines = [line for part in text.split("\n") for line in fit.wrap(part, room)]
+        for i, line in enumerate(lines):
             fit.label(col, line, self.width, icon if i == 0 else "NONE")
 
     def _progress(self, layout, settings) -> None:

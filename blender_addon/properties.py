@@ -143,6 +143,10 @@ class LipsyncSettings(bpy.types.PropertyGroup):
     add_strip: BoolProperty(
         name="Add Sound Strip", default=True, description="put the sound in the sequencer"
     )
+    # Check Sync's last result: the video it measured, how late its sound is, why unsure
+    sync_video: StringProperty(subtype="FILE_PATH")
+    sync_ms: FloatProperty(name="Sound Offset", description="+: the sound is late (ms)")
+    sync_reason: StringProperty(description="why the check is unsure; empty: it is not")
     # set while baking
     progress: FloatProperty(name="Progress", min=0.0, max=1.0, subtype="FACTOR")
     percent: IntProperty(  # the progress bar in 3.x, which has no UILayout.progress

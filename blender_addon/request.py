@@ -6,6 +6,7 @@ the rig's shape keys (from the Mapping list), so the answer is written as it com
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from .client import Bridge, BridgeError
 
 LIPS_FIELDS = {"visemes", "fps", *choices.ANIMATION, "shape_keys", "mapping"}
 UPLOADS = {"audio": "/lipsync/audio", "video": "/lipsync/video", "lips": "/lipread/script",
-           "transcript": "/transcribe"}  # fmt: skip
+           "transcript": "/transcribe", "sync": "/sync"}  # fmt: skip
 
 
 class BakeError(Exception):
@@ -147,6 +148,11 @@ def for_transcript(filename: str, data: bytes, settings) -> Request:
     return Request("transcript", Path(filename).stem, fields, {}, 0.0, 0.0, filename, data)
 
 
+def for_sync(filename: str, data: bytes) -> Request:
+    """A video whose sound is measured against its speaker's lips; nothing animated."""
+    return Request("sync", Path(filename).stem, {}, {}, 0.0, 0.0, filename, data)
+
+
 # --- in Blender's words -------------------------------------------------------------------------
 
 # The bridge names a setting that fixes a problem as "(lang)": the panel's field for each; the
@@ -220,6 +226,52 @@ def transcribe(bridge: Bridge, line: Request, on_progress=None, cancelled=lambda
     if not text:
         raise BridgeError(f"no words were heard in {line.filename}; type the script instead.")
     return text, [str(w) for w in heard.get("warnings", [])]
+
+
+def check_sync(bridge: Bridge, line: Request, on_progress=None, cancelled=lambda: False):
+    """(offset_ms, reason) of a video's sound against its lips (+: the sound is late)."""
+    try:
+        job = bridge.start_upload(UPLOADS["sync"], line.filename, line.data, line.fields)
+    except BridgeError as e:
+        if e.status != 404:
+            raise
+        raise BridgeError(
+            f"the bridge at {bridge.url} cannot check sync (no /sync): it is older than this "
+            "add-on; update lipsync-bridge."
+        ) from None
+    found = bridge.wait(job, on_progress, cancelled)
+    try:
+        # Blender plays a sound strip from its first sample: a delay kept in the file's
+        # container is not heard, so it is not part of what Shift Sound should move.
+        offset = float(found["offset_ms"]) - float(found.get("container_delay_ms") or 0.0)
+        return offset, str(found.get("reason") or "")
+    except (TypeError, KeyError, ValueError):
+        raise BridgeError(
+            f"the bridge at {bridge.url} sent no offset; update lipsync-bridge."
+        ) from None
+
+
+def sync_frames(offset_ms: float, fps: float) -> int:
+    """The offset in whole frames at `fps`, halves away from zero (what Shift Sound moves)."""
+    frames = abs(offset_ms) * fps / 1000
+    return int(math.copysign(math.floor(frames + 0.5), offset_ms))
+
+
+def sync_words(offset_ms: float, fps: float, reason: str = "", moved: int = 0) -> str:
+    """Check Sync's result for the panel: "Sound 120 ms late (3 frames)", "In sync", or
+    "Unsure: <reason>"; `offset_ms` is what is left after Shift Sound moved it `moved` frames."""
+    if reason:
+        return f"Unsure: {reason}"
+    frames = sync_frames(offset_ms, fps)
+    if frames == 0:
+        return f"In sync (moved {in_frames(moved)})" if moved else "In sync"
+    side = "late" if frames > 0 else "early"
+    return f"Sound {abs(offset_ms):.0f} ms {side} ({in_frames(frames)})"
+
+
+def in_frames(count: int) -> str:
+    """The count in words, without its sign: "3 frames", "1 frame"."""
+    return f"{abs(count)} frame{'' if abs(count) == 1 else 's'}"
 
 
 def check_named(document: dict, mapping: dict[str, str], url: str) -> None:

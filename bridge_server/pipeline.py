@@ -245,6 +245,7 @@ def sync(source: str | Path | bytes, *, name: str = "", progress: Progress = no_
     mouth = mouth_of(tracked, name or str(source))
     sound = shifted(load_audio(source, name=name), info.sound_delay)  # on the picture's clock
     found = measure(mouth, sound.samples, sound.sample_rate, model)
+    found.container_delay_ms = round(info.sound_delay * 1000, 1)
     progress(1.0, "done")
     return found
 

@@ -280,6 +280,40 @@ def test_what_a_line_says_is_its_typed_text_or_its_timed_words():
     assert dialogue.of(action) == ("Electricity.", ["Electricity."])
 
 
+@pytest.mark.parametrize(
+    ("offset_ms", "fps", "reason", "moved", "words", "frames"),
+    [
+        (120, 25, "", 0, "Sound 120 ms late (3 frames)", 3),
+        (120, 30000 / 1001, "", 0, "Sound 120 ms late (4 frames)", 4),  # 3.6 at 29.97
+        (-41.2, 24, "", 0, "Sound 41 ms early (1 frame)", -1),
+        (60, 25, "", 0, "Sound 60 ms late (2 frames)", 2),  # 1.5: halves away from zero...
+        (-60, 25, "", 0, "Sound 60 ms early (2 frames)", -2),  # ...both ways
+        (19.9, 25, "", 0, "In sync", 0),  # under half a frame
+        (7, 25, "", 5, "In sync (moved 5 frames)", 0),  # what is left after Shift Sound
+        (350, 25, "the sound is silent", 0, "Unsure: the sound is silent", 9),
+    ],
+)  # fmt: skip
+def test_check_sync_says_how_late_the_sound_is_in_whole_frames(
+    offset_ms, fps, reason, moved, words, frames
+):
+    assert request.sync_words(offset_ms, fps, reason, moved) == words
+    assert request.sync_frames(offset_ms, fps) == frames
+
+
+@pytest.mark.slow
+def test_check_sync_sends_the_video_alone_and_names_an_older_bridge():
+    line = request.for_sync("take.mp4", b"....ftypmp42")
+    assert line.fields == {} and request.UPLOADS[line.kind] == "/sync"
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Older)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    try:
+        with pytest.raises(client.BridgeError, match=f"the bridge at {url} cannot check sync"):
+            request.check_sync(client.Bridge(url), line)
+    finally:
+        server.shutdown()
+
+
 # --- Install Bridge -------------------------------------------------------------------------------
 
 

@@ -86,6 +86,7 @@ def test_the_command_prints_the_offset_and_plots_the_scores(tmp_path, capsys):
     assert main(["sync", str(late), "--json", "-q", "--plot", str(plot)]) == 0
     result = json.loads(capsys.readouterr().out)
     assert abs(result["offset_ms"] - 200) <= FRAME_MS and result["reason"] == ""
+    assert result["container_delay_ms"] == pytest.approx(200, abs=1)  # the remux delays the stream
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["sync", str(late), "-q"]) == 0
     assert "ms late against the picture" in capsys.readouterr().out

@@ -125,12 +125,16 @@ def cmd_sync(a: argparse.Namespace) -> int:
     if a.json:
         print(json.dumps({"offset_ms": round(found.offset_ms, 1),
                           "confidence": round(found.confidence, 2), "reason": found.reason,
-                          "segments": found.segments}))  # fmt: skip
+                          "segments": found.segments,
+                          "container_delay_ms": found.container_delay_ms}))  # fmt: skip
         return 0
     where = "late" if found.offset_ms > 0 else "early"
     sure = f"unsure: {found.reason}" if found.reason else "sure"
     print(f"{found.offset_ms:+.0f} ms: the sound is {abs(found.offset_ms):.0f} ms {where} "
           f"against the picture (confidence {found.confidence:.1f}, {sure})")  # fmt: skip
+    if found.container_delay_ms:
+        print(f"  (of which the file's container delays the sound {found.container_delay_ms:+.0f} "
+              "ms: players that ignore that, like Blender's sound strips, see the rest)")  # fmt: skip
     for seg in found.segments:
         print(f"  {seg['start']:7.2f}-{seg['end']:7.2f} s: {seg['offset_ms']:+.0f} ms "
               f"(confidence {seg['confidence']:.1f})")  # fmt: skip

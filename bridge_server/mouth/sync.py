@@ -146,6 +146,9 @@ class Sync:
     curve: np.ndarray  # (L, 2): offset in ms, mean similarity of lips and sound there
     segments: list[dict] = field(default_factory=list)  # {start, end, offset_ms, confidence}
     reason: str = ""  # why the confidence is low, in words ("" when it is not)
+    # How late the file's container starts the sound after the picture (ms). Players that play
+    # the sound from its first sample (Blender's sound strips) see offset_ms minus this.
+    container_delay_ms: float = 0.0
 
 
 def best_offset(

@@ -325,4 +325,9 @@ class SyncMeasured(BaseModel):
     confidence: float = Field(..., description="how far the best offset stands out (0: not)")
     reason: str = Field(..., description="why the confidence is low, in words ('' when it is not)")
     segments: list[SyncSegment] = Field(..., description="per segment of a long take (drift)")
+    container_delay_ms: float = Field(
+        ...,
+        description="the file's own delay of the sound after the picture; players that "
+        "ignore it (Blender's sound strips) see offset_ms minus this",
+    )
     curve: list[list[float | None]] = Field(..., description="[offset ms, score] within ±1 s")

@@ -1,10 +1,11 @@
 """Runs inside Blender with its UI (under Xvfb, with --enable-event-simulate): opens the Lip Sync
 tab of the sidebar at its default width, bakes a typed line, transcribes a recording with the
-Transcribe button, and screenshots the panel after each and during the transcription; notes
-every measured text's room (fit.DRAWN) and whether the rig's list filled on selection.
+Transcribe button, checks a video's sync with Check Sync, and screenshots the panel after each
+and during the transcription; notes every measured text's room (fit.DRAWN), whether the rig's
+list filled on selection, and where Shift Sound and its undo left the video's sound strip.
 
     blender --factory-startup --enable-event-simulate --python panel_session.py -- \
-        ROOT BRIDGE_URL AUDIO OUT_DIR
+        ROOT BRIDGE_URL AUDIO VIDEO OUT_DIR
 """
 
 import json
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import bpy
 
-ROOT, URL, AUDIO, OUT = sys.argv[sys.argv.index("--") + 1 :]
+ROOT, URL, AUDIO, VIDEO, OUT = sys.argv[sys.argv.index("--") + 1 :]
 sys.path.insert(0, ROOT)
 import addon_utils  # noqa: E402
 
@@ -107,6 +108,26 @@ def steps():
         yield
     report["transcript"] = settings.script
     yield from shot("audio")
+    yield from check_and_shift(window, area, ui, settings)
+
+
+def check_and_shift(window, area, ui, settings):
+    """Check Sync on the video, then Shift Sound on its sound strip, then undo."""
+    name = Path(VIDEO).stem
+    compat = sys.modules["blender_addon.compat"]
+    compat.add_sound_strip(bpy.context.scene, name, VIDEO, 1)  # as a bake of the video does
+    settings.source, settings.video_path = "VIDEO", VIDEO
+    with bpy.context.temp_override(window=window, area=area, region=ui):
+        bpy.ops.lipsync.check_sync("INVOKE_DEFAULT")  # the Check Sync button
+    while settings.running:
+        yield
+    report["sync_ms"], report["fps"] = settings.sync_ms, bpy.context.scene.render.fps
+    yield from shot("video")
+    with bpy.context.temp_override(window=window, area=area, region=ui):
+        bpy.ops.lipsync.shift_sound("INVOKE_DEFAULT", True)  # the button: an undo step
+        report["shifted"] = compat.strips(bpy.context.scene)[name].frame_start
+        bpy.ops.ed.undo()
+    report["after_undo"] = compat.strips(bpy.context.scene)[name].frame_start
 
 
 def tick(state=steps()):

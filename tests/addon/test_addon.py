@@ -314,6 +314,38 @@ def test_a_script_is_timed_to_the_lips_of_a_video_without_its_sound(head, scene)
     assert [s.type for s in strips] == ["MOVIE"]  # the picture, and no sound strip
 
 
+def test_check_sync_measures_a_late_sound_and_shift_sound_moves_its_strip(head, scene, tmp_path):
+    from blender_addon import request, sync
+    from tests.conftest import SHARED
+    from tests.videos import late_sound
+
+    clip = late_sound(SHARED / "grid" / "videos" / "pwij3p.mpg", tmp_path / "late.mkv", 0.2)
+    scene.render.fps, scene.render.fps_base = 25, 1
+    settings = scene.lipsync
+    settings.source, settings.video_path = "VIDEO", str(clip)
+    settings.script = "place white in j three please"
+    assert not bpy.ops.lipsync.shift_sound.poll()  # nothing checked yet
+    assert bpy.ops.lipsync.check_sync() == {"FINISHED"}
+    assert settings.sync_ms == pytest.approx(200, abs=40) and settings.sync_reason == ""
+    assert unchanged(scene) == (0, 0, scene.frame_end)  # a check changes nothing
+    late = request.sync_words(settings.sync_ms, 25)
+    assert sync.result(scene, settings) == (late, 5) and late.endswith("ms late (5 frames)")
+    with pytest.raises(RuntimeError, match="no sound strip of late.mkv in the sequencer: bake"):
+        bpy.ops.lipsync.shift_sound()
+    assert bpy.ops.lipsync.bake() == {"FINISHED"}
+    keys, strips = keys_of(head), compat.strips(scene)
+    sound, movie = strips["late"], strips["late (video)"]
+    start = sound.frame_start
+    assert bpy.ops.lipsync.shift_sound() == {"FINISHED"}
+    assert sound.frame_start == start - 5  # 200 ms earlier at 25 fps
+    assert movie.frame_start == start and keys_of(head) == keys  # the picture and keys stay
+    assert sync.result(scene, settings) == ("In sync (moved 5 frames)", 0)
+    assert not bpy.ops.lipsync.shift_sound.poll()  # nothing left to move
+    assert "UNDO" in sync.LIPSYNC_OT_shift_sound.bl_options
+    settings.source = "TEXT"
+    assert not bpy.ops.lipsync.check_sync.poll()  # a typed line has no picture
+
+
 # --- the panel: legible at the sidebar's default width, the list filled without the bridge -----
 
 
@@ -332,7 +364,7 @@ def test_the_panels_fixed_texts_fit_the_default_sidebar_width(scene):
 
     texts = [(t, False, share * width) for t in panels.FIELD_LABELS]
     texts += [(t, False, width) for t in ("Source", "Visemes", "Said (99 words timed)")]
-    texts += [(panels.ADVANCED, True, width)]
+    texts += [(t, True, width) for t in (panels.ADVANCED, "Check Sync", "Shift Sound")]
     slider = width - panels.PAD_PX * fit.scale()  # the room between name and value kept
     for name in ("intensity", "smoothing", "lead", "max_error"):  # at both ends of the range
         for value in (props[name].hard_min, props[name].hard_max):

@@ -43,13 +43,17 @@ IMAGES = ROOT / "docs" / "images"
 def test_the_panel_is_legible_at_the_default_sidebar_width(bridge_url, tmp_path):
     """Blender 3.4's own UI draws the panel in the sidebar at its default width: every text the
     panel measured fits its room, the Mapping list filled on selection, Transcribe filled the
-    Script; the screenshots go to docs/images/. (5.0's fonts: test_addon.py.)"""
+    Script, Check Sync found a late sound that Shift Sound moved, in one undo step; the
+    screenshots go to docs/images/. (5.0's fonts: test_addon.py.)"""
     from PIL import Image
 
+    from tests.videos import late_sound
+
+    video = late_sound(SHARED / "grid" / "videos" / "pwij3p.mpg", tmp_path / "late.mkv", 0.2)
     run = subprocess.run(
         ["xvfb-run", "-a", "-s", "-screen 0 1280x1100x24", "blender", "--factory-startup",
          "--enable-event-simulate", "--python", str(ROOT / "tests" / "addon" / "panel_session.py"),
-         "--", str(ROOT), bridge_url, str(SHORT), str(tmp_path)],
+         "--", str(ROOT), bridge_url, str(SHORT), str(video), str(tmp_path)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     out = tmp_path / "report.json"
@@ -68,4 +72,7 @@ def test_the_panel_is_legible_at_the_default_sidebar_width(bridge_url, tmp_path)
         x, width, height = shot["sidebar"]
         sidebar = Image.open(shot["path"]).crop((x, 0, x + width, height))
         sidebar.save(IMAGES / f"panel_blender34_{name}.png")
-    assert set(report["shots"]) == {"text", "progress", "audio"}
+    assert set(report["shots"]) == {"text", "progress", "audio", "video"}
+    assert report["sync_ms"] == pytest.approx(200, abs=40)
+    frames = round(report["sync_ms"] * report["fps"] / 1000)
+    assert (report["shifted"], report["after_undo"]) == (1 - frames, 1)

@@ -45,6 +45,7 @@ async def measure_sync(
         return {"sync": {
             "offset_ms": round(found.offset_ms, 1), "confidence": round(found.confidence, 2),
             "reason": found.reason, "segments": found.segments,
+            "container_delay_ms": found.container_delay_ms,
             "curve": [[round(float(ms), 1), None if v != v else round(float(v), 4)]
                       for ms, v in found.curve],
         }}  # fmt: skip
