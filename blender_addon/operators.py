@@ -108,6 +108,30 @@ class BridgeJob:
             self.report({"WARNING"}, request.panel_words(warning))
 
 
+class BridgeCall(BridgeJob):
+    """An operator that sends one file to the bridge and shows the answer (Transcribe, Check
+    Sync): `call(bridge, line, on_progress, cancelled)` from request, `_line(context)` ->
+    (bridge, request.Request); in the background (`blender -b`) it waits on this thread."""
+
+    def execute(self, context):
+        try:
+            bridge, line = self._line(context)
+            return self.finish(context, self.call(bridge, line, _print_progress))
+        except (request.BakeError, client.BridgeError) as e:
+            self.report({"ERROR"}, request.panel_words(str(e)))
+            return {"CANCELLED"}
+
+    def invoke(self, context, event):
+        if bpy.app.background:
+            return self.execute(context)
+        try:
+            bridge, line = self._line(context)
+        except (request.BakeError, client.BridgeError) as e:
+            self.report({"ERROR"}, request.panel_words(str(e)))
+            return {"CANCELLED"}
+        return self.start(context, lambda p, c: self.call(bridge, line, p, c))
+
+
 class LIPSYNC_OT_bake(BridgeJob, bpy.types.Operator):
     """Make the mouth animation for the line and key it onto the shape keys"""
 
@@ -324,7 +348,7 @@ class LIPSYNC_OT_load_mapping(bpy.types.Operator, ImportHelper):
         return {"FINISHED"}
 
 
-class LIPSYNC_OT_transcribe(BridgeJob, bpy.types.Operator):
+class LIPSYNC_OT_transcribe(BridgeCall, bpy.types.Operator):
     """Recognise what the recording says and put it in the Script field, to correct before
     baking (the bridge's Whisper)"""
 
@@ -343,23 +367,7 @@ class LIPSYNC_OT_transcribe(BridgeJob, bpy.types.Operator):
             return False
         return True
 
-    def execute(self, context):
-        try:
-            bridge, line = self._line(context)
-            return self.finish(context, request.transcribe(bridge, line, _print_progress))
-        except (request.BakeError, client.BridgeError) as e:
-            self.report({"ERROR"}, request.panel_words(str(e)))
-            return {"CANCELLED"}
-
-    def invoke(self, context, event):
-        if bpy.app.background:
-            return self.execute(context)
-        try:
-            bridge, line = self._line(context)
-        except (request.BakeError, client.BridgeError) as e:
-            self.report({"ERROR"}, request.panel_words(str(e)))
-            return {"CANCELLED"}
-        return self.start(context, lambda p, c: request.transcribe(bridge, line, p, c))
+    call = staticmethod(request.transcribe)
 
     def _line(self, context):
         settings = context.scene.lipsync

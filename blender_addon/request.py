@@ -210,17 +210,22 @@ def fetch(bridge: Bridge, request: Request, on_progress=None, cancelled=lambda: 
     return Fetched(document, speech, timeline.warnings(document))
 
 
-def transcribe(bridge: Bridge, line: Request, on_progress=None, cancelled=lambda: False):
-    """(transcript, warnings) of a recording."""
+def _upload(bridge: Bridge, line: Request, kind: str, doing: str) -> str:
+    """Start the job; a bridge without the route is older than the add-on: say so."""
     try:
-        job = bridge.start_upload(UPLOADS["transcript"], line.filename, line.data, line.fields)
+        return bridge.start_upload(UPLOADS[kind], line.filename, line.data, line.fields)
     except BridgeError as e:
         if e.status != 404:
             raise
         raise BridgeError(
-            f"the bridge at {bridge.url} cannot transcribe (no /transcribe): it is older than "
+            f"the bridge at {bridge.url} cannot {doing} (no {UPLOADS[kind]}): it is older than "
             "this add-on; update lipsync-bridge."
         ) from None
+
+
+def transcribe(bridge: Bridge, line: Request, on_progress=None, cancelled=lambda: False):
+    """(transcript, warnings) of a recording."""
+    job = _upload(bridge, line, "transcript", "transcribe")
     heard = bridge.wait(job, on_progress, cancelled)
     text = str(heard.get("text", "")).strip() if isinstance(heard, dict) else ""
     if not text:
@@ -230,15 +235,7 @@ def transcribe(bridge: Bridge, line: Request, on_progress=None, cancelled=lambda
 
 def check_sync(bridge: Bridge, line: Request, on_progress=None, cancelled=lambda: False):
     """(offset_ms, reason) of a video's sound against its lips (+: the sound is late)."""
-    try:
-        job = bridge.start_upload(UPLOADS["sync"], line.filename, line.data, line.fields)
-    except BridgeError as e:
-        if e.status != 404:
-            raise
-        raise BridgeError(
-            f"the bridge at {bridge.url} cannot check sync (no /sync): it is older than this "
-            "add-on; update lipsync-bridge."
-        ) from None
+    job = _upload(bridge, line, "sync", "check sync")
     found = bridge.wait(job, on_progress, cancelled)
     try:
         # Blender plays a sound strip from its first sample: a delay kept in the file's

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import bpy
 
-from . import client, compat, frames, request
-from .operators import BridgeJob, _print_progress, ensure_bridge
+from . import compat, frames, request
+from .operators import BridgeCall, ensure_bridge
 
 VIDEOS = ("VIDEO", "LIPS")
 MOVED = "lipsync_sync_frames"  # on a sound strip: how many frames Shift Sound moved it earlier
@@ -51,7 +51,7 @@ def result(scene, settings) -> tuple[str, int]:
     return words, 0 if settings.sync_reason else request.sync_frames(left, fps)
 
 
-class LIPSYNC_OT_check_sync(BridgeJob, bpy.types.Operator):
+class LIPSYNC_OT_check_sync(BridgeCall, bpy.types.Operator):
     """Measure how late the video's sound is against the speaker's lips (the bridge's sync
     model); the keys and the strips stay as they are"""
 
@@ -70,23 +70,7 @@ class LIPSYNC_OT_check_sync(BridgeJob, bpy.types.Operator):
             return False
         return True
 
-    def execute(self, context):
-        try:
-            bridge, line = self._line(context)
-            return self.finish(context, request.check_sync(bridge, line, _print_progress))
-        except (request.BakeError, client.BridgeError) as e:
-            self.report({"ERROR"}, request.panel_words(str(e)))
-            return {"CANCELLED"}
-
-    def invoke(self, context, event):
-        if bpy.app.background:
-            return self.execute(context)
-        try:
-            bridge, line = self._line(context)
-        except (request.BakeError, client.BridgeError) as e:
-            self.report({"ERROR"}, request.panel_words(str(e)))
-            return {"CANCELLED"}
-        return self.start(context, lambda p, c: request.check_sync(bridge, line, p, c))
+    call = staticmethod(request.check_sync)
 
     def _line(self, context):
         settings = context.scene.lipsync

@@ -257,7 +257,9 @@ def test_the_settings_the_bridge_names_are_those_the_panel_words():
     from bridge_server.core.errors import SETTINGS
 
     unworded = [s for s in SETTINGS if not any(f"({s})" in said for said, _ in request.PANEL_WORDS)]
-    assert unworded == ["model"]  # the bridge's own choice: lipsync serve has no panel field
+    # model: the bridge's own choice (lipsync serve), fix_sync: never sent by the add-on (it
+    # has Check Sync and Shift Sound instead)
+    assert unworded == ["model", "fix_sync"]
 
 
 def test_the_progress_bar_gets_one_word_per_stage():
