@@ -68,10 +68,13 @@ def test_a_typed_line_is_spoken_and_keyed_with_its_sound(head, scene, bridge_url
     on_time = [value_at(head, "vrc.v_pp", f) for f in frames]
     settings.lead = 0.1  # 3 frames at 30 fps
     assert bpy.ops.lipsync.bake() == {"FINISHED"}
-    now = [value_at(head, "vrc.v_pp", f) for f in frames]
-    early = [value_at(head, "vrc.v_pp", f - 3) for f in frames]
-    assert now != pytest.approx(on_time, abs=0.05)  # the keys moved...
-    assert early == pytest.approx(on_time, abs=0.05)  # ...3 frames earlier
+    # The line is spoken again, and eSpeak's timing varies by a few ms between runs, enough to
+    # move a closure's edge by a frame: find the shift that matches best, not an exact match.
+    def mismatch(shift):
+        return sum(abs(value_at(head, "vrc.v_pp", f - shift) - v) for f, v in zip(frames, on_time))
+
+    assert min(range(7), key=mismatch) == 3  # the mouth moves 3 frames earlier
+    assert mismatch(3) < 0.3 * mismatch(0)
 
 
 def test_a_recording_with_its_script_beside_it_lands_at_the_offset(head, scene, espeak, tmp_path):
