@@ -111,7 +111,22 @@ class BridgeJob:
 class BridgeCall(BridgeJob):
     """An operator that sends one file to the bridge and shows the answer (Transcribe, Check
     Sync): `call(bridge, line, on_progress, cancelled)` from request, `_line(context)` ->
-    (bridge, request.Request); in the background (`blender -b`) it waits on this thread."""
+    (bridge, request.Request); in the background (`blender -b`) it waits on this thread.
+    It runs for the `sources` it names, and says `refused` for the others."""
+
+    sources: tuple[str, ...] = ()
+    refused = ""
+
+    @classmethod
+    def poll(cls, context):
+        settings = context.scene.lipsync
+        if settings.running:
+            cls.poll_message_set("a bake is running")
+            return False
+        if settings.source not in cls.sources:
+            cls.poll_message_set(cls.refused)
+            return False
+        return True
 
     def execute(self, context):
         try:
@@ -356,17 +371,8 @@ class LIPSYNC_OT_transcribe(BridgeCall, bpy.types.Operator):
     bl_label = "Transcribe"
     bl_options = {"REGISTER", "UNDO"}
 
-    @classmethod
-    def poll(cls, context):
-        settings = context.scene.lipsync
-        if settings.running:
-            cls.poll_message_set("a bake is running")
-            return False
-        if settings.source not in ("AUDIO", "STRIP", "VIDEO"):
-            cls.poll_message_set("only a recording, a sound strip or a video can be transcribed")
-            return False
-        return True
-
+    sources = ("AUDIO", "STRIP", "VIDEO")
+    refused = "only a recording, a sound strip or a video can be transcribed"
     call = staticmethod(request.transcribe)
 
     def _line(self, context):

@@ -59,17 +59,8 @@ class LIPSYNC_OT_check_sync(BridgeCall, bpy.types.Operator):
     bl_label = "Check Sync"
     bl_options = {"REGISTER", "UNDO"}
 
-    @classmethod
-    def poll(cls, context):
-        settings = context.scene.lipsync
-        if settings.running:
-            cls.poll_message_set("a bake is running")
-            return False
-        if settings.source not in VIDEOS:
-            cls.poll_message_set("only a video's sound can be checked against its picture")
-            return False
-        return True
-
+    sources = VIDEOS
+    refused = "only a video's sound can be checked against its picture"
     call = staticmethod(request.check_sync)
 
     def _line(self, context):

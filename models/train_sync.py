@@ -53,7 +53,8 @@ def _lipreader_trainer():
 
 
 LR = _lipreader_trainer()
-SHIFTS = np.arange(-25, 26)  # video frames; 0 is the truth (index 25)
+REACH = round(sm.MAX_OFFSET_S / (sm.HOP_S * sm.HOPS_PER_FRAME))  # 25 frames at 25 fps
+SHIFTS = np.arange(-REACH, REACH + 1)  # video frames from -1 s to +1 s; 0 is the truth
 
 
 def load(ds: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:

@@ -386,16 +386,21 @@ def test_a_bridge_that_cannot_start_says_why(command, message):
         client.start_bridge(command, f"http://127.0.0.1:{free_port()}", wait_s=20)
 
 
+def answer(handler, status: int, error: str, kind: str) -> None:
+    """A JSON error body like the bridge's."""
+    body = json.dumps({"error": error, "type": kind}).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 class Refuses(http.server.BaseHTTPRequestHandler):
     """Answers like the bridge with a token when the request has none."""
 
     def do_GET(self):
-        body = json.dumps({"error": "this bridge needs a token", "type": "Unauthorized"}).encode()
-        self.send_response(401)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        answer(self, 401, "this bridge needs a token", "Unauthorized")
 
     def log_message(self, *args):
         pass
@@ -420,12 +425,7 @@ class Older(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):
         self.rfile.read(int(self.headers["Content-Length"]))
-        body = json.dumps({"error": "Not Found", "type": "HTTPError"}).encode()
-        self.send_response(404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        answer(self, 404, "Not Found", "HTTPError")
 
     def log_message(self, *args):
         pass

@@ -68,6 +68,7 @@ def test_a_typed_line_is_spoken_and_keyed_with_its_sound(head, scene, bridge_url
     on_time = [value_at(head, "vrc.v_pp", f) for f in frames]
     settings.lead = 0.1  # 3 frames at 30 fps
     assert bpy.ops.lipsync.bake() == {"FINISHED"}
+
     # The line is spoken again, and eSpeak's timing varies by a few ms between runs, enough to
     # move a closure's edge by a frame: find the shift that matches best, not an exact match.
     def mismatch(shift):
