@@ -54,7 +54,7 @@ def read_slots(
         return []
     # With the spans fixed, each slot's words compete on the same frames: the n-best combines
     # each slot's best alternatives, the rest of the clip (silence) scoring the same for all.
-    per_slot = [_slot_scores(cum, slot, a, b) for slot, (a, b) in zip(ids, spans)]
+    per_slot = [cum[b, slot] - cum[a, slot] for slot, (a, b) in zip(ids, spans)]
     rest = float(sil[-1]) - sum(float(sil[b] - sil[a]) for a, b in spans)
     return with_confidence(_n_best(per_slot, slots, spans, rest, best), len(lp))
 
@@ -109,10 +109,6 @@ def _argmax_accumulate(x: np.ndarray) -> np.ndarray:
     idx = np.arange(len(x))
     best = np.where(x == np.maximum.accumulate(x), idx, 0)
     return np.maximum.accumulate(best)
-
-
-def _slot_scores(cum, slot: list[int], a: int, b: int) -> np.ndarray:
-    return cum[b, slot] - cum[a, slot]
 
 
 def _n_best(per_slot, slots, spans, rest: float, best: int) -> list[Read]:

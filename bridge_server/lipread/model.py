@@ -33,7 +33,6 @@ from . import decode
 VISEME_SET = "oculus15"
 VISEMES: tuple[str, ...] = tuple(load_set(VISEME_SET).visemes)  # the 15 classes, in set order
 SILENCE = VISEMES.index(load_set(VISEME_SET).rest)
-SILENCE_WORD = decode.SILENCE
 TRAIN_COMMAND = ".venv/bin/python models/train_lipreader.py DS --out models/lipreader.onnx"
 SHIPPED = Path(__file__).resolve().parents[2] / "models" / "lipreader.onnx"  # see its .md card
 METHODS = ("model", "template")  # the trained reader (default) or template matching
@@ -116,8 +115,8 @@ class LipReaderModel:
         classes = self.metadata.get("classes")
         if classes is not None and tuple(json.loads(classes)) != VISEMES:
             raise InputError(f"{self.path} predicts other classes than {VISEME_SET}: {classes}")
-        if SILENCE_WORD not in self.vocab:
-            raise InputError(f"{self.path} has no word list with '{SILENCE_WORD}' in its metadata; "
+        if decode.SILENCE not in self.vocab:
+            raise InputError(f"{self.path} has no word list with '{decode.SILENCE}' in its metadata; "
                              f"fix: train it again with `{TRAIN_COMMAND}`")  # fmt: skip
 
     @functools.cached_property

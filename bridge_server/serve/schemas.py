@@ -20,6 +20,7 @@ from ..core.rigs import RigMapping, apply, presets, resolve
 from ..core.text import MAX_CHARS
 from ..core.timeline import Timeline
 from ..core.visemes import available_sets
+from ..lipread.model import METHODS
 from ..lipread.reader import grammar_names
 from ..osc.stream import preset_names
 from ..speech.recognize import AUDIO_ENGINES, TRANSCRIBE_ENGINES
@@ -233,7 +234,7 @@ class LipreadForm(BaseModel):
         json_schema_extra=schema(one_of(grammar_names(), optional=True)),
     )  # fmt: skip
     best: int = Field(5, ge=1, le=100)
-    method: Literal["model", "template"] = Field(
+    method: Literal[METHODS] = Field(  # type: ignore[valid-type]
         "model", description="the bridge's trained lip reader, or template matching (untrained)"
     )
     wait: bool = False
