@@ -38,6 +38,30 @@ def bridge_url():
         yield url
 
 
+@pytest.fixture(scope="session")
+def grid_mouths() -> dict:
+    """The mouth of each GRID clip in ../shared/data/grid, by file name, tracked once per run
+    (lip reading, sync and the trained reader differ in what they read from the same lips),
+    with every way of loading sound made to fail: the lips are read from the picture alone."""
+    pytest.importorskip("mediapipe")
+    from bridge_server.lipread.reader import read_mouth
+
+    clips = sorted(SHARED.joinpath("grid", "videos").glob("*.mpg"))
+    with pytest.MonkeyPatch.context() as mp:
+        refuse_sound(mp)
+        return {c.name: read_mouth(c) for c in clips}
+
+
+def refuse_sound(mp: pytest.MonkeyPatch) -> None:
+    """Make every way of loading sound fail (lip reading must never hear the clip)."""
+
+    def refuse(*_a, **_k):
+        raise AssertionError("lip reading tried to load the sound")
+
+    mp.setattr("bridge_server.media.audio.load_audio", refuse)
+    mp.setattr("bridge_server.pipeline.load_audio", refuse)
+
+
 def wer(ref: list[str], hyp: list[str]) -> float:
     """Word error rate: word-level edit distance / reference length."""
     from bridge_server.evaluate.speech import edits

@@ -12,6 +12,7 @@ import pytest
 from bridge_server.core.errors import InputError
 from bridge_server.lipread import reader as lr
 from bridge_server.mouth.controls import CONTROLS, Mouth
+from tests.conftest import refuse_sound
 
 GRID = Path(__file__).resolve().parents[2] / "shared" / "data" / "grid"
 FPS, PAD_S = 25.0, 0.5
@@ -129,32 +130,21 @@ def test_distractors_are_reproducible_and_exclude_the_truth(grid):
 
 
 @pytest.fixture(scope="module")
-def mouths(scripts):
-    """The clips' mouths, tracked with every way of loading sound made to fail."""
-    pytest.importorskip("mediapipe")
-    with pytest.MonkeyPatch.context() as mp:
-        _refuse_sound(mp)
-        return {clip: lr.read_mouth(clip) for clip in scripts}
-
-
-def _refuse_sound(mp) -> None:
-    def refuse(*_a, **_k):
-        raise AssertionError("lip reading tried to load the sound")
-
-    mp.setattr("bridge_server.media.audio.load_audio", refuse)
-    mp.setattr("bridge_server.pipeline.load_audio", refuse)
+def mouths(scripts, grid_mouths):
+    """The clips' mouths (tracked once per run, with the sound refused: conftest.grid_mouths)."""
+    return {clip: grid_mouths[clip.name] for clip in scripts}
 
 
 @pytest.mark.slow
 def test_grid_sentences_are_chosen_from_the_lips_alone(mouths, scripts, choices, monkeypatch):
-    _refuse_sound(monkeypatch)
+    refuse_sound(monkeypatch)
     chosen = sum(lr.rank(mouths[c], choices)[0].text == s for c, s in scripts.items())
     assert chosen >= 2  # of 4; chance is 1 in 24 each (measured: 2)
 
 
 @pytest.mark.slow
 def test_grid_grammar_words_beat_chance(mouths, scripts, grid, monkeypatch):
-    _refuse_sound(monkeypatch)
+    refuse_sound(monkeypatch)
     right = 0
     for clip, script in scripts.items():
         best = lr.read_grammar(mouths[clip], grid)[0]
@@ -181,7 +171,7 @@ def test_the_command_line_ranks_lines_and_times_a_script(tmp_path, capsys, monke
     from bridge_server.cli import main
 
     pytest.importorskip("mediapipe")
-    _refuse_sound(monkeypatch)
+    refuse_sound(monkeypatch)
     clip = GRID / "videos" / "bbaf2n.mpg"
     lines = tmp_path / "lines.txt"
     lines.write_text("bin blue at f two now\nset white with p two soon\n\n")

@@ -214,11 +214,9 @@ def test_corrupt_or_foreign_model_files_are_clear_input_errors(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def unseen_mouths():
-    """The tracked mouths of the three clips (tracked once: the readers differ, not the lips)."""
-    from bridge_server.lipread.reader import read_mouth
-
-    return {clip: read_mouth(GRID / "videos" / clip) for clip in UNSEEN}
+def unseen_mouths(grid_mouths):
+    """The tracked mouths of the three clips (tracked once per run: conftest.grid_mouths)."""
+    return {clip: grid_mouths[clip] for clip in UNSEEN}
 
 
 def test_the_shipped_model_reads_speakers_it_never_saw_better_than_templates(unseen_mouths):

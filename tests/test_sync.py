@@ -24,10 +24,8 @@ FRAME_MS = 40
 
 
 @pytest.fixture(scope="module")
-def mouths():
-    from bridge_server.lipread.reader import read_mouth
-
-    return {c.name: (read_mouth(c), load_audio(c)) for c in CLIPS}
+def mouths(grid_mouths):
+    return {c.name: (grid_mouths[c.name], load_audio(c)) for c in CLIPS}
 
 
 @pytest.mark.parametrize("shift_ms", [-400, -200, -80, 0, 80, 200, 400])
