@@ -2,7 +2,8 @@
 
     ds/clips/<id>/audio.wav      the sound, 16 kHz mono, on the picture's clock
     ds/clips/<id>/timeline.json  the project's timeline (pipeline.track, oculus15, the video's fps)
-    ds/clips/<id>/frames.npz     per video frame: times, lips, controls, valid, visemes (, crops)
+    ds/clips/<id>/frames.npz     per video frame: times, lips, controls, valid, visemes, speaking
+                                 (the lips' activity, with the lip reader) (, crops)
     ds/manifest.jsonl            one line per built clip;  ds/failed.jsonl: this run's failures
 
 Pure orchestration over pipeline.track_video: the face is tracked once per clip. A clip is
@@ -23,14 +24,17 @@ import numpy as np
 
 from .core.errors import Cancelled, EngineUnavailable, InputError, LipsyncError, OutputError
 from .core.progress import Progress, check_cancel, no_progress, part
+from .core.timeline import viseme_at
 from .core.visemes import load_set
 from .engines import face
+from .lipread.reader import speaking
 from .media.audio import wav_bytes
 from .media.video import iter_frames, probe
 from .mouth.controls import CONTROLS, lip_indices
 from .pipeline import track_video
 
 VISEME_SET = "oculus15"
+DISAGREE_S = 1.0  # lips and sound disagree this long: flagged (in-sync unseen clips: < 0.8 s)
 SAMPLE_RATE = 16000
 FILES = ("audio.wav", "timeline.json", "frames.npz")
 CROP_SIZE = (96, 48)  # width, height of the mouth crops: the 2:1 of a mouth
@@ -72,6 +76,11 @@ class Entry:
     crops: bool
     warnings: list[str] = field(default_factory=list)
     ok: bool = True
+    # From the lips alone (lipread.reader.speaking; None without the lip reader): the first to
+    # the last moment they speak, and how far that disagrees with the sound's words.
+    speaking: list[float] | None = None
+    lips_only_s: float | None = None
+    sound_only_s: float | None = None
 
 
 @dataclass
@@ -287,6 +296,9 @@ def _build_clip(clip: Clip, out: Path, crops: bool, lang: str, progress: Progres
     made = track_video(clip.video, text=clip.transcript, lang=lang, viseme_set=VISEME_SET,
                        fps=info.fps or 25.0, progress=part(progress, 0.0, 0.8))  # fmt: skip
     arrays = frame_arrays(made)
+    active = speaking(made.mouth)
+    if active is not None:
+        arrays["speaking"] = active.values.astype(np.float32)
     if crops:
         arrays["crops"] = mouth_crops(clip.video, made.tracking, part(progress, 0.8, 0.95))
     tmp = out / "clips" / f".{clip.id}.partial"
@@ -300,7 +312,7 @@ def _build_clip(clip: Clip, out: Path, crops: bool, lang: str, progress: Progres
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     progress(1.0, "written")
-    return _entry(clip, made, crops)
+    return _entry(clip, made, crops, active)
 
 
 def _write_clip(folder: Path, made, arrays: dict[str, np.ndarray]) -> None:
@@ -314,10 +326,10 @@ def _write_clip(folder: Path, made, arrays: dict[str, np.ndarray]) -> None:
         raise OutputError(f"cannot write {e.filename or folder}: {e.strerror}") from None
 
 
-def _entry(clip: Clip, made, crops: bool) -> Entry:
+def _entry(clip: Clip, made, crops: bool, active=None) -> Entry:
     timeline, video = made.timeline, made.timeline.source["video"]
     words = [w.text for w in timeline.words]
-    return Entry(
+    entry = Entry(
         id=clip.id,
         video=str(clip.video),
         duration=round(made.info.duration or timeline.duration, 3),
@@ -335,6 +347,27 @@ def _entry(clip: Clip, made, crops: bool) -> Entry:
         crops=crops,
         warnings=[w.message + (f" (x{w.count})" if w.count > 1 else "") for w in timeline.warnings],
     )
+    if active is not None:
+        _check_speaking(entry, active, timeline.words)
+    return entry
+
+
+def _check_speaking(entry: Entry, active, words) -> None:
+    """Record when the lips speak, and warn where they and the sound's words disagree."""
+    if active.spans:
+        entry.speaking = [round(active.spans[0][0], 3), round(active.spans[-1][1], 3)]
+    lips_only, sound_only = active.against(words)
+    entry.lips_only_s, entry.sound_only_s = round(lips_only, 3), round(sound_only, 3)
+    if lips_only > DISAGREE_S:
+        entry.warnings.append(
+            f"the lips speak for {lips_only:.1f} s where the sound has no word: check the sound "
+            "(muted, cut, or another take) and its sync (`lipsync sync`) before training on it"
+        )
+    if sound_only > DISAGREE_S:
+        entry.warnings.append(
+            f"the sound has words for {sound_only:.1f} s while the lips rest: a voice off "
+            "camera, a sound out of sync (`lipsync sync`), or a wrong transcript"
+        )
 
 
 # --- per-frame arrays ----------------------------------------------------------------------
@@ -353,17 +386,6 @@ def frame_arrays(made) -> dict[str, np.ndarray]:
         "viseme_names": np.array(names),
         "control_names": np.array(CONTROLS),
     }
-
-
-def viseme_at(cues, names: list[str], times: np.ndarray) -> np.ndarray:
-    """The index (in `names`) of the cue that holds at each time; rest where none does."""
-    if not cues:
-        return np.zeros(len(times), np.int16)  # names[0] is the set's rest shape (sil)
-    index = np.array([names.index(c.viseme) for c in cues], np.int16)
-    ends = np.array([c.end for c in cues])
-    held = np.searchsorted([c.start for c in cues], times, side="right") - 1
-    inside = (held >= 0) & (times < ends[np.maximum(held, 0)])
-    return np.where(inside, index[np.maximum(held, 0)], 0).astype(np.int16)
 
 
 def mouth_crops(video: Path, tracking, progress: Progress = no_progress) -> np.ndarray:

@@ -10,6 +10,7 @@ import pytest
 
 from bridge_server import dataset
 from bridge_server.cli import main
+from bridge_server.core.timeline import viseme_at
 from bridge_server.core.visemes import load_set
 from tests.conftest import SHARED
 
@@ -225,8 +226,8 @@ def test_viseme_at_takes_the_cue_holding_each_time():
 
     cues = [VisemeCue("sil", 0.0, 0.1), VisemeCue("PP", 0.1, 0.2), VisemeCue("aa", 0.2, 0.3)]
     times = np.array([0.0, 0.05, 0.1, 0.19, 0.2, 0.31])
-    assert dataset.viseme_at(cues, NAMES, times).tolist() == [0, 0, 1, 1, 10, 0]
-    assert dataset.viseme_at([], NAMES, times).tolist() == [0] * 6
+    assert viseme_at(cues, NAMES, times).tolist() == [0, 0, 1, 1, 10, 0]
+    assert viseme_at([], NAMES, times).tolist() == [0] * 6
 
 
 def test_lip_boxes_are_padded_two_to_one_and_fill_faceless_frames():
@@ -247,3 +248,29 @@ def test_a_tsv_without_the_columns_is_refused(tmp_path):
     (tmp_path / "t.tsv").write_text("name\ttext\na.mp4\thello\n")
     with pytest.raises(InputError, match="file and transcript"):
         dataset._read_tsv(tmp_path / "t.tsv")
+
+
+def test_when_the_lips_speak_is_kept_and_a_disagreeing_sound_is_flagged(built):
+    from bridge_server.core.timeline import Word
+    from bridge_server.lipread.decode import spans_over
+    from bridge_server.lipread.reader import Activity
+
+    _, out, _ = built
+    for row in manifest(out):
+        z = np.load(out / "clips" / row["id"] / "frames.npz")
+        words = json.loads((out / "clips" / row["id"] / "timeline.json").read_text())["words"]
+        assert z["speaking"].shape == z["times"].shape
+        start, end = row["speaking"]  # the lips speak over the words (and may move around them)
+        assert start < words[0]["start"] + 0.2 and end > words[-1]["end"] - 0.3
+        assert row["lips_only_s"] < 1.0 and row["sound_only_s"] < 1.0
+        assert not [w for w in row["warnings"] if "lips" in w]
+    # The same lips over a muted sound (no words), and the words over a still face (a voice
+    # off camera): each is flagged, naming what to check.
+    for lips, heard, warned in [(z["speaking"], [], "where the sound has no word"),
+                                (0 * z["speaking"], words, "while the lips rest")]:  # fmt: skip
+        active = Activity(z["times"], lips, 0.5, spans_over(lips, z["times"]))
+        entry = dataset.Entry(**row)
+        dataset._check_speaking(
+            entry, active, [Word(w["text"], w["start"], w["end"]) for w in heard]
+        )
+        assert warned in " ".join(entry.warnings) and "lipsync sync" in entry.warnings[-1]

@@ -301,3 +301,24 @@ def test_activity_says_when_the_lips_speak_and_draws_it(tmp_path):
     speech = sum(s["end"] - s["start"] for s in spans)
     assert 1.0 < speech < 2.6 and spans[0]["start"] > 0.2  # GRID: silence around ~1.5 s of speech
     assert plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_script_timing_keeps_to_where_the_lips_speak(unseen_mouths):
+    """Two seconds of resting mouth before a clip: the lips' activity puts the script's words on
+    the speech, two seconds later than in the clip itself, not stretched over the still mouth."""
+    from bridge_server.lipread.reader import speaking, time_script
+    from bridge_server.mouth.controls import Mouth
+
+    m, script = unseen_mouths["lbax4n.mpg"], UNSEEN["lbax4n.mpg"]
+    still, pad = np.zeros(50, int), 50 / 25.0
+    rows = np.r_[still, np.arange(len(m.times))]
+    padded = Mouth(np.arange(len(rows)) / 25.0, m.lips[rows],
+                   {k: v[rows] for k, v in m.controls.items()}, m.valid[rows])  # fmt: skip
+    active = speaking(padded)
+    assert active.spans[0][0] > pad  # nothing said while the mouth rests
+    alone = time_script(m, script, speaking(m)).words
+    found = time_script(padded, script, active)
+    assert [w.text for w in found.words] == script.split()
+    moved = [b.start - a.start for a, b in zip(alone, found.words)]
+    assert np.mean(np.abs(np.array(moved) - pad)) < 0.08, moved
+    assert found.duration == pytest.approx(len(rows) / 25.0)

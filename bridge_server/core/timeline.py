@@ -276,3 +276,14 @@ def _curve(item: Any, path: str, where: str) -> Curve:
             where, f"{path}.interpolation", f"must be 'linear' or 'constant' (got {interp!r})"
         )
     return Curve(channel, out, interp)
+
+
+def viseme_at(cues, names: list[str], times: np.ndarray) -> np.ndarray:
+    """The index (in `names`) of the cue that holds at each time; rest where none does."""
+    if not cues:
+        return np.zeros(len(times), np.int16)  # names[0] is the set's rest shape (sil)
+    index = np.array([names.index(c.viseme) for c in cues], np.int16)
+    ends = np.array([c.end for c in cues])
+    held = np.searchsorted([c.start for c in cues], times, side="right") - 1
+    inside = (held >= 0) & (times < ends[np.maximum(held, 0)])
+    return np.where(inside, index[np.maximum(held, 0)], 0).astype(np.int16)

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import EngineUnavailable, InputError
+from ..core.timeline import viseme_at
 from ..core.visemes import load_set
-from ..dataset import viseme_at
 from ..mouth.features import FEATURES_VERSION, N_FEATURES, features
 from ..pipeline import say
 from . import decode

@@ -26,8 +26,9 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import logging
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,7 @@ import numpy as np
 from .. import engines
 from ..core.animate import animate
 from ..core.curves import CurveSettings, frame_times, viseme_weights
-from ..core.errors import InputError
+from ..core.errors import EngineUnavailable, InputError
 from ..core.phonemes import DATA
 from ..core.progress import no_progress
 from ..core.text import check_text
@@ -47,6 +48,7 @@ from .decode import activity, spans_over
 from .model import features as model_features
 from .model import read_with_model
 
+log = logging.getLogger(__name__)
 GRAMMARS = DATA / "grammars"
 
 
@@ -57,6 +59,7 @@ def grammar_names() -> list[str]:
 
 VISEME_SET = "oculus15"  # the set with the richest control prototypes
 N_BEST = 5  # sentences read_grammar returns
+TRIM_PAD_S = 0.2  # kept either side of where the lips speak: a word's onset starts before it
 _PER_SLOT = 4  # words per slot combined into sentences for read_grammar's n-best
 
 
@@ -485,13 +488,35 @@ class ScriptTiming:
     cost: float
 
 
-def time_script(mouth: Mouth, script: str) -> ScriptTiming:
+def time_script(mouth: Mouth, script: str, speaking: Activity | None = None) -> ScriptTiming:
     """When each word and phoneme of `script` is said in the video, from the lips alone:
-    eSpeak's reading warped onto the video (`warp`), its times carried through the path."""
-    found = rank(mouth, [script])[0]
+    eSpeak's reading warped onto the video (`warp`), its times carried through the path. With
+    `speaking` (lip_activity), the warp sees only the span where the lips speak (the silence
+    around it is not stretched over): s4's word starts 123 -> 92 ms off on average."""
     t = np.asarray(mouth.times, float)
     duration = float(t[-1] + (np.median(np.diff(t)) if len(t) > 1 else 0.0)) if len(t) else 0.0
-    return ScriptTiming(found.words, found.phonemes, duration, found.cost)
+    part, start = trimmed(mouth, speaking.spans) if speaking else (mouth, 0.0)
+    found = rank(part, [script])[0]
+    return ScriptTiming(_later(found.words, start), _later(found.phonemes, start), duration,
+                        found.cost)  # fmt: skip
+
+
+def _later(spans: list, seconds: float) -> list:
+    """Words or phonemes moved `seconds` later (from a trimmed clip's clock to the video's)."""
+    return [replace(x, start=x.start + seconds, end=x.end + seconds) for x in spans]
+
+
+def trimmed(mouth: Mouth, spans: list[tuple[float, float]], pad_s: float = TRIM_PAD_S):
+    """(the mouth from the first speaking span to the last, `pad_s` either side, its clock
+    starting at 0; where that starts in the clip). No spans: the whole mouth."""
+    if not spans:
+        return mouth, 0.0
+    keep = (mouth.times >= spans[0][0] - pad_s) & (mouth.times < spans[-1][1] + pad_s)
+    if keep.sum() < 2:
+        return mouth, 0.0
+    start = float(mouth.times[keep][0])
+    return Mouth(mouth.times[keep] - start, mouth.lips[keep],
+                 {k: v[keep] for k, v in mouth.controls.items()}, mouth.valid[keep]), start  # fmt: skip
 
 
 # --- from a video file ------------------------------------------------------------------
@@ -523,12 +548,14 @@ def lipread(
         raise InputError("no candidate sentences to choose from; give one or more lines.")
     slots = load_grammar(grammar) if isinstance(grammar, (str, Path)) else grammar
     mouth = read_mouth(video, face_model=face_model, name=name, progress=progress)
-    if model is not None:
+    if model is not None:  # the model reads silence as a word: no trimming needed
         found = read_by_model(mouth, model, choices=choices, slots=slots, best=best)
-    elif choices is not None:
-        found = rank(mouth, choices)
-    else:
-        return read_grammar(mouth, slots, best)
+        return found[:best] if best else found
+    active = speaking(mouth)  # templates are not stretched over the silence around speech
+    part, start = trimmed(mouth, active.spans) if active else (mouth, 0.0)
+    found = rank(part, choices) if choices is not None else read_grammar(part, slots, best)
+    found = [replace(c, words=_later(c.words, start), phonemes=_later(c.phonemes, start))
+             for c in found]  # fmt: skip
     return found[:best] if best else found
 
 
@@ -557,11 +584,33 @@ class Activity:
                 "frames": [[round(float(t), 3), round(float(v), 3)]
                            for t, v in zip(self.times, self.values)]}  # fmt: skip
 
+    def against(self, words: list[Word]) -> tuple[float, float]:
+        """(seconds the lips speak outside every word, seconds of words while the lips rest):
+        how far the lips and the sound's words disagree. In-sync GRID clips of unseen speakers
+        stay under 0.5 s and 0.8 s (s4's 50 clips)."""
+        heard = np.zeros(len(self.times), bool)
+        for w in words:
+            heard |= (self.times >= w.start) & (self.times < w.end)
+        lips = self.values > self.threshold
+        step = float(np.median(np.diff(self.times))) if len(self.times) > 1 else 0.04
+        return float((lips & ~heard).sum() * step), float((heard & ~lips).sum() * step)
+
 
 def lip_activity(mouth, model, threshold: float = 0.5) -> Activity:
     """Per frame, how likely the lips are speaking, and the spans over `threshold`."""
     values = activity(model.word_log_posteriors(model_features(mouth)), model.vocab)
     return Activity(mouth.times, values, threshold, spans_over(values, mouth.times, threshold))
+
+
+def speaking(mouth: Mouth) -> Activity | None:
+    """When the lips speak, by the shipped model; None (the whole clip is used) without it."""
+    from .model import LipReaderModel
+
+    try:
+        return lip_activity(mouth, LipReaderModel.shipped())
+    except EngineUnavailable as e:
+        log.info("no lip activity, the whole clip is used: %s", e)
+        return None
 
 
 def _candidate(read, times: np.ndarray, fps: float) -> Candidate:
@@ -587,7 +636,7 @@ def time_script_to_video(
 ):
     """A timeline of `script` timed to the speaker's lips in `video` (its sound unused)."""
     mouth = read_mouth(video, face_model=face_model, name=name, progress=progress)
-    timing = time_script(mouth, script)
+    timing = time_script(mouth, script, speaking(mouth))
     source = {"kind": "video-lips", "video": (name or str(video))[:200], "text": script,
               "lipread_cost": round(timing.cost, 4)}  # fmt: skip
     return animate(
