@@ -54,6 +54,7 @@ from bridge_server.lipread.model import (  # noqa: E402
 )
 from bridge_server.lipread.reader import load_grammar  # noqa: E402
 from bridge_server.mouth.controls import CONTROLS  # noqa: E402
+from bridge_server.mouth.features import N_CONTROLS  # noqa: E402
 
 SPLITS = {"train": 0.8, "validation": 0.1, "test": 0.1}
 
@@ -167,11 +168,23 @@ def augmented(clip: Clip, rng: np.random.Generator, order: np.ndarray):
 # --- model --------------------------------------------------------------------------------
 
 
+INPUTS = ("both", "controls", "lips")  # which features the model sees (--inputs: comparison)
+
+
+def input_mask(inputs: str) -> np.ndarray:
+    """(F,) 1 for the features `inputs` keeps: the 10 controls, the 40 lip points, or both
+    (each with its differences, the second half of the features)."""
+    controls = np.arange(N_FEATURES // 2) < N_CONTROLS
+    group = {"both": np.ones_like(controls), "controls": controls, "lips": ~controls}[inputs]
+    return np.tile(group, 2).astype(np.float32)
+
+
 class LipReaderNet(nn.Module):
     """(B, T, F) -> words (B, T, V) and visemes (B, T, 15): conv, 2-layer bi-GRU, two heads."""
 
-    def __init__(self, n_words: int, width: int = 96, dropout: float = 0.3):
+    def __init__(self, n_words: int, width: int = 96, dropout: float = 0.3, inputs: str = "both"):
         super().__init__()
+        self.register_buffer("keep", torch.from_numpy(input_mask(inputs)))  # in the ONNX too
         self.conv = nn.Conv1d(N_FEATURES, width, kernel_size=5, padding=2)
         self.drop = nn.Dropout(dropout)
         self.gru = nn.GRU(width, width, num_layers=2, batch_first=True, bidirectional=True,
@@ -180,7 +193,7 @@ class LipReaderNet(nn.Module):
         self.visemes = nn.Linear(2 * width, len(VISEMES))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = torch.relu(self.conv(self.drop(x).transpose(1, 2))).transpose(1, 2)
+        h = torch.relu(self.conv(self.drop(x * self.keep).transpose(1, 2))).transpose(1, 2)
         h, _ = self.gru(h)
         h = self.drop(h)
         return self.words(h), self.visemes(h)
@@ -211,11 +224,12 @@ def _pad(items: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]):
     return (torch.from_numpy(a) for a in (x, yw, yv, mask))
 
 
-def train(clips, vocab, *, epochs, seed, validation=(), slots=None, batch=32, lr=2e-3, log=print):
+def train(clips, vocab, *, epochs, seed, validation=(), slots=None, batch=32, lr=2e-3, log=print,
+          inputs="both"):  # fmt: skip
     """The model after the epoch that reads the validation clips best (word accuracy with
     the grammar), or after the last epoch without validation clips."""
     with deterministic(seed) as rng:
-        model = LipReaderNet(len(vocab))
+        model = LipReaderNet(len(vocab), inputs=inputs)
         opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-2)
         sched = torch.optim.lr_scheduler.OneCycleLR(
             opt, max_lr=lr, total_steps=epochs * ((len(clips) + batch - 1) // batch)
@@ -419,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--grammar", default="grid")
+    p.add_argument("--inputs", choices=INPUTS, default="both",
+                   help="the features it sees, to compare them (the shipped model: both)")  # fmt: skip
     args = p.parse_args(argv)
 
     began = time.time()
@@ -436,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(parts['test'])}; unseen: {', '.join(f'{k} {len(v)}' for k, v in tests.items())}")  # fmt: skip
     epochs_seen = []
     model = train(parts["train"], vocab, epochs=args.epochs, seed=args.seed,
-                  validation=parts["validation"], slots=slots,
+                  validation=parts["validation"], slots=slots, inputs=args.inputs,
                   log=lambda line: (print(line, flush=True), epochs_seen.append(line)))  # fmt: skip
     best_epoch = (
         max(epochs_seen, key=lambda line: float(line.rsplit(" ", 1)[1])).split(":")[0]
@@ -449,7 +465,8 @@ def main(argv: list[str] | None = None) -> int:
         results.append((f"template matcher: {name}", template_accuracy(group, slots)))
         print(_row(*results[-2]), "\n" + _row(*results[-1]), flush=True)
     export_onnx(model, args.out, vocab, {"epochs": args.epochs, "seed": args.seed,
-                                         "grammar": args.grammar, "fps": parts["train"][0].fps})  # fmt: skip
+                                         "grammar": args.grammar, "fps": parts["train"][0].fps,
+                                         "inputs": args.inputs})  # fmt: skip
     card = write_card(args.out.with_suffix(".md"), {
         "results": results, "vocab": vocab, "params": sum(q.numel() for q in model.parameters()),
         "epochs": args.epochs, "seed": args.seed, "best_epoch": best_epoch,
