@@ -11,7 +11,7 @@ from pathlib import Path
 PATH = Path(__file__).resolve().with_name("options.json")
 # the bridge's animation options the add-on offers, under the bridge's names (properties.py
 # makes one property each; request.py sends each as the field of that name)
-ANIMATION = ("intensity", "smoothing", "holds", "lead", "max_error")
+ANIMATION = ("intensity", "smoothing", "holds", "lead", "max_error", "motion")
 
 
 def load(path: Path = PATH) -> dict:
@@ -32,9 +32,11 @@ def option(name: str, snapshot: dict = SNAPSHOT) -> dict:
 
 def property_args(name: str, snapshot: dict = SNAPSHOT) -> dict:
     """Keyword arguments for the Blender property of the option: default, min, max and
-    description (no min/max for a flag or an unbounded value)."""
+    description (no min/max for a flag or an unbounded value; items for a choice)."""
     o = option(name, snapshot)
     args = {"default": o["default"], "description": o.get("help", "")}
+    if o.get("choices"):  # an enum: its items, each labelled as the word itself
+        return args | {"items": enum_items(o["choices"], {})}
     if not isinstance(o["default"], bool):
         args |= {k: o[k] for k in ("min", "max") if o.get(k) is not None}
     return args

@@ -139,6 +139,7 @@ class LIPSYNC_PT_panel(bpy.types.Panel):
         col = box.column(align=True)
         for name in ("intensity", "smoothing"):
             self._slider(col, settings, name)
+        self._field(box, settings, "motion", "Motion")
         row = box.row(align=True)
         row.prop(settings, "holds")
         row.prop(settings, "frame_offset")

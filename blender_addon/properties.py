@@ -60,7 +60,7 @@ VISEME_SETS = [("AUTO", "From Rig", "the set that matches the shape keys")] + op
     options.viseme_sets(), VISEME_LABELS
 )
 LABELS = {"intensity": "Intensity", "smoothing": "Smoothing", "holds": "Holds", "lead": "Lead",
-          "max_error": "Max Error"}  # fmt: skip
+          "max_error": "Max Error", "motion": "Motion"}  # fmt: skip
 # finer steps (hundredths) and three decimals where the range is small: seconds, weights
 SHOWN = {"lead": {"step": 1, "precision": 3}, "max_error": {"step": 1, "precision": 3}}
 
@@ -69,6 +69,8 @@ def animation(name: str):
     """The property for the bridge's animation option `name`: default, range and description
     from options.json, the label from LABELS."""
     args = options.property_args(name) | SHOWN.get(name, {})
+    if "items" in args:
+        return EnumProperty(name=LABELS.get(name, name.title()), **args)
     kind = BoolProperty if isinstance(args["default"], bool) else FloatProperty
     return kind(name=LABELS.get(name, name.replace("_", " ").title()), **args)
 
@@ -134,6 +136,7 @@ class LipsyncSettings(bpy.types.PropertyGroup):
     holds: animation("holds")
     lead: animation("lead")
     max_error: animation("max_error")
+    motion: animation("motion")
     show_advanced: BoolProperty(
         name="Advanced", description="show the lead and the keyframe reduction (Max Error)"
     )

@@ -24,6 +24,7 @@ from .engines import face
 from .engines.base import Speech
 from .media.audio import Audio, load_audio, shifted
 from .media.video import probe
+from .mouth import motion as _motion  # noqa: F401 - registers the learned motion
 from .mouth.controls import mouth_of
 from .mouth.fusion import add_video
 from .mouth.sync import LOW_CONFIDENCE, SyncModel, measure

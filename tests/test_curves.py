@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from bridge_server.core.curves import (
+    MOTIONS,
     CurveSettings,
     exact_fps,
     frame_times,
@@ -44,12 +45,13 @@ def open_channels(vset):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("motion", MOTIONS)
 @pytest.mark.parametrize("fps", FPS, ids=lambda f: f"{f}fps")
 @pytest.mark.parametrize("set_name", available_sets())
-def test_every_bilabial_closes_fully_and_the_mouth_is_shut(set_name, fps):
+def test_every_bilabial_closes_fully_and_the_mouth_is_shut(set_name, fps, motion):
     vset = load_set(set_name)
     phonemes = seq("ɑ m ɑ p æ b i m u", step=0.09)
-    times, ch = sampled(phonemes, vset, fps)
+    times, ch = sampled(phonemes, vset, fps, CurveSettings(motion=motion))
     closed_channels = {c for c, w in vset.visemes[vset.closed].channels.items() if w >= 1.0}
     for p in phonemes:
         if p.ipa not in "mpb":
@@ -58,15 +60,19 @@ def test_every_bilabial_closes_fully_and_the_mouth_is_shut(set_name, fps):
         assert inside.any()
         for c in closed_channels:
             assert ch[c][inside].max() >= 0.99, (p, c)
-        for c in open_channels(vset):
+        sealed = set_name == "arkit" and motion == "learned"  # the jaw may stay open, lips sealed
+        if sealed:
+            assert (ch["mouthClose"][inside] >= ch["jawOpen"][inside] - 0.01).all(), p
+        for c in open_channels(vset) - ({"jawOpen"} if sealed else set()):
             assert ch[c][inside].max() <= 0.02, (p, c, ch[c][inside])
 
 
+@pytest.mark.parametrize("motion", MOTIONS)
 @pytest.mark.parametrize("set_name", available_sets())
-def test_labiodentals_reach_full_contact(set_name):
+def test_labiodentals_reach_full_contact(set_name, motion):
     vset = load_set(set_name)
     phonemes = seq("ɑ f i v ɑ")
-    times, ch = sampled(phonemes, vset, 24)
+    times, ch = sampled(phonemes, vset, 24, CurveSettings(motion=motion))
     teeth = {c for c, w in vset.visemes[vset.teeth].channels.items() if w >= 1.0}
     for p in phonemes:
         if p.ipa in "fv":

@@ -48,6 +48,10 @@ def animation_options(p: argparse.ArgumentParser) -> None:
         if isinstance(default, bool):
             g.add_argument(flag, action="store_true", help=meta["help"])
             continue
+        if meta.get("choices"):
+            g.add_argument(flag, choices=meta["choices"], default=default,
+                           help=f"{meta['help']} (default {default})")  # fmt: skip
+            continue
         metavar = "SET" if f.name == "visemes" else f"{meta['min']:g}..{meta['max']:g}"
         g.add_argument(flag, type=type(default), default=default, metavar=metavar,
                        help=f"{meta['help']} (default {default})")  # fmt: skip

@@ -9,35 +9,40 @@ mouth that fails to close on "b" is the first thing a viewer notices.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from fractions import Fraction
 
 import numpy as np
 
-from .errors import InputError
+from .errors import EngineUnavailable, InputError
 from .timeline import Curve, Phoneme, VisemeCue
 from .visemes import VisemeSet
 
 # Frame rates people type as decimals but mean as NTSC fractions.
 _NTSC = {23.976: Fraction(24000, 1001), 29.97: Fraction(30000, 1001), 59.94: Fraction(60000, 1001)}
 _REACH = 3.0  # a phoneme's pull is ignored beyond this many spreads outside it
+MOTIONS = ("rules", "learned")  # how the mouth moves; "learned" is mouth.motion's model
 FPS_MIN, FPS_MAX = 1.0, 1000.0  # frame rates any animation uses
 
 
-def option(default, help: str, lo: float | None = None, hi: float | None = None):
+def option(default, help: str, lo: float | None = None, hi: float | None = None,
+           choices: tuple[str, ...] | None = None):  # fmt: skip
     """A field every front end offers: the CLI's flag, the HTTP form field and the add-on's
-    property are all made from its default, range and help."""
-    return field(default=default, metadata={"help": help, "min": lo, "max": hi})
+    property are all made from its default, range (or choices) and help."""
+    meta = {"help": help, "min": lo, "max": hi} | ({"choices": list(choices)} if choices else {})
+    return field(default=default, metadata=meta)
 
 
 def check_ranges(options) -> None:
-    """Refuse a value outside its field's range, naming the field and the range."""
+    """Refuse a value outside its field's range or choices, naming the field and them."""
     for f in fields(options):
         lo, hi, value = f.metadata.get("min"), f.metadata.get("max"), getattr(options, f.name)
+        name, choices = f.name.replace("_", " "), f.metadata.get("choices")
         if lo is not None and not lo <= value <= hi:
-            raise InputError(
-                f"{f.name.replace('_', ' ')} must be within {lo:g}..{hi:g}; got {value}."
-            )
+            raise InputError(f"{name} must be within {lo:g}..{hi:g}; got {value}.")
+        if choices and value not in choices:
+            raise InputError(f"{name} must be one of {', '.join(choices)}; got {value!r}.")
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,11 @@ class CurveSettings:
     max_error: float = option(
         0.01, "keyframe reduction tolerance in weight units; 0 keeps every frame", 0.0, 0.2
     )
+    motion: str = option(
+        "rules", "how the mouth moves from shape to shape: rules (viseme targets blended by set "
+        "rules) or learned (a model trained on real talking faces); holds use the rules",
+        choices=MOTIONS,
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         check_ranges(self)
@@ -120,10 +130,32 @@ def make_curves(
     return curves_from(times, channel_weights(phonemes, vset, times, settings), settings)
 
 
+# A motion other than the rules: (phonemes, vset, times, settings) -> channel weights. The
+# learned one needs onnxruntime, above the core: bridge_server.mouth.motion registers it.
+Motion = Callable[[list[Phoneme], VisemeSet, np.ndarray, "CurveSettings"], dict[str, np.ndarray]]
+_MOTIONS: dict[str, Motion] = {}
+
+
+def register_motion(name: str, channels: Motion) -> None:
+    _MOTIONS[name] = channels
+
+
 def channel_weights(
     phonemes: list[Phoneme], vset: VisemeSet, times: np.ndarray, settings: CurveSettings
 ) -> dict[str, np.ndarray]:
     """Each output channel's weight at each of `times` (one shape at a time when holding)."""
+    if settings.motion != "rules" and not settings.holds:
+        if settings.motion not in _MOTIONS:
+            raise EngineUnavailable(f"{settings.motion} motion is not loaded: import "
+                                    "bridge_server (the package registers it), or use rules")  # fmt: skip
+        return _MOTIONS[settings.motion](phonemes, vset, times, settings)
+    return rule_channels(phonemes, vset, times, settings)
+
+
+def rule_channels(
+    phonemes: list[Phoneme], vset: VisemeSet, times: np.ndarray, settings: CurveSettings
+) -> dict[str, np.ndarray]:
+    """The rules' channel weights: blended viseme targets, contacts forced (one-hot holds)."""
     weights = viseme_weights(phonemes, vset, times, settings)
     if settings.holds:
         weights = _one_hot(weights)

@@ -77,6 +77,9 @@ FORM = ConfigDict(json_schema_extra=_form)
 def _option(f: DataclassField) -> tuple:
     """One option as a pydantic field: its default, range and help from the dataclass."""
     help, lo, hi = f.metadata["help"], f.metadata.get("min"), f.metadata.get("max")
+    if f.metadata.get("choices"):  # one of a few words
+        return str, Field(f.default, description=help,
+                          json_schema_extra=schema(one_of(f.metadata["choices"])))  # fmt: skip
     if isinstance(f.default, str):  # a viseme set: unset means the rig's, else the default
         names = schema(one_of(available_sets(), optional=True))
         text = f"{help} (default {f.default}, or the rig's)"

@@ -1,0 +1,123 @@
+"""Learned mouth motion against the rules, measured on real faces the model never saw.
+
+    .venv/bin/python benchmarks/motion_grid.py NAME=DS [NAME=DS ...] [--bake N]
+
+Each DS is a folder `lipsync dataset build` wrote (tracked mouth controls per video frame, the
+sound's aligned phonemes); NAME=DS@test keeps only the test split of the speaker the model
+trained on (models/train_motion.py's split). Per set, for the shipped model
+(models/motion.onnx) and the rules on the same phonemes: mean Pearson r per clip between the
+product's ARKit channel and the tracked mouth (jawOpen / jaw_open, mouthLowerDownLeft /
+lips_apart, mouthFunnel + mouthPucker / funnel + pucker) and the p/b/m closures that shut.
+
+`--bake N` also runs the whole product on the first N clips of each set, as a user would:
+`pipeline.bake(video, text=transcript, viseme_set="arkit", fps=25, motion=...)` (the clip's
+sound aligned again, keys reduced), jawOpen sampled at the video's frames against the tracked
+jaw_open. Speed: the model alone (features + onnxruntime) and the rules' curves over every
+line, as x realtime; the model's size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bridge_server.core.curves import CurveSettings, channel_weights  # noqa: E402
+from bridge_server.core.visemes import load_set  # noqa: E402
+from bridge_server.mouth import motion  # noqa: E402
+from bridge_server.mouth.controls import CONTROLS  # noqa: E402
+from bridge_server.pipeline import bake  # noqa: E402
+
+
+def _trainer():
+    spec = importlib.util.spec_from_file_location(
+        "train_motion", ROOT / "models" / "train_motion.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["train_motion"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+TM = _trainer()
+
+
+def lines_of(ds: str):
+    path = ds.removesuffix("@test")
+    lines = TM.load(path)
+    return [x for x in lines if TM.LR.split_of(x.id) == "test"] if ds.endswith("@test") else lines
+
+
+def baked_jaw_r(ds: str, lines, how: str) -> list[float]:
+    """r of the baked jawOpen (the whole product on the clip's video) with the tracked jaw."""
+    folder = Path(ds.removesuffix("@test")).expanduser()
+    videos = {}
+    for row in (folder / "manifest.jsonl").read_text().splitlines():
+        item = json.loads(row)
+        videos[item["id"]] = (item["video"], item["transcript"])
+    found = []
+    for line in lines:
+        video, text = videos[line.id]
+        timeline = bake(video, text=text, viseme_set="arkit", fps=25,
+                        settings=CurveSettings(motion=how))  # fmt: skip
+        keys = np.array(next(c.keys for c in timeline.curves if c.channel == "jawOpen"))
+        jaw = np.interp(line.times, keys[:, 0], keys[:, 1])
+        v = line.valid
+        found.append(TM.pearson(jaw[v], line.controls[v, CONTROLS.index("jaw_open")]))
+    return found
+
+
+def speed(lines) -> tuple[float, float]:
+    """x realtime of the model alone and of the rules' curves, over every line at 25 fps."""
+    seconds = sum(float(x.times[-1]) for x in lines)
+    model, arkit = motion.MotionModel.shipped(), load_set("arkit")
+    began = time.perf_counter()
+    for x in lines:
+        model.run(motion.features(x.phonemes, float(x.times[-1]) + motion.HOP_S))
+    learned = seconds / (time.perf_counter() - began)
+    began = time.perf_counter()
+    for x in lines:
+        channel_weights(x.phonemes, arkit, x.times, CurveSettings())
+    return learned, seconds / (time.perf_counter() - began)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("sets", nargs="+", metavar="NAME=DS")
+    p.add_argument("--bake", type=int, default=0, metavar="N", help="bake N clips of each set")
+    args = p.parse_args()
+    model = motion.MotionModel.shipped()
+    print("| set | motion | clips | jaw r | lips apart r | rounding r | closures |")
+    print("|---|---|---|---|---|---|---|")
+    every, baked = [], []
+    for item in args.sets:
+        name, ds = item.split("=", 1)
+        lines = lines_of(ds)
+        every += lines
+        print("\n".join(TM._rows(name, TM.evaluate(model, lines), len(lines))), flush=True)
+        if args.bake:
+            chosen = lines[: args.bake]
+            r = {how: np.nanmean(baked_jaw_r(ds, chosen, how)) for how in ("learned", "rules")}
+            baked.append(f"| {name} | {len(chosen)} | {r['learned']:.3f} | {r['rules']:.3f} |")
+    if baked:
+        print("\nThe whole product (`bake VIDEO --text ... --visemes arkit --fps 25 --motion M`),")
+        print("jawOpen against the tracked jaw_open, mean r per clip:\n")
+        print("| set | clips | learned | rules |\n|---|---|---|---|")
+        print("\n".join(baked))
+    learned, rules = speed(every)
+    size = motion.SHIPPED.stat().st_size / 1024
+    print(f"\nspeed over {len(every)} lines: the model alone {learned:,.0f}x realtime, the rules' "
+          f"curves {rules:,.0f}x realtime; model {size:.0f} KB")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

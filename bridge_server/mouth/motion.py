@@ -1,0 +1,168 @@
+"""Mouth motion learned from real faces: timed phonemes -> the ten mouth controls per frame.
+
+A small temporal convolution (models/train_motion.py) learned, from GRID's tracked talking
+faces, how a mouth moves through a line: how far the jaw drops on each vowel, how neighbours
+pull on each other, how early the lips round. It reads only the phonemes and their times, so
+any voice works (text-to-speech included). Its controls become any set's channels the way a
+tracked face's do (controls.visemes_from_controls), and the rules' guarantees are kept on top:
+where the rules close the lips (p b m) or touch the teeth (f v), their shape takes over, so
+every closure still shuts fully.
+
+    features (phonemes, duration) -> (N, F) at 100 frames a second   the ONE definition
+    MotionModel.run(features)      -> (N, 10) controls                 onnxruntime
+    learned_channels                  core.curves' "learned" motion     registered below
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+
+from ..core.curves import CurveSettings, register_motion, rule_channels, viseme_weights
+from ..core.errors import EngineUnavailable, InputError
+from ..core.phonemes import phoneme_table
+from ..core.timeline import Phoneme
+from ..core.visemes import VisemeSet
+from .controls import CONTROLS, visemes_from_controls
+
+HOP_S = 0.01  # the model's frame step: finer than any animation rate
+SETS = ("oculus15", "rhubarb", "preston_blair", "vrm5")  # each phoneme's class in each set
+FEATURES_VERSION = "classes4+position-1"  # change when `features` changes; stored in models
+SHIPPED = Path(__file__).resolve().parents[2] / "models" / "motion.onnx"
+TRAIN_COMMAND = "python models/train_motion.py ~/data/ds/s1 --out models/motion.onnx"
+OPENING = [c for c in CONTROLS if c != "mouth_close"]  # what --intensity scales
+SEAL = "mouthClose"  # ARKit's lips held together while the jaw is open
+
+
+@functools.cache
+def classes() -> tuple[tuple[str, str], ...]:
+    """(set, viseme) of every class a phoneme can have in SETS (phonemes.tsv's columns)."""
+    table = phoneme_table()
+    return tuple((s, v) for s in SETS for v in sorted({row[s] for row in table.values()}))
+
+
+def n_features() -> int:
+    return len(classes()) + 3
+
+
+def features(phonemes: list[Phoneme], duration: float) -> np.ndarray:
+    """(N, F) float32, one row per HOP_S from 0 to `duration`: the phoneme heard there as its
+    class in each of SETS (one-hot per set; silence outside phonemes), how far through it
+    (0..1), the log of its length (0 = 0.1 s), and 1 inside a phoneme. Only the phonemes: a
+    model that also heard the sound's log-mel bands read GRID's unseen speakers a little
+    better (jaw r +0.02) and s4's differently recorded sound much worse (-0.08)."""
+    table, index = phoneme_table(), {c: i for i, c in enumerate(classes())}
+    n = int(np.ceil(max(duration, 0.0) / HOP_S)) + 1
+    x = np.zeros((n, n_features()), np.float32)
+    x[:, [index[(s, table["_"][s])] for s in SETS]] = 1.0  # silence
+    ph = len(index)  # the phoneme's position, length and presence follow its classes
+    for p in phonemes:
+        row = table.get(p.ipa)
+        if row is None:
+            raise InputError(f"phoneme {p.ipa!r} is not in phonemes.tsv; normalise it first.")
+        a = min(max(int(round(p.start / HOP_S)), 0), n)
+        b = min(max(int(round(p.end / HOP_S)), a + 1), n)
+        if a >= b:
+            continue
+        x[a:b, :ph] = 0.0
+        x[a:b, [index[(s, row[s])] for s in SETS]] = 1.0
+        x[a:b, ph] = (np.arange(b - a) + 0.5) / (b - a)
+        x[a:b, ph + 1] = np.log(max(p.end - p.start, 1e-3) / 0.1)
+        x[a:b, ph + 2] = 1.0
+    return x
+
+
+class MotionModel:
+    """The trained motion model (ONNX): features (1, T, F) -> controls (1, T, 10), 0..1."""
+
+    def __init__(self, session, path: Path):
+        self.session, self.path = session, path
+        self.metadata = session.get_modelmeta().custom_metadata_map
+        self._check()
+
+    @classmethod
+    def load(cls, path: str | Path) -> MotionModel:
+        path = Path(path)
+        if not path.is_file():
+            raise EngineUnavailable(f"no motion model at {path}; make one with `{TRAIN_COMMAND}`, "
+                                    "or use --motion rules")  # fmt: skip
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise EngineUnavailable("learned motion needs onnxruntime: ./setup.sh") from None
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1  # a line is small; threads cost more than they give
+        try:
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own Fail/InvalidProtobuf types
+            raise InputError(f"{path.name} is not a readable ONNX model ({e}); fix: train it "
+                             f"again with `{TRAIN_COMMAND}`") from None  # fmt: skip
+        return cls(session, path)
+
+    @classmethod
+    @functools.cache
+    def shipped(cls) -> MotionModel:
+        """The project's model (models/motion.onnx), loaded once per process."""
+        return cls.load(SHIPPED)
+
+    def _check(self) -> None:
+        ins, outs = self.session.get_inputs(), self.session.get_outputs()
+        shape = ins[0].shape if ins else None
+        if [i.name for i in ins] != ["features"] or not shape or shape[2] != n_features() or \
+                [o.name for o in outs] != ["controls"]:  # fmt: skip
+            raise InputError(f"{self.path.name} is not a motion model for these features: it "
+                             f"needs input 'features' (1, T, {n_features()}) and output "
+                             f"'controls'; fix: train it with `{TRAIN_COMMAND}`")  # fmt: skip
+        version = self.metadata.get("features_version")
+        if version != FEATURES_VERSION:
+            raise InputError(f"{self.path.name} was trained on features {version!r}, not "
+                             f"{FEATURES_VERSION!r}; fix: train it again with `{TRAIN_COMMAND}`")  # fmt: skip
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """(T, 10) controls in mouth.CONTROLS order for (T, F) features."""
+        out = self.session.run(["controls"], {"features": np.asarray(x, np.float32)[None]})
+        return out[0][0]
+
+
+def controls_at(phonemes: list[Phoneme], times: np.ndarray, model: MotionModel | None = None
+                ) -> dict[str, np.ndarray]:  # fmt: skip
+    """The learned mouth controls at `times` (seconds) for a line's timed phonemes."""
+    model = model or MotionModel.shipped()
+    times = np.asarray(times, float)
+    end = max(float(times[-1]) if len(times) else 0.0, max((p.end for p in phonemes), default=0))
+    c = model.run(features(phonemes, end + HOP_S))
+    grid = np.arange(len(c)) * HOP_S
+    return {name: np.interp(times, grid, c[:, i]) for i, name in enumerate(CONTROLS)}
+
+
+def learned_channels(
+    phonemes: list[Phoneme],
+    vset: VisemeSet,
+    times: np.ndarray,
+    settings: CurveSettings,
+    model: MotionModel | None = None,
+) -> dict[str, np.ndarray]:
+    """Channel weights of `vset` from the learned controls, the rules' contacts on top: k, the
+    rules' weight of the closed and teeth shapes (1 on their frames, easing off around them),
+    blends out = (1 - k) learned + k rules, so every p/b/m closes and every f/v touches. ARKit
+    says how the jaw and the lips move apart: there the jaw keeps the learned opening (a real
+    jaw is not shut on "b": forcing it shut cost the unseen speakers' jaw r 0.04 to 0.09) and
+    mouthClose = k x jawOpen holds the lips together over it."""
+    lead = np.asarray(times, float) + settings.lead  # a lead moves the mouth before the sound
+    controls = controls_at(phonemes, lead, model)
+    for name in OPENING:
+        controls[name] = np.clip(controls[name] * settings.intensity, 0.0, 1.0)
+    learned = visemes_from_controls(controls, vset)
+    rules = rule_channels(phonemes, vset, times, settings)
+    weights = viseme_weights(phonemes, vset, times, settings)
+    k = np.clip(weights[vset.closed] + weights[vset.teeth], 0.0, 1.0)
+    out = {ch: np.clip((1 - k) * learned[ch] + k * rules[ch], 0.0, 1.0) for ch in rules}
+    if SEAL in out:  # ARKit: the jaw keeps its opening through a contact, the lips seal over it
+        out["jawOpen"] = learned["jawOpen"]
+        out[SEAL] = np.clip(k * learned["jawOpen"], 0.0, 1.0)
+    return out
+
+
+register_motion("learned", learned_channels)

@@ -1,0 +1,106 @@
+"""Learned mouth motion (--motion learned): the features, the shipped model and its failures,
+every front end's option, and curves that follow a real face better than the rules' on
+speakers the model never saw. (Closures and contacts under both motions: test_curves.py.)"""
+
+import json
+
+import numpy as np
+import pytest
+
+from bridge_server.cli import main
+from bridge_server.core.curves import CurveSettings, channel_weights
+from bridge_server.core.errors import EngineUnavailable, InputError
+from bridge_server.core.timeline import Phoneme
+from bridge_server.core.visemes import load_set
+from bridge_server.mouth import motion
+from bridge_server.mouth.controls import CONTROLS
+from tests.conftest import SHARED
+
+GRID = SHARED / "grid" / "videos"
+UNSEEN = {  # speakers the shipped model never saw (it trained on s1 alone)
+    "id2_vcd_swwp2s.mpg": "set white with p two soon",
+    "lbax4n.mpg": "lay blue at x four now",
+    "pwij3p.mpg": "place white in j three please",
+}
+
+
+def line(ipas: str, step: float = 0.1, start: float = 0.3) -> list[Phoneme]:
+    return [
+        Phoneme(p, start + i * step, start + (i + 1) * step) for i, p in enumerate(ipas.split())
+    ]
+
+
+def test_features_say_which_class_each_moment_is_and_how_far_through():
+    x = motion.features(line("b ɑ"), 0.6)
+    assert x.shape == (61, motion.n_features())
+    names = motion.classes()
+    per_set = [[i for i, (s, _) in enumerate(names) if s == name] for name in motion.SETS]
+    assert all((x[:, cols].sum(axis=1) == 1).all() for cols in per_set)  # one class per set
+    pp, aa = names.index(("oculus15", "PP")), names.index(("oculus15", "aa"))
+    assert x[35, pp] == 1 and x[45, aa] == 1 and x[10, names.index(("oculus15", "sil"))] == 1
+    at, inside = len(names), len(names) + 2  # how far through the phoneme; inside one
+    assert x[30, at] < x[35, at] < x[39, at] and x[10, inside] == 0 and x[35, inside] == 1
+    with pytest.raises(InputError, match="not in phonemes.tsv"):
+        motion.features([Phoneme("🙂", 0.0, 0.1)], 0.2)
+
+
+def test_the_shipped_model_gives_every_control_in_range():
+    x = motion.features(line("b ɑ m i f u"), 1.0)
+    c = motion.MotionModel.shipped().run(x)
+    assert c.shape == (len(x), len(CONTROLS)) and 0 <= c.min() and c.max() <= 1
+    jaw = c[:, CONTROLS.index("jaw_open")]
+    assert jaw[45] > jaw[5] + 0.1  # the jaw drops on "ɑ", not in the silence before
+
+
+def test_a_missing_or_foreign_model_says_what_to_do(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    with pytest.raises(EngineUnavailable, match="train_motion.py.*--motion rules"):
+        motion.MotionModel.load(tmp_path / "gone.onnx")
+    (tmp_path / "cut.onnx").write_bytes(motion.SHIPPED.read_bytes()[:200])
+    with pytest.raises(InputError, match="cut.onnx is not a readable ONNX model"):
+        motion.MotionModel.load(tmp_path / "cut.onnx")
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, None, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, None, 4])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "id", [x], [y])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+              tmp_path / "other.onnx")  # fmt: skip
+    with pytest.raises(InputError, match="not a motion model"):
+        motion.MotionModel.load(tmp_path / "other.onnx")
+
+
+def test_learned_motion_moves_unlike_the_rules_and_the_lead_moves_it_earlier():
+    vset, times = load_set("arkit"), np.arange(0, 1.2, 1 / 60)
+    phonemes = line("h ɛ l oʊ w ɜ l d")
+    rules = channel_weights(phonemes, vset, times, CurveSettings())
+    learned = channel_weights(phonemes, vset, times, CurveSettings(motion="learned"))
+    assert np.abs(rules["jawOpen"] - learned["jawOpen"]).max() > 0.1
+    early = channel_weights(phonemes, vset, times, CurveSettings(motion="learned", lead=0.1))
+    shift = [np.abs(early["jawOpen"][: -k or None] - learned["jawOpen"][k:]).mean() for k in (0, 6)]
+    assert shift[1] < shift[0] / 2  # 0.1 s is 6 frames at 60 fps
+    held = channel_weights(phonemes, vset, times, CurveSettings(motion="learned", holds=True))
+    assert set(np.unique(np.round(held["jawOpen"], 6))) <= {
+        round(v.channels.get("jawOpen", 0.0), 6) for v in vset.visemes.values()
+    }  # holds: one shape at a time, as the rules make them
+
+
+def test_every_front_end_offers_the_motion(tmp_path, capsys):
+    out = tmp_path / "line.json"
+    code = main(["say", "Bob put the big blue map back.", "--motion", "learned", "-o",
+                 str(tmp_path / "line.wav"), "--timeline", str(out), "-q"])  # fmt: skip
+    assert code == 0
+    timeline = json.loads(out.read_text())
+    assert timeline["curve_settings"]["motion"] == "learned"
+    with pytest.raises(SystemExit):
+        main(["say", "Bob", "--motion", "dance", "--timeline", str(tmp_path / "x.json")])
+    assert "invalid choice: 'dance'" in capsys.readouterr().err
+    from fastapi.testclient import TestClient
+
+    from bridge_server.serve.app import create_app
+
+    with TestClient(create_app()) as client:
+        ok = client.post("/lipsync/text", json={"text": "Bob", "motion": "learned", "wait": True})
+        bad = client.post("/lipsync/text", json={"text": "Bob", "motion": "dance", "wait": True})
+    assert ok.status_code == 200 and ok.json()["curve_settings"]["motion"] == "learned"
+    assert bad.status_code in (400, 422) and "motion" in bad.text
