@@ -19,7 +19,6 @@ line, as x realtime; the model's size.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 import time
@@ -28,26 +27,16 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "models")]
+
+import train_motion as TM  # noqa: E402  (models/: data, evaluation)
 
 from bridge_server.core.curves import CurveSettings, channel_weights  # noqa: E402
 from bridge_server.core.visemes import load_set  # noqa: E402
+from bridge_server.formats.plot import curves_png  # noqa: E402
 from bridge_server.mouth import motion  # noqa: E402
 from bridge_server.mouth.controls import CONTROLS  # noqa: E402
 from bridge_server.pipeline import bake  # noqa: E402
-
-
-def _trainer():
-    spec = importlib.util.spec_from_file_location(
-        "train_motion", ROOT / "models" / "train_motion.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["train_motion"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-TM = _trainer()
 
 
 def lines_of(ds: str):
@@ -75,6 +64,18 @@ def baked_jaw_r(ds: str, lines, how: str) -> list[float]:
     return found
 
 
+def jaw_png(line, name: str) -> bytes:
+    """The tracked jaw of one clip with the learned and the rules' jawOpen, r in the legend."""
+    tracked = line.controls[:, CONTROLS.index("jaw_open")]
+    drawn = {"tracked jaw_open (the video)": tracked}
+    for how in ("learned", "rules"):
+        jaw = TM.curves(line, how, motion.MotionModel.shipped())["jawOpen"]
+        r = TM.pearson(jaw[line.valid], tracked[line.valid])
+        drawn[f"{how} jawOpen (r = {r:.2f})"] = jaw
+    title = f"{name} clip {line.id} (speaker {line.speaker}): jaw from the sound's phonemes"
+    return curves_png(line.times, drawn, title, "0..1")
+
+
 def speed(lines) -> tuple[float, float]:
     """x realtime of the model alone and of the rules' curves, over every line at 25 fps."""
     seconds = sum(float(x.times[-1]) for x in lines)
@@ -93,6 +94,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("sets", nargs="+", metavar="NAME=DS")
     p.add_argument("--bake", type=int, default=0, metavar="N", help="bake N clips of each set")
+    p.add_argument("--plot", metavar="PNG", help="draw the first set's first clip: both jaws and "
+                   "the tracked one")  # fmt: skip
     args = p.parse_args()
     model = motion.MotionModel.shipped()
     print("| set | motion | clips | jaw r | lips apart r | rounding r | closures |")
@@ -112,6 +115,10 @@ def main() -> int:
         print("jawOpen against the tracked jaw_open, mean r per clip:\n")
         print("| set | clips | learned | rules |\n|---|---|---|---|")
         print("\n".join(baked))
+    if args.plot:
+        name, ds = args.sets[0].split("=", 1)
+        Path(args.plot).write_bytes(jaw_png(lines_of(ds)[0], name))
+        print(f"\nwrote {args.plot}")
     learned, rules = speed(every)
     size = motion.SHIPPED.stat().st_size / 1024
     print(f"\nspeed over {len(every)} lines: the model alone {learned:,.0f}x realtime, the rules' "

@@ -388,9 +388,13 @@ of 32, seed {info["seed"]}; the epoch with the best validation word accuracy is 
 ({info["best_epoch"]}). Augmentation: mirroring, rotations (4 degrees sd), time stretch
 0.8-1.25, feature noise 0.05.
 
-Why this input: one training speaker. Per-clip normalised geometry removes what differs
-between speakers (resting shape, mouth size, distance to the camera, range of motion);
-pixels (mouth crops) would carry the one speaker's skin, teeth, beard and light.
+Why this input, measured (2026-12-03): the same network and training with `--inputs controls`
+(the ten controls and their differences only) read less everywhere: s1 test 79.7% (both
+87.7%), s4 41.7% (41.7%), seven more unseen speakers 42.9% (54.8%), shared 27.8% (38.9%); the
+lip points carry what the ten controls summarise away. Why no crops: one training speaker.
+Per-clip normalised geometry removes what differs between speakers (resting shape, mouth size,
+distance to the camera, range of motion); pixels (mouth crops) would carry the one speaker's
+skin, teeth, beard and light.
 
 ## Data
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.util
 import json
 import sys
 import time
@@ -34,11 +33,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(ROOT))
+for _path in (ROOT, ROOT / "models"):  # run as a script from anywhere; the other trainers too
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+import train_lipreader as LR  # noqa: E402  (models/: dataset loading, split, determinism)
 from torch import nn  # noqa: E402
 
 from bridge_server.core.curves import CurveSettings, channel_weights  # noqa: E402
@@ -47,19 +48,6 @@ from bridge_server.core.visemes import load_set  # noqa: E402
 from bridge_server.mouth import motion  # noqa: E402
 from bridge_server.mouth.controls import CONTROLS  # noqa: E402
 
-
-def _lipreader_trainer():
-    """models/train_lipreader.py (its dataset loading, split and determinism), by path."""
-    spec = importlib.util.spec_from_file_location(
-        "train_lipreader", ROOT / "models" / "train_lipreader.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["train_lipreader"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-LR = _lipreader_trainer()
 STRETCH, JITTER_S, DROPOUT = 0.1, 0.015, 0.1
 
 

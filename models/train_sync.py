@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.util
 import json
 import sys
 import time
@@ -30,29 +29,18 @@ import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(ROOT))
+for _path in (ROOT, ROOT / "models"):  # run as a script from anywhere; the other trainers too
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+import train_lipreader as LR  # noqa: E402  (models/: its dataset loading and split)
 from torch import nn  # noqa: E402
 
 from bridge_server.media.audio import load_audio  # noqa: E402
 from bridge_server.mouth import sync as sm  # noqa: E402
 
-
-def _lipreader_trainer():
-    """models/train_lipreader.py (its dataset loading and split), imported by path."""
-    spec = importlib.util.spec_from_file_location(
-        "train_lipreader", ROOT / "models" / "train_lipreader.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["train_lipreader"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-LR = _lipreader_trainer()
 REACH = round(sm.MAX_OFFSET_S / (sm.HOP_S * sm.HOPS_PER_FRAME))  # 25 frames at 25 fps
 SHIFTS = np.arange(-REACH, REACH + 1)  # video frames from -1 s to +1 s; 0 is the truth
 

@@ -120,6 +120,19 @@ def sync_png(curve, offset_ms: float, title: str = "") -> bytes:
     return _png(fig, ax, plt)
 
 
+def curves_png(times, curves: dict, title: str = "", ylabel: str = "") -> bytes:
+    """Several curves over the same frames, one colour each (label -> values)."""
+    width = min(40.0, 4.0 + 2.5 * float(times[-1] if len(times) else 1))
+    fig, ax, plt = _one_panel(width, 3.0, title)
+    for (label, values), colour in zip(
+        curves.items(), ("0.2", "tab:orange", "tab:blue", "tab:green")
+    ):
+        ax.plot(times, values, color=colour, lw=2.0 if colour == "0.2" else 1.5, label=label)
+    ax.set_xlabel("seconds")
+    ax.set_ylabel(ylabel)
+    return _png(fig, ax, plt)
+
+
 def _one_panel(width: float, height: float, title: str):
     require("matplotlib", INSTALL)
     import matplotlib

@@ -23,9 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from ..core.errors import EngineUnavailable, InputError
+from ..core.errors import InputError
 from ..core.timeline import viseme_at
 from ..core.visemes import load_set
+from ..engines import onnx
 from ..mouth.features import FEATURES_VERSION, N_FEATURES, features
 from ..pipeline import say
 from . import decode
@@ -61,27 +62,8 @@ class LipReaderModel:
         """Open the model; a missing file or onnxruntime is EngineUnavailable, a file that is not
         a lip reader of this version is InputError, each saying what to do."""
         path = Path(path)
-        if not path.is_file():
-            raise EngineUnavailable(
-                f"no lip-reader model at {path}; fix: use the one in the project's "
-                f"models/ folder, train one with `{TRAIN_COMMAND}`, or read with "
-                "--method template"
-            )
-        try:
-            import onnxruntime as ort
-        except ImportError as e:
-            raise EngineUnavailable(
-                f"onnxruntime is not installed ({e}); fix: .venv/bin/pip install onnxruntime"
-            ) from e
-        options = ort.SessionOptions()
-        options.log_severity_level = 3  # errors come back as exceptions, not console noise
-        try:
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph/... types
-            raise InputError(
-                f"{path} is not a readable ONNX model ({str(e).splitlines()[0][:200]}); fix: "
-                f"train it again with `{TRAIN_COMMAND}`"
-            ) from e
+        session = onnx.session(path, "lip-reader model", "use the project's models/lipreader.onnx, "
+                               f"train one with `{TRAIN_COMMAND}`, or read with --method template")  # fmt: skip
         model = cls(path, session, dict(session.get_modelmeta().custom_metadata_map))
         model._check()
         return model

@@ -21,10 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from ..core.curves import CurveSettings, register_motion, rule_channels, viseme_weights
-from ..core.errors import EngineUnavailable, InputError
+from ..core.errors import InputError
 from ..core.phonemes import phoneme_table
 from ..core.timeline import Phoneme
 from ..core.visemes import VisemeSet
+from ..engines import onnx
 from .controls import CONTROLS, visemes_from_controls
 
 HOP_S = 0.01  # the model's frame step: finer than any animation rate
@@ -85,20 +86,12 @@ class MotionModel:
     @classmethod
     def load(cls, path: str | Path) -> MotionModel:
         path = Path(path)
-        if not path.is_file():
-            raise EngineUnavailable(f"no motion model at {path}; make one with `{TRAIN_COMMAND}`, "
-                                    "or use --motion rules")  # fmt: skip
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise EngineUnavailable("learned motion needs onnxruntime: ./setup.sh") from None
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1  # a line is small; threads cost more than they give
-        try:
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime raises its own Fail/InvalidProtobuf types
-            raise InputError(f"{path.name} is not a readable ONNX model ({e}); fix: train it "
-                             f"again with `{TRAIN_COMMAND}`") from None  # fmt: skip
+        session = onnx.session(
+            path,
+            "motion model",
+            f"train one with `{TRAIN_COMMAND}`, or use --motion rules",
+            threads=1,
+        )  # a line is small: threads cost more
         return cls(session, path)
 
     @classmethod

@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from ..core.errors import EngineUnavailable, InputError
+from ..core.errors import InputError
+from ..engines import onnx
 from .features import N_FEATURES, features
 
 FEATURES_VERSION = "lips5+logmel20-1"
@@ -104,18 +105,8 @@ class SyncModel:
     @classmethod
     def load(cls, path: str | Path) -> SyncModel:
         path = Path(path)
-        if not path.is_file():
-            raise EngineUnavailable(f"no sync model at {path}; fix: use the project's "
-                                    f"models/sync.onnx, or train one with `{TRAIN_COMMAND}`")  # fmt: skip
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        try:
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime's own Fail/InvalidGraph types
-            raise InputError(f"{path} is not a readable ONNX model ({str(e)[:200]}); fix: "
-                             f"train it again with `{TRAIN_COMMAND}`") from e  # fmt: skip
+        session = onnx.session(path, "sync model", "use the project's models/sync.onnx, or "
+                               f"train one with `{TRAIN_COMMAND}`")  # fmt: skip
         meta = session.get_modelmeta().custom_metadata_map
         if meta.get("features_version") != FEATURES_VERSION:
             raise InputError(f"{path} is not a sync model for features {FEATURES_VERSION}; "
