@@ -114,9 +114,17 @@ class MotionModel:
                              f"{FEATURES_VERSION!r}; fix: train it again with `{TRAIN_COMMAND}`")  # fmt: skip
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        """(T, 10) controls in mouth.CONTROLS order for (T, F) features."""
+        """(T, 10) controls in mouth.CONTROLS order for (T, F) features, less what the model
+        shows in silence: a mouth at rest is exactly the rest shape (it learned a speaker whose
+        tracked rest is not quite 0)."""
         out = self.session.run(["controls"], {"features": np.asarray(x, np.float32)[None]})
-        return out[0][0]
+        return np.clip(out[0][0] - self.rest, 0.0, 1.0)
+
+    @functools.cached_property
+    def rest(self) -> np.ndarray:
+        """(10,) the controls the model gives in a long silence."""
+        silence = features([], 2.0)
+        return self.session.run(["controls"], {"features": silence[None]})[0][0][100]
 
 
 def controls_at(phonemes: list[Phoneme], times: np.ndarray, model: MotionModel | None = None
