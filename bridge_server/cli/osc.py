@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 
+from ..core.curves import MOTIONS
 from ..core.errors import InputError
 from ..core.timeline import Timeline
 from ..osc import live
@@ -50,7 +51,14 @@ def _live_options(p: argparse.ArgumentParser) -> None:
         const="",
         metavar="AUDIO",
         help="instead of a timeline: send the mouth as it is heard, from the microphone, or from "
-        "this audio file played as a live stream (pocketsphinx phone loop; about 0.1 s behind)",
+        "this audio file played as a live stream",
+    )
+    p.add_argument(
+        "--motion",
+        choices=MOTIONS,
+        default="learned",
+        help="with --live: learned (the live motion model hears the sound, any language, about "
+        "0.05 s behind) or rules (pocketsphinx's English phone loop, about 0.1 s behind)",
     )
     p.add_argument(
         "--device",
@@ -121,7 +129,8 @@ def _stream_live(a: argparse.Namespace, host: str, port: int) -> int:
     source = a.live or live.Microphone(a.device, a.seconds)
     if not a.quiet and not a.live:
         print(f"listening to {source.name}; Ctrl-C stops", file=sys.stderr)
-    stats = live.stream(source, host, port, preset=a.preset, fps=osc.check_fps(a.fps))
+    stats = live.stream(source, host, port, preset=a.preset, fps=osc.check_fps(a.fps),
+                        motion=a.motion)  # fmt: skip
     if not a.quiet:
         print(
             f"streamed {stats.seconds:.1f} s live to {host}:{port}: {stats.frames_sent} "

@@ -1,11 +1,12 @@
 """Live lip sync: sound in as it comes (a microphone, or a file played as a stream), curves
-out over OSC.
+out over OSC. Two ways to hear the mouth, fed 20 ms of sound at a time:
 
-The incremental engine is pocketsphinx's phone loop: each 20 ms of sound goes in as it
-arrives, and its partial hypothesis ends a few frames behind the sound. The mouth shows the
-viseme of the newest phone heard, eased in over EASE_S so single-frame changes do not flicker.
-The utterance restarts every RESTART_S at a quiet moment: reading a partial hypothesis costs
-time in proportion to the utterance's length.
+- learned (the default): the live motion model (mouth.listen) turns the sound's log-mel bands
+  into the mouth controls of the moment 20 ms before the newest sound, for any language;
+- rules: pocketsphinx's phone loop, whose partial hypothesis ends a few frames behind the
+  sound; the mouth shows the viseme of the newest phone heard, eased in over EASE_S so
+  single-frame changes do not flicker. The utterance restarts every RESTART_S at a quiet
+  moment: reading a partial hypothesis costs time in proportion to the utterance's length.
 """
 
 from __future__ import annotations
@@ -19,12 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.curves import MOTIONS
 from ..core.errors import EngineUnavailable, InputError
 from ..core.phonemes import normalize
 from ..core.progress import Progress, check_cancel, no_progress
 from ..core.visemes import load_set
 from ..engines import pocketsphinx
 from ..media.audio import iter_audio
+from ..mouth.controls import viseme_weights_from_controls, visemes_from_controls
+from ..mouth.listen import Listener, controls_dict
 from . import stream as osc
 
 RATE = 16000
@@ -51,6 +55,47 @@ class LiveStats:
             "phones": len(self.latencies_ms),
             "latency_ms": {"p50": self.latency(50), "p95": self.latency(95)},
         }
+
+
+SHAPES = load_set("oculus15")  # the shapes whose changes the latency statistics time
+CONTACT_SHAPES = (SHAPES.closed, SHAPES.teeth)  # the model's contacts (listen.CONTACTS), so named
+
+
+class LiveVoice:
+    """The mouth the live motion model hears, as the set's channel weights (mouth.listen)."""
+
+    def __init__(self, vset, channels: list[str]):
+        self.listener = Listener()
+        self.vset, self.channels = vset, channels
+        self.weights, self.shown = np.zeros(len(channels)), ""
+        self.contacts = [  # the set's closed and teeth shapes as channel weights
+            np.array([vset.visemes[v].channels.get(c, 0.0) for c in channels])
+            for v in (vset.closed, vset.teeth)
+        ]
+
+    def feed(self, samples: np.ndarray) -> tuple[np.ndarray, float | None]:
+        """(the channel weights now; the moment of sound a new shape shows, or None). Where
+        the model hears the lips close or touch the teeth (k), that shape is put on top:
+        (1 - k) x the controls' mix + k x the set's closed or teeth shape."""
+        times, rows, touch = self.listener.feed(samples)
+        if not len(times):
+            return self.weights, None
+        now = controls_dict(rows[-1:])
+        mix = visemes_from_controls(now, self.vset)
+        weights = np.array([float(mix[c][0]) for c in self.channels])
+        k = np.clip(touch[-1], 0.0, 1.0)
+        contact = int(np.argmax(k))
+        shape = self.contacts[contact]
+        self.weights = (1 - k[contact]) * weights + k[contact] * shape
+        shares = viseme_weights_from_controls(now, SHAPES)  # which shape it is, for the stats
+        name = (
+            CONTACT_SHAPES[contact] if k[contact] > 0.5 else max(shares, key=lambda v: shares[v][0])
+        )
+        changed, self.shown = name != self.shown, name
+        return self.weights, float(times[-1]) if changed and name != SHAPES.rest else None
+
+    def close(self) -> None:
+        pass
 
 
 class LivePhones:
@@ -83,6 +128,30 @@ class LivePhones:
         self._decoder.end_utt()
 
 
+class PhoneMouth:
+    """The newest phone's viseme as the set's channel weights (the phone loop, rules)."""
+
+    def __init__(self, vset, channels: list[str]):
+        self.phones, self.vset, self.channels, self.shown = LivePhones(), vset, channels, None
+
+    def feed(self, samples: np.ndarray) -> tuple[np.ndarray, float | None]:
+        """(the channel weights now; the moment of sound a new shape shows, or None)."""
+        ipa, started = self.phones.feed(samples)
+        new = (ipa, started) != self.shown and ipa != "_"
+        self.shown = (ipa, started) if new else self.shown
+        return _weights(self.vset, self.channels, ipa), started if new else None
+
+    def close(self) -> None:
+        self.phones.close()
+
+
+def _hearing(motion: str, vset, channels: list[str]):
+    """How the stream hears the mouth: the live motion model (learned) or the phone loop."""
+    if motion not in MOTIONS:
+        raise InputError(f"motion must be one of {', '.join(MOTIONS)}; got {motion!r}.")
+    return LiveVoice(vset, channels) if motion == "learned" else PhoneMouth(vset, channels)
+
+
 def stream(
     source,
     host: str,
@@ -91,41 +160,42 @@ def stream(
     preset: str = "generic",
     fps: float = 60.0,
     realtime: bool = True,
+    motion: str = "learned",
     progress: Progress = no_progress,
     stats: LiveStats | None = None,
 ) -> LiveStats:
     """Send the mouth over OSC as `source` is heard: an audio file (or its bytes) played as if
-    live, or chunks of 16 kHz samples as they come (`microphone()`)."""
+    live, or chunks of 16 kHz samples as they come (`microphone()`). `motion`: learned (the
+    live motion model) or rules (the phone loop's visemes)."""
     chosen = osc.load_preset(preset)
     vset = load_set(chosen.viseme_set or "oculus15")
     channels = list(vset.channels)
     build = osc.message_builder(chosen, channels, None)
+    hearing = _hearing(motion, vset, channels)  # a missing model fails before any packet
     client = osc.open_client(host, port)
-    phones, stats = LivePhones(), stats or LiveStats()
+    stats = stats or LiveStats()
     chunks = iter(played(source, realtime) if isinstance(source, (str, Path, bytes)) else source)
     weights, step = np.zeros(len(channels)), 1.0 / osc.check_fps(fps)
-    next_frame, shown, heard = 0.0, None, Arrivals()
-    ease = min(1.0, CHUNK_S / EASE_S)
+    next_frame, heard = 0.0, Arrivals()
+    ease = min(1.0, CHUNK_S / EASE_S) if motion == "rules" else 1.0  # the model is smooth
     try:
         for chunk in chunks:
             stats.seconds += len(chunk) / RATE
             heard.add(stats.seconds)
-            ipa, started = phones.feed(chunk)
-            target = _weights(vset, channels, ipa)
+            target, moment = hearing.feed(chunk)
             weights += (target - weights) * ease
             while next_frame <= stats.seconds:
                 client.send(osc.make_bundle(0, build(np.clip(weights, 0, 1))))  # 0 = at once
                 stats.frames_sent += 1
                 next_frame += step
-            if (ipa, started) != shown and ipa != "_":
-                shown = (ipa, started)
-                stats.latencies_ms.append(heard.since(started) * 1000)
+            if moment is not None:  # a new shape: how long since its sound was heard
+                stats.latencies_ms.append(heard.since(moment) * 1000)
             check_cancel(progress, 0.0, "streaming live")
     except KeyboardInterrupt:  # Ctrl-C ends a live stream as the end of the sound would
         pass
     finally:
         getattr(chunks, "close", lambda: None)()  # a microphone closes its device now
-        phones.close()
+        hearing.close()
         client.send(osc.make_bundle(0, build([0.0] * len(channels))))  # the mouth at rest
         stats.overflows = getattr(source, "overflows", 0)
     return stats

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from ..core.curves import Animation, option_fields
+from ..core.curves import MOTIONS, Animation, option_fields
 from ..core.errors import InputError
 from ..core.rigs import RigMapping, apply, presets, resolve
 from ..core.text import MAX_CHARS
@@ -265,6 +265,9 @@ class LiveRequest(OscTarget):
 
     device: str | None = Field(None, description="input device name or number (GET /osc/devices)")
     seconds: float | None = Field(None, gt=0, le=PLAYBACK_LIMIT_S, description="stop after")
+    motion: str = Field("learned", description="learned (the live motion model hears the "
+                        "sound, any language) or rules (the English phone loop)",
+                        json_schema_extra=schema(one_of(list(MOTIONS))))  # fmt: skip
 
 
 class RigMatch(BaseModel):

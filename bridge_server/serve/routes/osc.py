@@ -65,8 +65,8 @@ def live_start(request: Request, body: Annotated[LiveRequest, Body()]) -> JSONRe
     microphone, stats = live.Microphone(body.device, body.seconds), live.LiveStats()
 
     def work(progress):
-        live.stream(microphone, host, port, preset=preset, fps=fps, progress=progress,
-                    stats=stats)  # fmt: skip
+        live.stream(microphone, host, port, preset=preset, fps=fps, motion=body.motion,
+                    progress=progress, stats=stats)  # fmt: skip
         return {"live": stats}
 
     job = request.app.state.playbacks.submit("live", work)
