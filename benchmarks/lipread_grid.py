@@ -23,8 +23,10 @@ so the numbers are the reader's alone; NAME=DS@test keeps only the clips of the 
 script's test split, for the speaker it trained on): the shipped model (models/lipreader.onnx) against the
 template matcher with the GRID grammar, word and sentence accuracy and per slot; the model
 given the sound's word spans (an upper bound: how much is lost finding the words on the lips
-rather than telling them apart); and speed, the model alone in frames per second and
-`lipsync lipread --grammar grid` end to end (tracking included) in x realtime.
+rather than telling them apart); speed, the model alone in frames per second and
+`lipsync lipread --grammar grid` end to end (tracking included) in x realtime; and the lips'
+activity against the sound's words, with what trimming to it gives `--script` timing and the
+template matcher.
 """
 
 from __future__ import annotations
@@ -206,8 +208,36 @@ def dataset_clips(ds: Path, limit: int | None = None) -> list[tuple[str, str, ob
         words = json.loads((folder / "timeline.json").read_text())["words"]
         spans = [(int(np.searchsorted(z["times"], w["start"])),
                   int(np.searchsorted(z["times"], w["end"]))) for w in words]  # fmt: skip
-        out.append((row["id"], row["transcript"].lower(), mouth, spans))
+        out.append((row["id"], row["transcript"].lower(), mouth, spans, words))
     return out
+
+
+def activity_row(name: str, clips, model) -> str:
+    """When the lips speak against the sound's words, and what trimming to it gives: script
+    timing (word starts against the sound's alignment) and the template matcher's words."""
+    from bridge_server.core.timeline import Word
+
+    agree, lips_only, words_only, whole, trimmed, read = [], [], [], [], [], [0, 0, 0]
+    grammar = lipread.load_grammar("grid")
+    for _, text, mouth, _, words in clips:
+        active = lipread.lip_activity(mouth, model)
+        heard = [Word(w["text"], w["start"], w["end"]) for w in words]
+        a, b = active.against(heard)
+        lips_only.append(a)
+        words_only.append(b)
+        agree.append(1 - (a + b) / max(float(mouth.times[-1]), 1e-9))
+        for speaking, errors in ((None, whole), (active, trimmed)):
+            timed = lipread.time_script(mouth, text, speaking).words
+            errors += [abs(t.start - w["start"]) * 1000 for t, w in zip(timed, words)]
+        part, start = lipread.trimmed(mouth, active.spans)
+        for i, m in enumerate((mouth, part)):
+            said = lipread.read_grammar(m, grammar, 1)[0].text.split()
+            read[i] += sum(x == y for x, y in zip(said, text.split()))
+        read[2] += len(text.split())
+    return (f"| {name} | {len(clips)} | {np.mean(agree):.1%} | {np.median(lips_only):.2f} / "
+            f"{np.max(lips_only):.2f} | {np.median(words_only):.2f} / {np.max(words_only):.2f} | "
+            f"{np.median(whole):.0f} / {np.mean(whole):.0f} | {np.median(trimmed):.0f} / "
+            f"{np.mean(trimmed):.0f} | {read[0] / read[2]:.1%} | {read[1] / read[2]:.1%} |")  # fmt: skip
 
 
 def model_rows(name: str, clips, grammar, model) -> list[str]:
@@ -216,7 +246,7 @@ def model_rows(name: str, clips, grammar, model) -> list[str]:
 
     said = {"model": [], "model, the sound's word spans": [], "template matcher": []}
     run_s, frames = 0.0, 0
-    for _, _, mouth, spans in clips:
+    for _, _, mouth, spans, _ in clips:
         began = time.perf_counter()
         lp = model.word_log_posteriors(features(mouth))
         run_s, frames = run_s + time.perf_counter() - began, frames + len(lp)
@@ -289,6 +319,7 @@ def datasets_report(named: list[str]) -> None:
 
     model = LipReaderModel.shipped()
     grammar = lipread.load_grammar("grid")
+    activity = []
     print("| set | reader | clips | words | sentences | " + " | ".join(SLOTS) + " |")
     print("|---|---|---|---|---|" + "---|" * len(SLOTS))
     for item in named:
@@ -298,6 +329,15 @@ def datasets_report(named: list[str]) -> None:
             clips = [c for c in clips if _split_of(c[0]) == "test"]
         for row in model_rows(name, clips, grammar, model):
             print(row, flush=True)
+        activity.append(activity_row(name, clips, model))
+    print("\nWhen the lips speak (the model's activity, threshold 0.5) against the sound's words:")
+    print("the share of the clip where they agree, seconds of lips speaking with no word and of")
+    print("words with the lips at rest (median / max); `--script` timing's word-start error (ms,")
+    print("median / mean) over the whole clip and trimmed to where the lips speak; the template")
+    print("matcher's GRID words on the whole clip and trimmed:\n")
+    print("| set | clips | agree | lips only s | words only s | script timing, whole | trimmed "
+          "| template words, whole | trimmed |\n|---|---|---|---|---|---|---|---|---|")  # fmt: skip
+    print("\n".join(activity))
     print(
         f"\nend to end on {GRID / 'videos' / 'lbax4n.mpg'}: {end_to_end(GRID / 'videos' / 'lbax4n.mpg')}"
     )
