@@ -429,6 +429,19 @@ speakers, 88.6% on unseen ones.
 # --- command line -------------------------------------------------------------------------
 
 
+def card_facts(parts: dict, tests: dict, began: float, script: str, argv) -> dict:
+    """What every model card says of its data and making: clip counts, speakers, the unseen
+    sets, the date, the time taken and the command (items with .speaker)."""
+    return {
+        "train": len(parts["train"]), "validation": len(parts["validation"]),
+        "speakers": ", ".join(sorted({c.speaker for c in parts["train"]})),
+        "tests": "; ".join(f"{k}: {len(v)} clips of {', '.join(sorted({c.speaker for c in v}))}"
+                           for k, v in tests.items()) or "none given",
+        "date": datetime.date.today().isoformat(), "seconds": time.time() - began,
+        "command": f"python models/{script} " + " ".join(argv or sys.argv[1:]),
+    }  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("train_sets", nargs="+", type=Path, metavar="TRAIN_DS")
@@ -474,12 +487,7 @@ def main(argv: list[str] | None = None) -> int:
     card = write_card(args.out.with_suffix(".md"), {
         "results": results, "vocab": vocab, "params": sum(q.numel() for q in model.parameters()),
         "epochs": args.epochs, "seed": args.seed, "best_epoch": best_epoch,
-        "train": len(parts["train"]), "validation": len(parts["validation"]),
-        "speakers": ", ".join(sorted({c.speaker for c in parts["train"]})),
-        "tests": "; ".join(f"{k}: {len(v)} clips of {', '.join(sorted({c.speaker for c in v}))}"
-                           for k, v in tests.items()) or "none given",
-        "date": datetime.date.today().isoformat(), "seconds": time.time() - began,
-        "command": "python models/train_lipreader.py " + " ".join(argv or sys.argv[1:]),
+        **card_facts(parts, tests, began, "train_lipreader.py", argv),
     })  # fmt: skip
     print(f"wrote {args.out} and {card} ({time.time() - began:.0f} s)")
     return 0

@@ -24,7 +24,6 @@ the tracked real mouth: Pearson r per clip, averaged.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import sys
 import time
@@ -323,12 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     card = write_card(args.out.with_suffix(".md"), {
         "results": results, "params": sum(q.numel() for q in net.parameters()),
         "epochs": args.epochs, "seed": args.seed, "seeds": args.seeds, "best": best,
-        "train": len(parts["train"]), "validation": len(parts["validation"]),
-        "speakers": ", ".join(sorted({x.speaker for x in parts["train"]})),
-        "tests": "; ".join(f"{k}: {len(v)} clips of {', '.join(sorted({x.speaker for x in v}))}"
-                           for k, v in tests.items()) or "none given",
-        "date": datetime.date.today().isoformat(), "seconds": time.time() - began,
-        "command": "python models/train_motion.py " + " ".join(argv or sys.argv[1:]),
+        **LR.card_facts(parts, tests, began, "train_motion.py", argv),
     })  # fmt: skip
     print(f"wrote {args.out} and {card} ({time.time() - began:.0f} s)")
     return 0

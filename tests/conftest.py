@@ -52,6 +52,18 @@ def grid_mouths() -> dict:
         return {c.name: read_mouth(c) for c in clips}
 
 
+@pytest.fixture(scope="session")
+def grid_dataset(tmp_path_factory) -> Path:
+    """The four GRID clips built by the dataset builder once per run (for the trainers)."""
+    from bridge_server import dataset
+
+    grid = SHARED / "grid"
+    out = tmp_path_factory.mktemp("grid_dataset") / "ds"
+    result = dataset.build(grid / "videos", out, transcripts=grid / "transcripts.tsv")
+    assert not result.failed, result.failed
+    return out
+
+
 def refuse_sound(mp: pytest.MonkeyPatch) -> None:
     """Make every way of loading sound fail (lip reading must never hear the clip)."""
 

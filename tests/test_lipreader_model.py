@@ -44,14 +44,9 @@ def trainer():
 
 
 @pytest.fixture(scope="module")
-def ds(tmp_path_factory):
-    """A dataset of the four GRID clips, made by the dataset builder once per module."""
-    from bridge_server import dataset
-
-    out = tmp_path_factory.mktemp("lipreader") / "ds"
-    result = dataset.build(GRID / "videos", out, transcripts=GRID / "transcripts.tsv")
-    assert not result.failed, result.failed
-    return out
+def ds(grid_dataset):
+    """A dataset of the four GRID clips (the dataset builder's, once per run)."""
+    return grid_dataset
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from bridge_server.core.timeline import Phoneme
 from bridge_server.core.visemes import load_set
 from bridge_server.mouth import motion
 from bridge_server.mouth.controls import CONTROLS
-from tests.conftest import SHARED
+from tests.conftest import ROOT, SHARED
 
 GRID = SHARED / "grid" / "videos"
 UNSEEN = {  # speakers the shipped model never saw (it trained on s1 alone)
@@ -104,3 +104,27 @@ def test_every_front_end_offers_the_motion(tmp_path, capsys):
         bad = client.post("/lipsync/text", json={"text": "Bob", "motion": "dance", "wait": True})
     assert ok.status_code == 200 and ok.json()["curve_settings"]["motion"] == "learned"
     assert bad.status_code in (400, 422) and "motion" in bad.text
+
+
+@pytest.mark.slow
+def test_the_training_script_makes_a_model_the_run_time_loads(grid_dataset, tmp_path):
+    """models/train_motion.py end to end on the four GRID clips (one epoch: it checks the
+    script, the export and the card, not the motion; the card holds the real numbers)."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "models"))
+    try:
+        import train_motion
+    finally:
+        sys.path.remove(str(ROOT / "models"))
+    out = tmp_path / "motion.onnx"
+    ds = str(grid_dataset)
+    assert train_motion.main([ds, "--out", str(out), "--epochs", "1", "--seeds", "2",
+                              "--test", f"again={ds}"]) == 0  # fmt: skip
+    model = motion.MotionModel.load(out)
+    assert (
+        model.metadata["seeds"] == "2"
+        and model.run(motion.features(line("b ɑ"), 0.5)).shape[1] == 10
+    )
+    card = out.with_suffix(".md").read_text()
+    assert "| again | learned | 4 |" in card and "| again | rules | 4 |" in card
