@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import re
 import sys
 import time
@@ -42,7 +41,10 @@ from unittest import mock
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path[:0] = [
+    str(Path(__file__).resolve().parents[1]),
+    str(Path(__file__).resolve().parents[1] / "models"),
+]
 
 from bridge_server.evaluate.speech import edits  # noqa: E402
 from bridge_server.lipread import reader as lipread  # noqa: E402
@@ -299,19 +301,9 @@ def end_to_end(video: Path) -> str:
 
 def _split_of(clip_id: str) -> str:
     """models/train_lipreader.py's fixed split of a clip (train, validation or test)."""
-    return _trainer().split_of(clip_id)
+    import train_lipreader  # models/ (on the path below); torch only when a split is asked for
 
-
-@functools.cache
-def _trainer():
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "models" / "train_lipreader.py"
-    spec = importlib.util.spec_from_file_location("train_lipreader", path)
-    trainer = importlib.util.module_from_spec(spec)
-    sys.modules["train_lipreader"] = trainer
-    spec.loader.exec_module(trainer)
-    return trainer
+    return train_lipreader.split_of(clip_id)
 
 
 def datasets_report(named: list[str]) -> None:

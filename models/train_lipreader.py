@@ -213,6 +213,21 @@ def deterministic(seed: int, threads: int = 2):
         torch.use_deterministic_algorithms(det)
 
 
+class BestEpoch:
+    """The weights after the epoch that scored best on validation, put back at the end."""
+
+    def __init__(self):
+        self.score, self.state = float("-inf"), None
+
+    def offer(self, score: float, net: nn.Module) -> None:
+        if score > self.score:
+            self.score, self.state = score, {k: v.clone() for k, v in net.state_dict().items()}
+
+    def restore(self, net: nn.Module) -> None:
+        if self.state is not None:
+            net.load_state_dict(self.state)
+
+
 def _pad(items: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]):
     t = max(len(f) for f, *_ in items)
     x = np.zeros((len(items), t, N_FEATURES), np.float32)
@@ -236,7 +251,7 @@ def train(clips, vocab, *, epochs, seed, validation=(), slots=None, batch=32, lr
         )
         loss_fn = nn.CrossEntropyLoss(reduction="none")
         order, targets = mirror_order(clips), [c.word_targets(vocab) for c in clips]
-        best, best_state = -1.0, None
+        best = BestEpoch()
         for epoch in range(epochs):
             model.train()
             for start in range(0, len(clips), batch):
@@ -258,10 +273,8 @@ def train(clips, vocab, *, epochs, seed, validation=(), slots=None, batch=32, lr
             if validation:
                 acc = accuracy(model, validation, vocab, slots)["words"]
                 log(f"epoch {epoch + 1:3d}: loss {loss.item():.3f}, validation words {acc:.3f}")
-                if acc > best:
-                    best, best_state = acc, {k: v.clone() for k, v in model.state_dict().items()}
-        if best_state is not None:
-            model.load_state_dict(best_state)
+                best.offer(acc, model)
+        best.restore(model)
         model.eval()
     return model
 

@@ -111,7 +111,7 @@ def train(lines: list[Line], *, epochs: int, seed: int, validation=(), batch=32,
     with LR.deterministic(seed) as rng:
         net = MotionNet()
         opt = torch.optim.Adam(net.parameters(), lr=lr)
-        best, best_state = -2.0, None
+        best = LR.BestEpoch()
         for epoch in range(epochs):
             net.train()
             for start in range(0, len(lines), batch):
@@ -132,10 +132,8 @@ def train(lines: list[Line], *, epochs: int, seed: int, validation=(), batch=32,
             if validation:
                 r = evaluate(net, validation, ("learned",))["learned"]["jaw"]
                 log(f"epoch {epoch + 1:3d}: loss {loss.item():.4f}, validation jaw r {r:.3f}")
-                if r > best:
-                    best, best_state = r, {k: v.clone() for k, v in net.state_dict().items()}
-        if best_state is not None:
-            net.load_state_dict(best_state)
+                best.offer(r, net)
+        best.restore(net)
         net.eval()
     return net
 

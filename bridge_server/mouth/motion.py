@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.curves import CurveSettings, register_motion, rule_channels, viseme_weights
+from ..core.curves import CurveSettings, register_motion, to_channels, viseme_weights
 from ..core.errors import InputError
 from ..core.phonemes import phoneme_table
 from ..core.timeline import Phoneme
@@ -156,8 +156,8 @@ def learned_channels(
     for name in OPENING:
         controls[name] = np.clip(controls[name] * settings.intensity, 0.0, 1.0)
     learned = visemes_from_controls(controls, vset)
-    rules = rule_channels(phonemes, vset, times, settings)
-    weights = viseme_weights(phonemes, vset, times, settings)
+    weights = viseme_weights(phonemes, vset, times, settings)  # never holds: those are rules
+    rules = to_channels(weights, vset)
     k = np.clip(weights[vset.closed] + weights[vset.teeth], 0.0, 1.0)
     out = {ch: np.clip((1 - k) * learned[ch] + k * rules[ch], 0.0, 1.0) for ch in rules}
     if SEAL in out:  # ARKit: the jaw keeps its opening through a contact, the lips seal over it
