@@ -50,6 +50,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
         flag = "--" + name.replace("_", "-")
         p.add_argument(flag, type=float, default=o["default"], help=o["help"])
     p.add_argument("--holds", action="store_true", help=OPTIONS["holds"]["help"])
+    p.add_argument("--rhubarb-rules", action="store_true", help=OPTIONS["rhubarb_rules"]["help"])
     p.add_argument("--motion", choices=OPTIONS["motion"]["choices"],
                    default=OPTIONS["motion"]["default"], help=OPTIONS["motion"]["help"])  # fmt: skip
     p.add_argument("--video-weight", type=float, default=0.5, help="videos: follow the face 0..1")
@@ -173,6 +174,7 @@ def _settings(a, path: Path, frame_offset: int) -> SimpleNamespace:
         engine=a.engine,
         viseme_set=a.visemes,
         holds=a.holds,
+        rhubarb_rules=a.rhubarb_rules,
         motion=a.motion,
         **{name: getattr(a, name) for name in NUMBERS},
         frame_offset=frame_offset,

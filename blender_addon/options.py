@@ -11,7 +11,7 @@ from pathlib import Path
 PATH = Path(__file__).resolve().with_name("options.json")
 # the bridge's animation options the add-on offers, under the bridge's names (properties.py
 # makes one property each; request.py sends each as the field of that name)
-ANIMATION = ("intensity", "smoothing", "holds", "lead", "max_error", "motion")
+ANIMATION = ("intensity", "smoothing", "holds", "lead", "max_error", "motion", "rhubarb_rules")
 
 
 def load(path: Path = PATH) -> dict:

@@ -155,6 +155,7 @@ class LIPSYNC_PT_panel(bpy.types.Panel):
             col = box.column(align=True)
             for name in ("lead", "max_error"):
                 self._slider(col, settings, name)
+            box.prop(settings, "rhubarb_rules")  # Rhubarb's set only: its cues as Rhubarb draws
 
     def _sync(self, box, context, settings) -> None:
         """Check Sync, then its result in words and Shift Sound."""

@@ -60,7 +60,7 @@ VISEME_SETS = [("AUTO", "From Rig", "the set that matches the shape keys")] + op
     options.viseme_sets(), VISEME_LABELS
 )
 LABELS = {"intensity": "Intensity", "smoothing": "Smoothing", "holds": "Holds", "lead": "Lead",
-          "max_error": "Max Error", "motion": "Motion"}  # fmt: skip
+          "max_error": "Max Error", "motion": "Motion", "rhubarb_rules": "Rhubarb Rules"}  # fmt: skip
 # finer steps (hundredths) and three decimals where the range is small: seconds, weights
 SHOWN = {"lead": {"step": 1, "precision": 3}, "max_error": {"step": 1, "precision": 3}}
 
@@ -137,8 +137,9 @@ class LipsyncSettings(bpy.types.PropertyGroup):
     lead: animation("lead")
     max_error: animation("max_error")
     motion: animation("motion")
+    rhubarb_rules: animation("rhubarb_rules")
     show_advanced: BoolProperty(
-        name="Advanced", description="show the lead and the keyframe reduction (Max Error)"
+        name="Advanced", description="show the lead, the keyframe reduction (Max Error) and Rhubarb Rules"
     )
     frame_offset: IntProperty(
         name="Offset", description="frames from the scene start (or the strip)"

@@ -138,7 +138,7 @@ def settings(**changes) -> SimpleNamespace:
     values = dict(
         source="AUDIO", audio_path="", video_path="", text="", script="", lang="", strip="",
         engine="auto", voice_engine="espeak", voice="", viseme_set="AUTO", intensity=1.0,
-        smoothing=0.5, holds=False, lead=0.0, max_error=0.01, motion="rules", frame_offset=0,
+        smoothing=0.5, holds=False, rhubarb_rules=False, lead=0.0, max_error=0.01, motion="rules", frame_offset=0,
         add_strip=True, video_weight=0.5, show_video=True,
     )  # fmt: skip
     return SimpleNamespace(**(values | changes))
@@ -156,7 +156,7 @@ def test_a_text_request_carries_the_rig_for_the_bridge_to_map():
     assert (line.kind, line.name, line.frame_offset) == ("text", "Bob put the big...", 11)
     assert line.fields == {
         "visemes": "oculus15", "fps": 29.97003, "intensity": 1.0, "smoothing": 0.5,
-        "holds": False, "lead": 0.08, "max_error": 0.01, "motion": "learned", "shape_keys": VRCHAT, "mapping": {"PP": "vrc.v_sil", "aa": "vrc.v_aa"},
+        "holds": False, "rhubarb_rules": False, "lead": 0.08, "max_error": 0.01, "motion": "learned", "shape_keys": VRCHAT, "mapping": {"PP": "vrc.v_sil", "aa": "vrc.v_aa"},
         "text": "Bob put the big blue map back.", "engine": "espeak", "voice": "", "lang": "",
     }  # fmt: skip
     assert line.mapping == {"PP": "vrc.v_sil", "aa": "vrc.v_aa"}

@@ -164,13 +164,13 @@ def test_holds_show_one_shape_at_a_time(set_name):
 
 
 def test_hold_cues_cover_the_line_frame_aligned():
-    vset = load_set("rhubarb")
+    vset = load_set("preston_blair")
     phonemes = seq("p æ k m aɪ b ɑ k s", step=0.08)
     cues = hold_cues(phonemes, vset, 24, 1.2)
     assert cues[0].start == 0 and cues[-1].end == 1.2
     assert all(a.end == b.start and a.viseme != b.viseme for a, b in zip(cues, cues[1:]))
     assert all(abs(c.start * 24 - round(c.start * 24)) < 1e-9 for c in cues)
-    assert [c.viseme for c in cues][:2] == ["X", "A"]  # silence, then the closed p
+    assert [c.viseme for c in cues][:2] == ["rest", "MBP"]  # silence, then the closed p
 
 
 def test_ntsc_rates_are_exact_fractions():

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from .curves import CurveSettings, exact_fps, hold_cues, make_curves
-from .timeline import Phoneme, Timeline, Word
-from .visemes import load_set
+from .timeline import Phoneme, Timeline, VisemeCue, Word
+from .visemes import VisemeSet, load_set
 
 
 def animate(
@@ -25,7 +25,7 @@ def animate(
         source=source,
         words=words,
         phonemes=phonemes,
-        visemes=hold_cues(phonemes, vset, fps, duration, settings.lead),
+        visemes=hold_cues(phonemes, vset, fps, duration, settings.lead, settings.rhubarb_rules),
         curves=make_curves(phonemes, vset, fps, duration, settings),
         curve_settings=vars(settings) | {"spread": settings.spread},
     )
@@ -52,3 +52,15 @@ def retarget(
     )
     new.warnings = list(timeline.warnings)
     return new
+
+
+def held_cues(timeline: Timeline, vset: VisemeSet) -> list[VisemeCue]:
+    """The shapes `vset` holds over the timeline: its own cues when they are of that set, else
+    recomputed from its phonemes with its lead and Rhubarb rules ([] when nothing is said)."""
+    if timeline.viseme_set == vset.name and timeline.visemes:
+        return timeline.visemes
+    if not timeline.phonemes:
+        return []
+    get = timeline.curve_settings.get
+    return hold_cues(timeline.phonemes, vset, timeline.fps, timeline.duration,
+                     float(get("lead", 0.0)), bool(get("rhubarb_rules", False)))  # fmt: skip

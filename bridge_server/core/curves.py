@@ -16,6 +16,7 @@ from fractions import Fraction
 import numpy as np
 
 from .errors import EngineUnavailable, InputError
+from .rhubarb import ALL_RULES, rhubarb_cues
 from .timeline import Curve, Phoneme, VisemeCue
 from .visemes import VisemeSet
 
@@ -59,6 +60,11 @@ class CurveSettings:
         0.0, "seconds the mouth moves before the sound (0.04 is one frame at 24 fps)", -0.5, 0.5
     )
     holds: bool = option(False, "one shape at a time, stepped keys (2D)")
+    rhubarb_rules: bool = option(
+        False, "Rhubarb-set cues drawn by Rhubarb Lip Sync's own rules (the shape nearest the "
+        "last, vowels anticipated, p/b closed before the release, no shape under 7 cs) instead "
+        "of each phone's own shape on its time",
+    )  # fmt: skip
     max_error: float = option(
         0.01, "keyframe reduction tolerance in weight units; 0 keeps every frame", 0.0, 0.2
     )
@@ -157,7 +163,12 @@ def rule_channels(
 ) -> dict[str, np.ndarray]:
     """The rules' channel weights: blended viseme targets, contacts forced (one-hot holds)."""
     weights = viseme_weights(phonemes, vset, times, settings)
-    if settings.holds:
+    if settings.holds and vset.cue_rules:  # the keys show what the set's rules hold
+        duration = float(times[-1]) if len(times) else 0.0
+        cues = hold_cues(phonemes, vset, _fps_of(times), duration, settings.lead,
+                         settings.rhubarb_rules)  # fmt: skip
+        weights = _shown(cues, list(weights), times)
+    elif settings.holds:
         weights = _one_hot(weights)
     return to_channels(weights, vset)
 
@@ -172,9 +183,19 @@ def curves_from(
 
 
 def hold_cues(
-    phonemes: list[Phoneme], vset: VisemeSet, fps: float, duration: float, lead: float = 0.0
+    phonemes: list[Phoneme],
+    vset: VisemeSet,
+    fps: float,
+    duration: float,
+    lead: float = 0.0,
+    rhubarb_rules: bool = False,
 ) -> list[VisemeCue]:
-    """One shape at a time: contiguous, frame-aligned cues covering 0..duration."""
+    """One shape at a time: contiguous cues covering 0..duration, frame-aligned. Rhubarb's set
+    is held in centiseconds, as Rhubarb does: each phone's shape on its time, or with
+    `rhubarb_rules` as Rhubarb's rules draw it."""
+    if vset.cue_rules == "rhubarb":
+        rules = ALL_RULES if rhubarb_rules else frozenset()
+        return rhubarb_cues(phonemes, duration, vset.table, lead, rules)
     times = frame_times(fps, duration)
     weights = viseme_weights(phonemes, vset, times, CurveSettings(lead=lead))
     names = list(weights)
@@ -266,6 +287,16 @@ def _one_hot(weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     names = list(weights)
     best = np.argmax(np.stack([weights[n] for n in names]), axis=0)
     return {n: (best == i).astype(float) for i, n in enumerate(names)}
+
+
+def _shown(cues: list[VisemeCue], names: list[str], times: np.ndarray) -> dict[str, np.ndarray]:
+    """1 for the cue's shape at each time, 0 for the others."""
+    out = {n: np.zeros(len(times)) for n in names}
+    for c in cues:
+        out[c.viseme][(times >= c.start) & (times < c.end)] = 1.0
+    if len(times) and not any(v[-1] for v in out.values()):
+        out[cues[-1].viseme][-1] = 1.0  # the last frame may fall on the end
+    return out
 
 
 def to_channels(weights: dict[str, np.ndarray], vset: VisemeSet) -> dict[str, np.ndarray]:

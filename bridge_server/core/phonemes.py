@@ -74,6 +74,12 @@ def phoneme_table() -> dict[str, dict[str, str]]:
     return table
 
 
+@functools.cache
+def ipa_arpabet() -> dict[str, str]:
+    """IPA -> CMU ARPAbet phones (a cell may hold two: ɑɹ -> 'AA R'), from ipa_arpabet.tsv."""
+    return dict(read_tsv("ipa_arpabet.tsv")[1])
+
+
 def known_phonemes() -> frozenset[str]:
     return _known()
 

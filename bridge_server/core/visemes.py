@@ -42,6 +42,7 @@ class VisemeSet:
     visemes: dict[str, Viseme]
     roles: dict[str, str]  # rest / closed (p b m) / teeth (f v) -> viseme name
     table: dict[str, str]  # normalised IPA -> viseme name
+    cue_rules: str = ""  # whose rules make its held cues: "" ours, "rhubarb" Rhubarb's
 
     @property
     def channels(self) -> list[str]:
@@ -110,4 +111,7 @@ def parse_set(path: Path, column: dict[str, str]) -> VisemeSet:
     for ipa, vname in column.items():
         if vname not in visemes:
             raise bad(f"phoneme {ipa!r}", f"phonemes.tsv maps it to unknown viseme {vname!r}")
-    return VisemeSet(data["name"], data["title"], visemes, roles, dict(column))
+    rules = data.get("cue_rules", "")
+    if rules not in ("", "rhubarb"):
+        raise bad("cue_rules", f"{rules!r} is not '' or 'rhubarb'")
+    return VisemeSet(data["name"], data["title"], visemes, roles, dict(column), rules)

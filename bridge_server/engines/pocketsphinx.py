@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import EngineUnavailable, require
-from ..core.phonemes import normalize, read_tsv
+from ..core.phonemes import ipa_arpabet, normalize
 from ..core.progress import Progress, check_cancel, no_progress
 from ..core.timeline import Phoneme, Word
 from ..media.audio import loudness
@@ -287,8 +287,8 @@ def _entry(decoder, word: str, warnings: list[str]) -> str | None:
     if _PLAIN.fullmatch(key) and decoder.lookup_word(key):
         return key
     ipa = _g2p(word)
-    phones = [a for p in ipa for a in _ipa_arpabet().get(p, "").split()]
-    if lost := [p for p in ipa if p not in _ipa_arpabet()]:
+    phones = [a for p in ipa for a in ipa_arpabet().get(p, "").split()]
+    if lost := [p for p in ipa if p not in ipa_arpabet()]:
         warnings.append(f"{word!r}: phonemes {' '.join(lost)} have no pocketsphinx phone")
     if not phones:
         warnings.append(f"no pronunciation for {word!r}; it is left untimed")
@@ -306,18 +306,13 @@ def _g2p(word: str) -> tuple[str, ...]:
     return tuple(p for pron in pronounce(word) for p in pron.phonemes)
 
 
-@functools.cache
-def _ipa_arpabet() -> dict[str, str]:
-    return dict(read_tsv("ipa_arpabet.tsv")[1])
-
-
 def _phone_ipa(word: str, key: str, names: list[str]) -> list[str]:
     """IPA of a word's aligned phones: the CMUdict or G2P pronunciation they spell, which keeps
     stress-dependent vowels (pocketsphinx's AH is ʌ or ə), else phone by phone."""
     wanted = [n.upper() for n in names]
     stressed = [[normalize(p, "arpabet")[0] for p in e] for e in cmudict_entries().get(key, [])]
     for ref in stressed or [list(_g2p(word))]:
-        if [_ipa_arpabet().get(p) for p in ref] == wanted:
+        if [ipa_arpabet().get(p) for p in ref] == wanted:
             return ref
     return [normalize(n, "arpabet")[0] for n in names]
 

@@ -15,8 +15,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..core.animate import held_cues
 from ..core.errors import InputError
-from ..core.phonemes import normalize, read_tsv
+from ..core.phonemes import ipa_arpabet, normalize, read_tsv
 from ..core.timeline import Timeline, VisemeCue
 from ..core.visemes import VisemeSet, load_set
 from .references import Reference, Span, label_ipa, read_reference, word_key
@@ -154,11 +155,6 @@ def _ipa_to_timit() -> dict[str, str]:
     return out
 
 
-@functools.cache
-def _ipa_to_arpabet() -> dict[str, str]:
-    return dict(read_tsv("ipa_arpabet.tsv")[1])
-
-
 def fold(label: str, alphabet: str) -> list[str]:
     """A phone as Lee & Hon 39-set labels (several for a diphthong with r, ['-'] to drop)."""
     table = _fold_table()
@@ -170,7 +166,7 @@ def fold(label: str, alphabet: str) -> list[str]:
         return ["sil"]
     if ipa in _ipa_to_timit():
         return [table[_ipa_to_timit()[ipa]]]
-    arpa = _ipa_to_arpabet().get(ipa, ipa)
+    arpa = ipa_arpabet().get(ipa, ipa)
     return [table.get(a.lower(), a.lower()) for a in arpa.split()]
 
 
@@ -322,16 +318,8 @@ def reference_cues(ref: Reference, vset: VisemeSet) -> list[Span]:
 
 
 def our_cues(timeline: Timeline, vset: VisemeSet) -> list[VisemeCue]:
-    """What we show in `vset`: the timeline's cues, else held cues from its phonemes
-    (as the exporters make them)."""
-    if timeline.viseme_set == vset.name and timeline.visemes:
-        return timeline.visemes
-    if not timeline.phonemes:
-        return []
-    from ..core.curves import hold_cues
-
-    lead = float(timeline.curve_settings.get("lead", 0.0))
-    return hold_cues(timeline.phonemes, vset, timeline.fps, timeline.duration, lead)
+    """What we show in `vset` (as the exporters make it)."""
+    return held_cues(timeline, vset)
 
 
 def _labels_at(spans: list, times: np.ndarray, rest: str) -> np.ndarray:

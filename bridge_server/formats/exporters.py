@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.curves import hold_cues
+from ..core.animate import held_cues
 from ..core.errors import InputError
 from ..core.timeline import Timeline, VisemeCue
 from ..core.visemes import load_set
@@ -53,14 +53,8 @@ def format_for_path(path: str | Path) -> str | None:
 
 
 def _cues(timeline: Timeline, vset: str) -> list[VisemeCue]:
-    """The timeline's cues if they are of `vset`, else held cues recomputed from the phonemes."""
-    if timeline.viseme_set == vset:
-        return timeline.visemes
-    if not timeline.phonemes:
-        return []  # nothing said: _steps fills the whole file with the rest shape
-
-    lead = float(timeline.curve_settings.get("lead", 0.0))
-    return hold_cues(timeline.phonemes, load_set(vset), timeline.fps, timeline.duration, lead)
+    # nothing said: [], and _steps fills the whole file with the rest shape
+    return held_cues(timeline, load_set(vset))
 
 
 def _steps(timeline: Timeline, vset: str, rate: float) -> list[tuple[str, int, int]]:

@@ -1,0 +1,183 @@
+"""What each of Rhubarb Lip Sync's animation rules costs or gains, measured per 10 ms.
+
+    .venv/bin/python benchmarks/rhubarb_rules.py [--voices espeak piper] [--rhubarb BINARY]
+
+Rows: our held cues before this stage (blended curves, one shape per 24 fps frame), every
+phone's first-choice shape on its time (the default now), Rhubarb's full rules
+(bridge_server/core/rhubarb.py, `--rhubarb-rules`), and the full rules less one at a time.
+1. Text-to-speech lines (the 23 test sentences): the reference is the synthesiser's exact
+   phone times, each phone shown as its first-choice shape. Ours from the exact phones (what
+   the rules alone do) and from `bake --text` on the audio (alignment plus rules). Closures:
+   p/b/m whose middle shows A.
+2. The 356.6 s LibriVox reading: our bake with its script against Rhubarb 1.13's own cues.
+3. With --rhubarb (benchmarks/build_rhubarb.sh): Rhubarb's own phones, from its log, through
+   our port against the shapes Rhubarb drew from them: how faithful the port is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bridge_server import engines  # noqa: E402
+from bridge_server.core.curves import hold_cues  # noqa: E402
+from bridge_server.core.rhubarb import ALL_RULES, RULES, avoid_static, rhubarb_cues, shape_rules  # noqa: E402  # noqa: E402
+from bridge_server.core.timeline import Phoneme  # noqa: E402
+from bridge_server.core.visemes import load_set  # noqa: E402
+from bridge_server.media.audio import wav_bytes  # noqa: E402
+from bridge_server.pipeline import bake  # noqa: E402
+
+KITTENS = ROOT.parent / "shared" / "data" / "librivox_kittens"
+READING = KITTENS / "threelittlekittens_01_rountreesmith.ogg"
+SENTENCES = (ROOT / "tests" / "data" / "harvard.txt").read_text().splitlines()
+RHUBARB = Path.home() / ".cache" / "lipsync" / "rhubarb" / "build" / "rhubarb" / "rhubarb"
+VSET = load_set("rhubarb")
+CONFIGS = {
+    "each phone's shape (default)": frozenset(),
+    "Rhubarb's rules (--rhubarb-rules)": ALL_RULES,
+} | {f"  without {rule}": ALL_RULES - {rule} for rule in RULES}
+
+
+def labels(cues, n: int) -> np.ndarray:
+    """The shape shown in each 10 ms frame (rest where no cue)."""
+    out = np.full(n, "X", dtype="<U1")
+    for c in cues:
+        out[round(c.start * 100) : round(c.end * 100)] = c.viseme
+    return out
+
+
+def first_choice(phonemes: list[Phoneme], duration: float) -> list:
+    from bridge_server.core.timeline import VisemeCue
+
+    return [VisemeCue(VSET.viseme_for(p.ipa), p.start, p.end) for p in phonemes]
+
+
+def variants(phonemes: list[Phoneme], duration: float) -> dict[str, list]:
+    out = {"before: curves held per 24 fps frame": hold_cues_ours(phonemes, duration)}
+    for name, rules in CONFIGS.items():
+        out[name] = rhubarb_cues(phonemes, duration, VSET.table, rules=rules)
+    return out
+
+
+def hold_cues_ours(phonemes: list[Phoneme], duration: float) -> list:
+    """The held cues of the stage this replaces: our blended curves, one shape per frame."""
+    plain = VSET.__class__(**{**VSET.__dict__, "cue_rules": ""})
+    return hold_cues(phonemes, plain, 24.0, duration)
+
+
+def tts_table(voices: list[str], tmp: Path) -> None:
+    print("\n1. Against exact text-to-speech phone times (first-choice shapes, per 10 ms)")
+    for voice in voices:
+        try:
+            tts = engines.create(voice)
+        except Exception as e:  # noqa: BLE001 - a voice that cannot run here is reported
+            print(f"{voice}: not measured ({e})")
+            continue
+        scores: dict[str, list] = {}
+        for i, text in enumerate(SENTENCES):
+            speech = tts.synthesize(text)
+            duration = len(speech.audio) / speech.sample_rate
+            wav = tmp / f"{voice}{i}.wav"
+            wav.write_bytes(wav_bytes(speech.audio, speech.sample_rate))
+            found = bake(wav, text=text).phonemes
+            n = round(duration * 100)
+            ref = labels(first_choice(speech.phonemes, duration), n)
+            closures = [(p.start + p.end) / 2 for p in speech.phonemes if p.ipa in "pbm"]
+            for source, phones in (("exact", speech.phonemes), ("aligned", found)):
+                for name, cues in variants(phones, duration).items():
+                    ours = labels(cues, n)
+                    shut = [ours[min(int(t * 100), n - 1)] == "A" for t in closures]
+                    scores.setdefault((name, source), []).append(
+                        (np.sum(ours == ref), n, sum(shut), len(shut))
+                    )
+        print(f"{voice} ({len(SENTENCES)} lines)")
+        print(f"{'cues':<40}{'exact phones':>14}{'closures':>10}{'aligned':>10}{'closures':>10}")
+        for name in variants([], 1.0):
+            row = f"{name:<40}"
+            for source in ("exact", "aligned"):
+                s = np.array(scores[name, source]).sum(axis=0)
+                row += f"{s[0] / s[1] * 100:>13.1f}%{s[2] / s[3] * 100:>9.1f}%"
+            print(row)
+
+
+def librivox_table() -> None:
+    print("\n2. Against Rhubarb 1.13's own cues on the 356.6 s reading (per 10 ms)")
+    expected = json.loads(
+        (KITTENS / "threelittlekittens_01_rountreesmith-expected.json").read_text()
+    )
+    from bridge_server.core.timeline import VisemeCue
+
+    theirs_cues = [
+        VisemeCue(c["value"], float(c["start"]), float(c["end"])) for c in expected["mouthCues"]
+    ]
+    duration = float(expected["metadata"]["duration"])
+    n = round(duration * 100)
+    theirs = labels(theirs_cues, n)
+    script = (KITTENS / "threelittlekittens_01_rountreesmith.txt").read_text()
+    phones = bake(READING, text=script).phonemes
+    print(f"{'cues':<40}{'same shape':>11}{'A where Rhubarb A':>19}")
+    for name, cues in variants(phones, duration).items():
+        ours = labels(cues, n)
+        closed = theirs == "A"
+        print(
+            f"{name:<40}{np.mean(ours == theirs) * 100:>10.1f}%{np.mean(ours[closed] == 'A') * 100:>18.1f}%"
+        )
+
+
+def fidelity(binary: Path, tmp: Path) -> None:
+    """Rhubarb's logged phones through our port against the shapes Rhubarb logged."""
+    print("\n3. The port against Rhubarb itself, from Rhubarb's own phones (per 10 ms)")
+    for audio in (READING, KITTENS / "en_male_electricity.ogg"):
+        log = tmp / "rhubarb.log"
+        wav = tmp / "in.wav"
+        from bridge_server.media.audio import load_audio
+
+        sound = load_audio(audio)
+        wav.write_bytes(wav_bytes(sound.samples, sound.sample_rate))
+        subprocess.run([str(binary), "--logFile", str(log), "--logLevel", "debug", "-q",
+                        "-o", str(tmp / "out.tsv"), str(wav)], check=True, capture_output=True)  # fmt: skip
+        text = log.read_text(errors="replace")
+        event = re.compile(r"##(\w+)\[(\d+\.\d+)-(\d+\.\d+)\]: (\S+)")
+        phones, shapes = [], []
+        for kind, s, e, v in event.findall(text):
+            if kind == "phone":
+                phones.append((v, round(float(s) * 100), round(float(e) * 100)))
+            elif kind == "shape":
+                shapes.append((v, round(float(s) * 100), round(float(e) * 100)))
+        phones.sort(key=lambda p: p[1])  # logged as each utterance finishes
+        n = shapes[-1][2]
+        track, rules = shape_rules(phones, ["X"] * len(phones), n, ALL_RULES)
+        ours = np.array(avoid_static(track, rules, ALL_RULES).v)
+        theirs = np.full(n, "X", dtype="<U1")
+        for v, s, e in shapes:
+            theirs[s:e] = v
+        print(f"{audio.name}: {len(phones)} phones, {len(shapes)} shapes; same shape on "
+              f"{np.mean(ours == theirs) * 100:.2f}% of {n} centiseconds")  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--voices", nargs="*", default=["espeak", "piper"])
+    ap.add_argument("--rhubarb", nargs="?", const=str(RHUBARB), metavar="BINARY")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.rhubarb:
+            fidelity(Path(args.rhubarb), Path(tmp))
+        tts_table(args.voices, Path(tmp))
+        librivox_table()
+
+
+if __name__ == "__main__":
+    main()
