@@ -22,11 +22,11 @@ import numpy as np
 
 from ..core.errors import InputError
 from ..engines import onnx
+from ..media.mel import MELS, log_mel
 from .features import N_FEATURES, features
 
 FEATURES_VERSION = "lips5+logmel20-1"
 HOP_S = 0.01  # sound hop
-MELS = 40
 LIP_FRAMES, SOUND_HOPS = 5, 20  # 200 ms each side
 LIP_WINDOW_FEATURES = LIP_FRAMES * N_FEATURES
 SOUND_WINDOW_FEATURES = SOUND_HOPS * MELS
@@ -46,32 +46,6 @@ def lip_windows(controls, valid=None, lips=None) -> np.ndarray:
     f = features(controls, valid, lips)
     padded = np.pad(f, ((LIP_FRAMES // 2, LIP_FRAMES // 2), (0, 0)), mode="edge")
     return np.stack([padded[i : i + len(f)] for i in range(LIP_FRAMES)], axis=1).reshape(len(f), -1)
-
-
-def log_mel(samples: np.ndarray, sample_rate: int) -> np.ndarray:
-    """(A, 40) log energies of mel bands per 10 ms hop (25 ms Hann windows)."""
-    x = np.asarray(samples, dtype=np.float64)
-    hop, win = int(round(HOP_S * sample_rate)), int(round(0.025 * sample_rate))
-    n = 1 << (win - 1).bit_length()
-    count = max(1, 1 + (len(x) - 1) // hop)
-    x = np.pad(x, (win // 2, win + count * hop))
-    frames = np.stack([x[i * hop : i * hop + win] for i in range(count)]) * np.hanning(win)
-    power = np.abs(np.fft.rfft(frames, n)) ** 2
-    return np.log(power @ _mel_bank(sample_rate, n).T + 1e-10).astype(np.float32)
-
-
-@functools.cache
-def _mel_bank(sample_rate: int, n_fft: int) -> np.ndarray:
-    """(40, n_fft/2+1) triangular mel filters from 50 Hz to 7.6 kHz (or Nyquist)."""
-    mel = lambda f: 2595 * np.log10(1 + f / 700)  # noqa: E731
-    hz = lambda m: 700 * (10 ** (m / 2595) - 1)  # noqa: E731
-    edges = hz(np.linspace(mel(50), mel(min(7600, sample_rate / 2)), MELS + 2))
-    bins = np.fft.rfftfreq(n_fft, 1 / sample_rate)
-    bank = np.zeros((MELS, len(bins)))
-    for i in range(MELS):
-        lo, mid, hi = edges[i : i + 3]
-        bank[i] = np.clip(np.minimum((bins - lo) / (mid - lo), (hi - bins) / (hi - mid)), 0, None)
-    return bank
 
 
 def sound_windows(samples: np.ndarray, sample_rate: int) -> np.ndarray:

@@ -1,0 +1,183 @@
+"""Boundary refinement: move each aligned phone boundary to where the sound puts it.
+
+The aligner's boundaries come on a 10 ms grid from a model of phones, not of their edges. A small
+trained model (models/train_boundaries.py makes it; models/boundaries.onnx) looks at 40-band
+log-mel in 5 ms hops for 160 ms each side of a boundary, told the broad classes of the phones
+on either side, and scores the candidate positions within +-50 ms; the boundary moves to the
+expected position when the model is sure enough. Phones keep at least MIN_PHONE_S and their
+order; words follow their first and last phones.
+
+    boundaries / windows / class_inputs   the model's inputs (ONE definition: training, run time)
+    BoundaryModel                         load(path) / shipped() -> scores (onnxruntime)
+    refine                                phonemes (and words) of a sound -> refined copies
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import InputError
+from ..core.phonemes import VOWELS, is_silence
+from ..core.timeline import Phoneme, Word
+from ..engines import onnx
+from ..media.audio import Audio
+from ..media.mel import MELS, log_mel
+
+log = logging.getLogger(__name__)
+
+FEATURES_VERSION = "logmel40-5ms-65-classes7-1"  # change when the inputs change; in models
+HOP_S = 0.005
+HALF = 32  # hops each side of the boundary the model sees (160 ms)
+REACH = 10  # candidate positions each side, one hop apart (+-50 ms)
+MIN_PHONE_S = 0.01
+CLASSES = ("silence", "stop", "affricate", "fricative", "nasal", "approximant", "vowel")
+_CLASS_OF = {**dict.fromkeys("pbtdkgʔɾ", 1), "tʃ": 2, "dʒ": 2, **dict.fromkeys("fvθðszʃʒhxç", 3),
+             **dict.fromkeys("mnŋɲ", 4), **dict.fromkeys("lɹrjwɫɻʍɦ", 5)}  # fmt: skip
+SHIPPED = Path(__file__).resolve().parents[2] / "models" / "boundaries.onnx"
+TRAIN_COMMAND = "python models/train_boundaries.py --out models/boundaries.onnx"
+
+
+def phone_class(ipa: str) -> int:
+    if is_silence(ipa):
+        return 0
+    if ipa in _CLASS_OF:
+        return _CLASS_OF[ipa]
+    return 6 if ipa[:1] in VOWELS else _CLASS_OF.get(ipa[:1], 3)
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """A phone edge: `after` is the phone that ends there (or -1), `before` the one that starts
+    there (or -1); the sides' classes are the model's context."""
+
+    time: float
+    after: int
+    before: int
+    left: int
+    right: int
+
+
+def boundaries(phonemes: list[Phoneme]) -> list[Boundary]:
+    """Every phone start, and every phone end that is not the next phone's start (a pause)."""
+    out = []
+    for i, p in enumerate(phonemes):
+        prev = phonemes[i - 1] if i else None
+        joined = prev is not None and abs(prev.end - p.start) < 1e-6
+        left = phone_class(prev.ipa) if joined else 0
+        out.append(Boundary(p.start, i - 1 if joined else -1, i, left, phone_class(p.ipa)))
+        nxt = phonemes[i + 1] if i + 1 < len(phonemes) else None
+        if nxt is None or abs(nxt.start - p.end) >= 1e-6:
+            out.append(Boundary(p.end, i, -1, phone_class(p.ipa), 0))
+    return out
+
+
+def features(audio: Audio) -> np.ndarray:
+    """(A, 40) log-mel per 5 ms hop, scaled per band over the sound (a loud or quiet take, a
+    voice or a synthesiser, read alike)."""
+    mel = log_mel(audio.samples, audio.sample_rate, HOP_S)
+    return ((mel - mel.mean(0)) / (mel.std(0) + 1e-5)).astype(np.float32)
+
+
+def windows(mel: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """(B, 2*HALF+1, 40): the hops around each time (zeros past the ends)."""
+    padded = np.pad(mel, ((HALF, HALF + 1), (0, 0)))
+    centres = np.clip(np.rint(np.asarray(times) / HOP_S).astype(int), 0, len(mel))
+    return padded[centres[:, None] + np.arange(2 * HALF + 1)[None, :]]
+
+
+def class_inputs(found: list[Boundary]) -> np.ndarray:
+    """(B, 2*7): one-hot classes of the phone before and the phone after each boundary."""
+    out = np.zeros((len(found), 2 * len(CLASSES)), np.float32)
+    for k, b in enumerate(found):
+        out[k, b.left] = out[k, len(CLASSES) + b.right] = 1.0
+    return out
+
+
+class BoundaryModel:
+    """The trained scorer (ONNX): mel (B, 65, 40), classes (B, 14) -> logits (B, 21) over the
+    offsets -REACH..REACH hops."""
+
+    def __init__(self, session, path: Path):
+        self.session, self.path = session, path
+        meta = session.get_modelmeta().custom_metadata_map
+        inputs = [(i.name, i.shape[-1]) for i in session.get_inputs()]
+        if meta.get("features_version") != FEATURES_VERSION or inputs != [
+            ("mel", MELS), ("classes", 2 * len(CLASSES))
+        ]:  # fmt: skip
+            raise InputError(f"{path.name} is not a boundary model for these features; fix: "
+                             f"train it with `{TRAIN_COMMAND}`")  # fmt: skip
+        self.sure = float(json.loads(meta.get("sure", "0.0")))
+
+    @classmethod
+    def load(cls, path: str | Path) -> BoundaryModel:
+        path = Path(path)
+        remedy = f"train one with `{TRAIN_COMMAND}`"
+        return cls(onnx.session(path, "boundary model", remedy), path)
+
+    @classmethod
+    @functools.cache
+    def shipped(cls) -> BoundaryModel:
+        return cls.load(SHIPPED)
+
+    def offsets(self, mel: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Expected offset (s) of each boundary and the model's top probability."""
+        if not len(mel):
+            return np.zeros(0), np.zeros(0)
+        logits = self.session.run(None, {"mel": mel, "classes": classes})[0]
+        p = np.exp(logits - logits.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        steps = np.arange(-REACH, REACH + 1) * HOP_S
+        return p @ steps, p.max(1)
+
+
+def refine(
+    audio: Audio,
+    phonemes: list[Phoneme],
+    words: list[Word],
+    model: BoundaryModel | None = None,
+) -> tuple[list[Phoneme], list[Word]]:
+    """Copies of `phonemes` with each boundary where the model hears it, and `words` spanning
+    their refined phones."""
+    if not phonemes:
+        return phonemes, words
+    model = model or BoundaryModel.shipped()
+    found = boundaries(phonemes)
+    times = np.array([b.time for b in found])
+    shift, sure = model.offsets(windows(features(audio), times), class_inputs(found))
+    moved = times + np.where(sure >= model.sure, shift, 0.0)
+    starts = [p.start for p in phonemes]
+    ends = [p.end for p in phonemes]
+    for b, t in zip(found, moved):
+        if b.before >= 0:
+            starts[b.before] = float(t)
+        if b.after >= 0:
+            ends[b.after] = float(t)
+    joined = [i > 0 and phonemes[i - 1].end == p.start for i, p in enumerate(phonemes)]
+    starts, ends = _ordered(starts, ends, joined)
+    out = [replace(p, start=s, end=e) for p, s, e in zip(phonemes, starts, ends)]
+    return out, _words_follow(words, phonemes, out)
+
+
+def _ordered(s: list[float], e: list[float], joined: list[bool]) -> tuple[list, list]:
+    """Every phone at least MIN_PHONE_S long and in order; joined phones stay joined."""
+    for i in range(len(s)):
+        lo = 0.0 if i == 0 else s[i - 1] + MIN_PHONE_S if joined[i] else e[i - 1]
+        s[i] = max(s[i], lo)
+        if joined[i]:
+            e[i - 1] = s[i]
+        e[i] = max(e[i], s[i] + MIN_PHONE_S)
+    return s, e
+
+
+def _words_follow(words: list[Word], old: list[Phoneme], new: list[Phoneme]) -> list[Word]:
+    out = []
+    for k, w in enumerate(words):
+        mine = [n for o, n in zip(old, new) if o.word == k]
+        out.append(replace(w, start=mine[0].start, end=mine[-1].end) if mine else w)
+    return out
