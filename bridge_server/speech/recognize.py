@@ -30,7 +30,7 @@ from ..core.progress import Progress, check_cancel, no_progress, part
 from ..core.spread import spread
 from ..core.timeline import Phoneme, Word
 from ..engines import pocketsphinx
-from ..engines.g2p import pronounce
+from ..engines.g2p import can_pronounce, pronounce
 from ..engines.whisper import choose_model
 from ..media.audio import Audio, loudness
 from .locate import locate
@@ -149,6 +149,10 @@ def _listen(audio, engine, model, lang, progress) -> tuple[str, list[Word], list
 def _from_whisper(audio, text, engine, model, lang, progress) -> Recognized:
     """Whisper's words (or the script placed on them) in stretches, aligned where English."""
     language, heard, warnings = _listen(audio, "whisper", model, lang, part(progress, 0.0, 0.5))
+    if not lang and not can_pronounce(language):  # Whisper's guess, e.g. 'nn' for noisy English
+        warnings.append(f"Whisper took the speech for '{language}', which the pronunciation "
+                        "rules lack; it is read as English (give --lang to say the language)")  # fmt: skip
+        language = "en"
     if text is not None:
         heard = _place_script(text, heard, language, warnings)
     if not heard:

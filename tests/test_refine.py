@@ -1,0 +1,78 @@
+"""Boundary refinement: the model's inputs, the order it keeps, and what it does to real timing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bridge_server.core.errors import EngineUnavailable, InputError
+from bridge_server.core.timeline import Phoneme, Word
+from bridge_server.media.audio import Audio
+from bridge_server.speech import refine as R
+
+
+def phones(spec: str) -> list[Phoneme]:
+    """'b 0.10 0.16 ɑ 0.16 0.40 _ k 0.55 0.60' (word index from the order of '_' breaks)."""
+    out, word, parts = [], 0, spec.split()
+    i = 0
+    while i < len(parts):
+        if parts[i] == "_":
+            word, i = word + 1, i + 1
+            continue
+        out.append(Phoneme(parts[i], float(parts[i + 1]), float(parts[i + 2]), word))
+        i += 3
+    return out
+
+
+def test_every_start_and_every_end_before_a_pause_is_a_boundary_with_its_sides_classes():
+    found = R.boundaries(phones("b 0.10 0.16 ɑ 0.16 0.40 _ s 0.55 0.60"))
+    assert [(b.time, b.after, b.before) for b in found] == [
+        (0.10, -1, 0), (0.16, 0, 1), (0.40, 1, -1), (0.55, -1, 2), (0.60, 2, -1)
+    ]  # fmt: skip
+    names = [(R.CLASSES[b.left], R.CLASSES[b.right]) for b in found]
+    assert names[:3] == [("silence", "stop"), ("stop", "vowel"), ("vowel", "silence")]
+    assert names[3][1] == "fricative"
+
+
+def test_windows_hold_the_hops_around_each_boundary_and_zeros_past_the_ends():
+    mel = np.arange(100 * 40, dtype=np.float32).reshape(100, 40)
+    w = R.windows(mel, np.array([0.0, 0.25]))
+    assert w.shape == (2, 2 * R.HALF + 1, 40)
+    assert np.all(w[0, : R.HALF] == 0) and np.array_equal(w[0, R.HALF], mel[0])
+    assert np.array_equal(w[1, R.HALF], mel[50])  # 0.25 s is hop 50 of 5 ms
+
+
+class Pushy:
+    """A stand-in scorer that moves every boundary by a fixed amount, to check the ordering
+    rules (the real model's effect is measured below on real sound)."""
+
+    sure = 0.0
+
+    def __init__(self, shift: float):
+        self.shift = shift
+
+    def offsets(self, mel, classes):
+        n = len(mel)
+        return np.full(n, self.shift), np.ones(n)
+
+
+def test_refined_phones_stay_ordered_joined_and_words_follow_them():
+    ps = phones("b 0.10 0.16 ɑ 0.16 0.19 t 0.19 0.30 _ s 0.55 0.60")
+    words = [Word("bot", 0.10, 0.30), Word("s", 0.55, 0.60)]
+    sound = Audio(np.zeros(16000, np.float32), 16000, "silence")
+    for shift in (-0.05, 0.05):
+        new, new_words = R.refine(sound, ps, words, Pushy(shift))
+        assert all(p.end - p.start >= R.MIN_PHONE_S - 1e-9 for p in new)
+        assert all(a.end <= b.start + 1e-9 for a, b in zip(new, new[1:]))
+        assert new[0].end == new[1].start and new[1].end == new[2].start  # still one word
+        assert (new_words[0].start, new_words[0].end) == (new[0].start, new[2].end)
+    assert R.refine(sound, [], words, Pushy(0.05)) == ([], words)
+
+
+def test_a_missing_or_wrong_model_file_says_how_to_make_one(tmp_path):
+    with pytest.raises(EngineUnavailable, match="train_boundaries.py"):
+        R.BoundaryModel.load(tmp_path / "none.onnx")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(InputError, match="not a readable ONNX model"):
+        R.BoundaryModel.load(bad)
