@@ -284,11 +284,12 @@ def grid_clips(align_dir: Path, ds: Path, skip: int, n: int):
     for item in manifest[skip:]:
         clip, text = item["id"], item.get("transcript")
         align = align_dir / f"{clip}.align"
-        if not (align.is_file() and text) or done >= n:
+        sound = ds / "clips" / clip / "audio.wav"
+        if not (align.is_file() and text and sound.is_file()) or done >= n:
             continue
         ref = [line.split() for line in align.read_text().splitlines()]
         ref = [(int(a) / 25000, int(b) / 25000) for a, b, w in ref if w != "sil"]
-        audio = load_audio(ds / "clips" / clip / "audio.wav")
+        audio = load_audio(sound)
         found = _from_script(audio, text, lambda *_: None)
         if not found or len(found.words) != len(ref):
             continue
@@ -372,7 +373,8 @@ def main() -> None:
     held_voices = [a + v for a in HELD_ACCENTS for v in HELD_VARIANTS]
     print(f"building {args.clips} training lines ({len(train_voices)} voices)")
     t0 = time.time()
-    data = build(train_voices, lines(args.clips, rng, words), rng, 0.65, cache and cache / "train.npz")
+    texts = lines(args.clips, rng, words)
+    data = build(train_voices, texts, rng, 0.65, cache and cache / "train.npz") if texts else {}
     tests = {
         "held-out eSpeak voices, clean": build(held_voices, lines(args.test_clips, rng, words), rng, 0.0,
                                                cache and cache / "held_clean.npz"),
@@ -381,7 +383,7 @@ def main() -> None:
     }  # fmt: skip
     if args.grid and args.grid_train:
         real = grid_examples(*args.grid, args.grid_train, cache and cache / f"grid{args.grid_train}.npz")
-        data = {k: np.concatenate([data[k], real[k]]) for k in data}
+        data = {k: np.concatenate([data[k], real[k]]) for k in real} if data else real
     print(f"built in {time.time() - t0:.0f} s: {len(data['offset'])} training boundaries")
     net = train(data, args.epochs, args.seed)
     meta = {"features_version": R.FEATURES_VERSION, "sure": json.dumps(0.0),

@@ -1,7 +1,9 @@
 """Boundary refinement: move each aligned phone boundary to where the sound puts it.
 
-The aligner's boundaries come on a 10 ms grid from a model of phones, not of their edges. A small
-trained model (models/train_boundaries.py makes it; models/boundaries.onnx) looks at 40-band
+Not in the pipeline yet: no trained model has beaten the aligner on voices unlike the ones it
+trained on (models/boundaries.md has the measurements), so none ships and bake does not call
+this. The aligner's boundaries come on a 10 ms grid from a model of phones, not of their
+edges. A small trained model (models/train_boundaries.py makes it) looks at 40-band
 log-mel in 5 ms hops for 160 ms each side of a boundary, told the broad classes of the phones
 on either side, and scores the candidate positions within +-50 ms; the boundary moves to the
 expected position when the model is sure enough. Phones keep at least MIN_PHONE_S and their
