@@ -82,7 +82,10 @@ def closure_starts(phonemes: list[Phoneme], audio: np.ndarray, rate: int) -> lis
             j -= hop // 5
         if (k - j) / rate >= 0.015:
             t = j / rate
-            out[i - 1], out[i] = Phoneme(prev.ipa, prev.start, t, prev.word), Phoneme(p.ipa, t, p.end, p.word)
+            out[i - 1], out[i] = (
+                Phoneme(prev.ipa, prev.start, t, prev.word),
+                Phoneme(p.ipa, t, p.end, p.word),
+            )
     return out
 
 
@@ -303,8 +306,12 @@ def grid_examples(align_dir: Path, ds: Path, n: int, cache: Path | None) -> dict
         return dict(np.load(cache))
     parts = []
     for audio, found, ref in grid_clips(align_dir, ds, 0, n):
-        first = {min(i for i, p in enumerate(found.phonemes) if p.word == k): k for k in range(len(ref))}
-        last = {max(i for i, p in enumerate(found.phonemes) if p.word == k): k for k in range(len(ref))}
+        first = {
+            min(i for i, p in enumerate(found.phonemes) if p.word == k): k for k in range(len(ref))
+        }
+        last = {
+            max(i for i, p in enumerate(found.phonemes) if p.word == k): k for k in range(len(ref))
+        }
         got = [(b, ref[first[b.before]][0]) if b.before in first else (b, ref[last[b.after]][1])
                for b in R.boundaries(found.phonemes)
                if b.before in first or (b.before < 0 and b.after in last)]  # fmt: skip
@@ -352,7 +359,9 @@ def piper_lines(texts: list[str]) -> tuple[list, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "models" / "boundaries.onnx")
     ap.add_argument("--clips", type=int, default=1500)
     ap.add_argument("--test-clips", type=int, default=120)
@@ -361,8 +370,13 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, help="folder to keep the built examples in")
     ap.add_argument("--grid", nargs=2, type=Path, metavar=("ALIGN_DIR", "DATASET"))
     ap.add_argument("--piper", action="store_true", help="also measure on Piper's voice")
-    ap.add_argument("--grid-train", type=int, default=0, metavar="N",
-                    help="also train on the word edges of the first N GRID clips (real speech)")
+    ap.add_argument(
+        "--grid-train",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also train on the word edges of the first N GRID clips (real speech)",
+    )
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
     words = dictionary_words()
@@ -382,7 +396,9 @@ def main() -> None:
                                                   cache and cache / "held_degraded.npz"),
     }  # fmt: skip
     if args.grid and args.grid_train:
-        real = grid_examples(*args.grid, args.grid_train, cache and cache / f"grid{args.grid_train}.npz")
+        real = grid_examples(
+            *args.grid, args.grid_train, cache and cache / f"grid{args.grid_train}.npz"
+        )
         data = {k: np.concatenate([data[k], real[k]]) for k in real} if data else real
     print(f"built in {time.time() - t0:.0f} s: {len(data['offset'])} training boundaries")
     net = train(data, args.epochs, args.seed)
