@@ -51,27 +51,36 @@ class Track:
     def __init__(self, lo: int, hi: int, fill) -> None:
         self.lo, self.hi = lo, hi
         self.v = [fill] * (hi - lo)
+        self._runs: list | None = None  # runs() of the values as they are now
 
     def set(self, start: int, end: int, value) -> None:
         start, end = max(start, self.lo), min(end, self.hi)
         if start < end:
             self.v[start - self.lo : end - self.lo] = [value] * (end - start)
+            self._runs = None
 
     def at(self, t: int):
         return self.v[t - self.lo]
 
     def runs(self) -> list[tuple[int, int, object]]:
         """(start, end, value) of each run of equal values."""
-        out, start = [], self.lo
-        for i in range(1, len(self.v) + 1):
-            if i == len(self.v) or self.v[i] != self.v[i - 1]:
-                out.append((start, self.lo + i, self.v[i - 1]))
-                start = self.lo + i
-        return out
+        if self._runs is None:
+            out, start = [], self.lo
+            for i in range(1, len(self.v) + 1):
+                if i == len(self.v) or self.v[i] != self.v[i - 1]:
+                    out.append((start, self.lo + i, self.v[i - 1]))
+                    start = self.lo + i
+            self._runs = out
+        return self._runs
 
     def copy(self) -> Track:
         new = Track(self.lo, self.lo, None)
         new.hi, new.v = self.hi, list(self.v)
+        return new
+
+    def part(self, lo: int, hi: int) -> Track:
+        new = Track(lo, lo, None)
+        new.hi, new.v = hi, self.v[lo - self.lo : hi - self.lo]
         return new
 
 
@@ -421,9 +430,7 @@ def avoid_static(rules_track: Track, rules: list[Rule], on: frozenset) -> Track:
     fixed = rules_track.copy()
     for start, end in statics:
         lo, hi = _flexible_bounds(rules_track, rules, start, end)
-        sub = Track(lo, hi, 0)
-        sub.v = fixed.v[lo - fixed.lo : hi - fixed.lo]
-        for s, e, rid in _fix_static(sub, rules, on).runs():
+        for s, e, rid in _fix_static(fixed.part(lo, hi), rules, on).runs():
             fixed.set(s, e, rid)
     return _animate(fixed, rules, on)
 
