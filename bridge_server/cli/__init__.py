@@ -10,12 +10,12 @@ import time
 
 from .. import __version__
 from ..core.errors import Cancelled, LipsyncError
-from . import animate, demo, engines, evaluate, lipread, osc, serve, track, transcribe
+from . import animate, batch, demo, engines, evaluate, lipread, osc, serve, track, transcribe
 from .options import EXIT_CODES, check_animation, flags
 
 __all__ = ["main"]
 
-COMMAND_GROUPS = (animate, transcribe, track, demo, engines, serve, osc, evaluate, lipread)
+COMMAND_GROUPS = (animate, transcribe, track, batch, demo, engines, serve, osc, evaluate, lipread)
 LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
               "error": logging.ERROR}  # fmt: skip
 LOGGING = (

@@ -319,6 +319,8 @@ def _align_job(job: _Job):
 
 
 def _cores() -> int:
+    if multiprocessing.current_process().daemon:  # a pool's or Dask's worker: no children
+        return 1
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 

@@ -1,0 +1,97 @@
+"""`lipsync batch`: every line of a dialogue on Dask, resumable (bridge_server.batch)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..batch import MANIFEST, find_lines, run
+from ..core.curves import option_fields
+from ..formats.exporters import FORMATS
+from .options import animation_options, command
+
+EXAMPLES = """examples:
+  lipsync batch dialogue/ --out baked/ --format rhubarb-tsv          # every recording, sidecar .txt scripts
+  lipsync batch lines.csv --out baked/ --visemes arkit --fps 30      # audio/video/text,script,voice,id,... columns
+  lipsync batch takes/ --out baked/ --scheduler tcp://10.0.0.5:8786  # on a running Dask cluster
+  lipsync batch dialogue/ --out baked/                               # again: only what changed or failed is redone"""
+
+
+def add_commands(sub) -> None:
+    p = command(
+        sub,
+        "batch",
+        "animate many lines on Dask (a laptop or a cluster), resumable",
+        "Animate every recording, video or text line in the inputs, each as one task on Dask "
+        "distributed: an embedded cluster with one worker process per core, or an existing "
+        f"scheduler. Each line's timeline (and --format files) lands complete in --out; "
+        f"--out/{MANIFEST} records every line (status, outputs, seconds, worker, error and its "
+        "fix). Run it again to redo only what failed or changed; a worker lost mid-line has "
+        "its line redone on another.",
+        EXAMPLES,
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="recordings, videos, folders of them (scripts in .txt beside them), or "
+                   "a .csv/.jsonl list with columns audio|video|text, script, voice, id and any "
+                   "animation option")  # fmt: skip
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for every line's outputs")
+    p.add_argument("--format", action="append", default=[], choices=sorted(FORMATS),
+                   help="also write this export for each line (repeat for several)")  # fmt: skip
+    p.add_argument("--scheduler", default="", metavar="ADDRESS",
+                   help="a Dask scheduler, e.g. tcp://HOST:8786 (its workers need this project "
+                   "installed); default: a local cluster")  # fmt: skip
+    p.add_argument("--workers", type=int, default=0, metavar="N",
+                   help="local worker processes (default: one per core)")  # fmt: skip
+    p.add_argument("--engine", default="auto", help="recordings: auto, whisper, pocketsphinx, "
+                   "phoneloop, allosaurus (as `bake`)")  # fmt: skip
+    p.add_argument("--tts", default="espeak", choices=["espeak", "piper"],
+                   help="text lines: the voice engine")  # fmt: skip
+    p.add_argument("--voice", default="", help="text lines without their own voice: this one")
+    animation_options(p)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress or summary on stderr")
+    p.set_defaults(func=cmd_batch)
+
+
+def cmd_batch(a: argparse.Namespace) -> int:
+    lines = find_lines(a.inputs)
+    names = {f.name for f in option_fields()}
+    options = {k: v for k, v in vars(a).items() if k in names and v is not None}
+    options |= {"engine": a.engine, "voice_engine": a.tts, "voice": a.voice}
+    bar = _Bar(enabled=not a.quiet)
+    summary = run(lines, a.out, formats=tuple(dict.fromkeys(a.format)), options=options,
+                  scheduler=a.scheduler, workers=a.workers, progress=bar)  # fmt: skip
+    if not a.quiet:
+        bar.finish()
+        where = f" (dashboard {summary.dashboard})" if summary.dashboard else ""
+        print(f"{len(lines)} lines{where}: {summary.done} done, {summary.skipped} already done, "
+              f"{len(summary.failed)} failed; {summary.audio_s:.1f} s of speech in "
+              f"{summary.seconds:.1f} s -> {a.out}", file=sys.stderr)  # fmt: skip
+        for r in summary.failed:
+            fix = f" (fix: {r['fix']})" if r.get("fix") else ""
+            print(f"  failed: {r['id']}: {r['error']}{fix}", file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
+class _Bar:
+    """Lines done of the lines to do, and an estimate of the time left, on stderr."""
+
+    def __init__(self, enabled: bool):
+        self.enabled, self.tty, self.shown = enabled, sys.stderr.isatty(), -1
+
+    def __call__(self, done: int, failed: int, total: int, seconds: float) -> None:
+        if not self.enabled:
+            return
+        finished = done + failed
+        left = seconds / finished * (total - finished) if finished else 0.0
+        text = f"{finished}/{total} lines ({failed} failed), about {left:.0f} s left"
+        if self.tty:
+            width = 25 * finished // max(total, 1)
+            sys.stderr.write(f"\r[{'#' * width}{'.' * (25 - width)}] {text}   ")
+        elif finished * 10 // max(total, 1) > self.shown or finished == total:
+            self.shown = finished * 10 // max(total, 1)
+            sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+    def finish(self) -> None:
+        if self.enabled and self.tty:
+            sys.stderr.write("\n")
