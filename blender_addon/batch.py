@@ -2,6 +2,10 @@
 
     blender -b scene.blend -P <add-on>/batch.py -- --object Head --audio lines/ --out baked.blend
     python <add-on>/batch.py --blend scene.blend --object Head --audio lines/ --out baked.blend
+    blender -b scene.blend -P <add-on>/batch.py -- --object Head --timelines baked/ --nla
+
+--timelines applies what `lipsync batch INPUTS --out baked/ --shape-keys NAMES` (or --rig
+PRESET) made, on a cluster or anywhere: no bridge, Blender only writes the keys.
 
 Each file becomes its own action named after it ("Head: line01"), kept with a fake user; with
 --nla they are also laid one after another as NLA strips, with their sound in the sequencer
@@ -34,7 +38,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--object", required=True, help="the mesh with mouth shape keys, armature or 2D mouth"
     )
-    p.add_argument("--audio", nargs="+", required=True, help="files or folders of recordings")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--audio", nargs="+", help="files or folders of recordings")
+    source.add_argument("--timelines", metavar="DIR", help="a `lipsync batch` folder: apply its "
+                        "timelines (curves named after the rig), no bridge needed")  # fmt: skip
     p.add_argument("--out", help="save the result here (default: save over the opened .blend)")
     p.add_argument("--bridge", default="http://127.0.0.1:8765", help="the bridge's URL")
     p.add_argument("--token", default="", help="the bridge's token, if it has one")
@@ -81,8 +88,11 @@ def main(argv: list[str]) -> int:
     started = None
     try:
         addon.bake.check_target(_found(obj, a.object))
-        started = _ensure_bridge(addon.client, bridge, a.start)
-        rows = bake_all(addon, scene, obj, bridge, recordings(a.audio), a)
+        if a.timelines:
+            rows = bake_all(addon, scene, obj, made(Path(a.timelines)), a, _from_folder(addon))
+        else:
+            started = _ensure_bridge(addon.client, bridge, a.start)
+            rows = bake_all(addon, scene, obj, recordings(a.audio), a, _from_bridge(addon, bridge))
     except (addon.bake.BakeError, addon.client.BridgeError) as e:
         print(f"batch: {e}", file=sys.stderr)
         return 2
@@ -99,23 +109,36 @@ def main(argv: list[str]) -> int:
     return 1 if any(r["error"] for r in rows) or not rows else 0
 
 
-def bake_all(addon, scene, obj, bridge, files: list[Path], a) -> list[dict]:
+def made(folder: Path) -> list[dict]:
+    """The records of a `lipsync batch` folder's manifest, in the order of their names."""
+    manifest = folder / "manifest.jsonl"
+    if not manifest.is_file():
+        raise _addon().bake.BakeError(
+            f"{folder} has no manifest.jsonl; make the timelines with `lipsync batch INPUTS "
+            f"--out {folder} --shape-keys NAMES` (or --rig PRESET)"
+        )
+    records = [json.loads(t) for t in manifest.read_text(encoding="utf-8").splitlines() if t]
+    return sorted(records, key=lambda r: r["id"])
+
+
+def bake_all(addon, scene, obj, items: list, a, fetch) -> list[dict]:
+    """Each item (a recording, or a `lipsync batch` record) keyed in turn; `fetch` gives the
+    line and its timeline."""
     rows, offset = [], scene.frame_start
-    for i, path in enumerate(files, 1):
-        print(f"batch: [{i}/{len(files)}] {path.name}", flush=True)
-        settings = _settings(a, path, offset - scene.frame_start)
+    for i, item in enumerate(items, 1):
+        name = item.name if isinstance(item, Path) else item["id"]
+        print(f"batch: [{i}/{len(items)}] {name}", flush=True)
         began = time.perf_counter()
         try:
-            line = addon.bake.prepare(scene, obj, settings, bridge)
-            fetched = addon.request.fetch(bridge, line)
+            line, fetched = fetch(scene, obj, item, a, offset - scene.frame_start)
             written = addon.bake.apply(scene, obj, line, fetched)
-        except (addon.bake.BakeError, addon.client.BridgeError, ValueError) as e:
-            rows.append({"file": path.name, "error": str(e)})
+        except (addon.bake.BakeError, addon.client.BridgeError, ValueError, OSError) as e:
+            rows.append({"file": name, "error": str(e)})
             continue
         said = addon.dialogue.keep(written.action, fetched.timeline, line.fields.get("text", ""))
         rows.append(
             {
-                "file": path.name,
+                "file": name,
                 "error": "",
                 "action": written.action.name,
                 "keys": written.keys,
@@ -133,6 +156,52 @@ def bake_all(addon, scene, obj, bridge, files: list[Path], a) -> list[dict]:
             gap = a.gap * addon.frames.scene_fps(scene)
             offset = int(round(written.frame_end + gap))
     return rows
+
+
+def _from_bridge(addon, bridge):
+    """Recordings: the panel's steps, the bridge doing the work."""
+
+    def fetch(scene, obj, path: Path, a, frame_offset: int):
+        line = addon.bake.prepare(scene, obj, _settings(a, path, frame_offset), bridge)
+        return line, addon.request.fetch(bridge, line)
+
+    return fetch
+
+
+def _from_folder(addon):
+    """`lipsync batch` records: the timeline it wrote, its sound, no bridge."""
+
+    def fetch(scene, obj, record: dict, a, frame_offset: int):
+        if record.get("status") != "ok":
+            raise addon.bake.BakeError(f"lipsync batch failed on it: {record.get('error')}")
+        folder = Path(a.timelines)
+        timeline = json.loads((folder / f"{record['id']}.json").read_text(encoding="utf-8"))
+        _check_names(addon, obj, timeline)
+        spoken = folder / f"{record['id']}.wav"  # a text line's speech
+        sound = str(spoken) if spoken.is_file() else timeline["source"].get("audio", "")
+        rows = [(c.channel, c.shape_key) for c in obj.lipsync.mapping]
+        line = addon.request.Request(
+            kind="audio", name=record["id"], fields={"text": timeline["source"].get("text", "")},
+            mapping={}, frame_offset=scene.frame_start + frame_offset,
+            fps=addon.frames.scene_fps(scene), sound_path=sound if Path(sound).is_file() else "",
+            add_strip=a.nla, chosen=addon.mapping.chosen(rows),
+        )  # fmt: skip
+        return line, addon.request.Fetched(timeline)
+
+    return fetch
+
+
+def _check_names(addon, obj, timeline: dict) -> None:
+    """Shape keys are keyed by the curves' names: at least one must be the object's."""
+    if addon.targets.kind(obj) != "SHAPE_KEYS":
+        return
+    keys = [k.name for k in obj.data.shape_keys.key_blocks[1:]]
+    if not {c["channel"] for c in timeline["curves"]} & set(keys):
+        raise addon.bake.BakeError(
+            f"its curves are named for the {timeline['viseme_set']} set, not after "
+            f"{obj.name}'s shape keys; make the timelines with `lipsync batch ... --shape-keys "
+            f'"{",".join(keys)}"`'
+        )
 
 
 def _unpush(compat, target, action) -> None:
@@ -209,7 +278,7 @@ def _addon():
     if str(HERE.parent) not in sys.path:
         sys.path.insert(0, str(HERE.parent))
     package = importlib.import_module(HERE.name)
-    for name in ("bake", "client", "compat", "dialogue", "frames", "request", "targets"):
+    for name in ("bake", "client", "compat", "dialogue", "frames", "mapping", "request", "targets"):
         importlib.import_module(f"{HERE.name}.{name}")
     if not hasattr(__import__("bpy").types.Object, "lipsync"):  # not enabled as an add-on
         package.properties.register()

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import __version__
+from .core import rigs
 from .core.curves import Animation, option_fields
 from .core.errors import EngineUnavailable, InputError, LipsyncError
 from .formats.exporters import FORMATS, export
@@ -184,6 +185,11 @@ def run_line(line: Line, out: str, formats: tuple[str, ...], options: dict) -> d
         else:
             timeline = pipeline.bake(line.source, text=line.text, engine=flat.get("engine", "auto"),
                                      **common)  # fmt: skip
+        if flat.get("rig") or flat.get("shape_keys"):  # curves named after the rig's shape keys
+            keys = flat.get("shape_keys") or None
+            if isinstance(keys, str):
+                keys = [k.strip() for k in keys.split(",") if k.strip()]
+            timeline = rigs.apply(timeline, rigs.resolve(flat.get("rig") or None, keys))
         files[folder / f"{line.id}.json"] = timeline.to_json()
         for name in formats:
             files[folder / f"{line.id}{FORMATS[name].suffix}"] = export(timeline, name)

@@ -7,6 +7,7 @@ import sys
 
 from ..batch import MANIFEST, find_lines, run
 from ..core.curves import option_fields
+from ..core.rigs import presets
 from ..formats.exporters import FORMATS
 from .options import animation_options, command
 
@@ -47,6 +48,12 @@ def add_commands(sub) -> None:
     p.add_argument("--tts", default="espeak", choices=["espeak", "piper"],
                    help="text lines: the voice engine")  # fmt: skip
     p.add_argument("--voice", default="", help="text lines without their own voice: this one")
+    g = p.add_argument_group(
+        "rig (for `blender_addon/batch.py --timelines`: curves named after the rig)"
+    )
+    g.add_argument("--rig", default="", help="a rig preset: " + ", ".join(presets()))
+    g.add_argument("--shape-keys", default="", metavar="NAMES",
+                   help="the rig's shape-key names, comma-separated, to match to the channels")  # fmt: skip
     animation_options(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress or summary on stderr")
     p.set_defaults(func=cmd_batch)
@@ -56,7 +63,13 @@ def cmd_batch(a: argparse.Namespace) -> int:
     lines = find_lines(a.inputs)
     names = {f.name for f in option_fields()}
     options = {k: v for k, v in vars(a).items() if k in names and v is not None}
-    options |= {"engine": a.engine, "voice_engine": a.tts, "voice": a.voice}
+    options |= {
+        "engine": a.engine,
+        "voice_engine": a.tts,
+        "voice": a.voice,
+        "rig": a.rig,
+        "shape_keys": a.shape_keys,
+    }
     bar = _Bar(enabled=not a.quiet)
     summary = run(lines, a.out, formats=tuple(dict.fromkeys(a.format)), options=options,
                   scheduler=a.scheduler, workers=a.workers, progress=bar)  # fmt: skip

@@ -150,3 +150,37 @@ def test_a_bridge_that_is_down_names_the_batch_flag(shot, tmp_path):
     assert run.returncode == 2, run.stdout + run.stderr
     assert "does not answer" in run.stderr and 'give --start "/path/to/' in run.stderr
     assert "Lip Sync panel" not in run.stderr
+
+
+@pytest.mark.skipif(
+    shutil.which("blender") is None, reason="needs Blender (apt-get install blender)"
+)
+def test_blender_keys_timelines_made_by_lipsync_batch_without_a_bridge(shot, tmp_path):
+    from bridge_server.batch import find_lines, run
+
+    _, lines = shot
+    names = ",".join(f"vrc.v_{v}" for v in "sil pp ff th dd kk ch ss nn rr aa e ih oh ou".split())
+    baked = tmp_path / "baked"
+    summary = run(find_lines([lines]), baked, options={"shape_keys": names}, workers=1)
+    assert summary.done == 2 and len(summary.failed) == 1  # the damaged file, recorded
+    blend, out = tmp_path / "scene34.blend", tmp_path / "keyed.blend"
+    subprocess.run(["blender", "-b", "--factory-startup", "--python-expr", MAKE_SCENE_34, "--",
+                    str(blend)], capture_output=True, text=True, timeout=300)  # fmt: skip
+    run34 = subprocess.run(  # no --bridge and none running: Blender only writes keys
+        ["blender", "-b", str(blend), "-P", BATCH, "--", "--object", "Head", "--timelines",
+         str(baked), "--out", str(out), "--nla", "--bridge", f"http://127.0.0.1:{free_port()}"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run34.returncode == 1, run34.stdout + run34.stderr  # the failed line is reported
+    assert "2 of 3 lines baked" in run34.stdout and "FAILED c_broken" in run34.stdout
+    assert '"Hello there."' in run34.stdout  # what each line says, from its timeline
+    bpy.ops.wm.open_mainfile(filepath=str(out))
+    key = bpy.data.objects["Head"].data.shape_keys
+    strips = sorted(
+        (s for t in key.animation_data.nla_tracks for s in t.strips), key=lambda s: s.frame_start
+    )
+    assert [s.action.name for s in strips] == ["Head: a_hello", "Head: b_bob"]
+    fcurves = compat.fcurves(strips[1].action)
+    assert any("vrc.v_pp" in f.data_path and len(f.keyframe_points) > 1 for f in fcurves)
+    sounds = [s.name for s in compat.strips(bpy.context.scene) if s.type == "SOUND"]
+    assert sorted(sounds) == ["a_hello", "b_bob"]
