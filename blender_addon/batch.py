@@ -178,7 +178,7 @@ def _from_folder(addon):
         timeline = json.loads((folder / f"{record['id']}.json").read_text(encoding="utf-8"))
         _check_names(addon, obj, timeline)
         spoken = folder / f"{record['id']}.wav"  # a text line's speech
-        sound = str(spoken) if spoken.is_file() else timeline["source"].get("audio", "")
+        sound = str(spoken) if spoken.is_file() else record.get("source") or ""  # the recording
         rows = [(c.channel, c.shape_key) for c in obj.lipsync.mapping]
         line = addon.request.Request(
             kind="audio", name=record["id"], fields={"text": timeline["source"].get("text", "")},
