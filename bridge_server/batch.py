@@ -286,7 +286,7 @@ def run(
     summary = Summary(skipped=len(lines) - len(todo))
     started = time.monotonic()
     if todo:
-        with _client(scheduler, workers) as client:
+        with cluster(scheduler, workers) as client:
             summary.dashboard = getattr(client, "dashboard_link", "") or ""
             _gather(client, todo, keys, out, formats, options, manifest, summary, progress, started)
     manifest.compact()
@@ -326,8 +326,9 @@ def _gather(client, todo, keys, out, formats, options, manifest, summary, progre
         raise
 
 
-class _client:
-    """A Dask client: to `scheduler`, or to a LocalCluster of its own (one process per core)."""
+class cluster:
+    """A Dask client: to `scheduler`, or to a LocalCluster of its own (one process per core).
+    The dataset builder runs on it too."""
 
     def __init__(self, scheduler: str, workers: int):
         self.scheduler, self.workers, self.cluster = scheduler, workers, None

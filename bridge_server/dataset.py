@@ -13,6 +13,7 @@ clip is either complete and listed or redone by the next run.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -81,6 +82,7 @@ class Entry:
     speaking: list[float] | None = None
     lips_only_s: float | None = None
     sound_only_s: float | None = None
+    key: str = ""  # the video's size and time, its transcript and the options: changed -> redone
 
 
 @dataclass
@@ -111,15 +113,24 @@ def build(
     crops: bool = False,
     lang: str = "",
     limit: int | None = None,
+    scheduler: str = "",
+    workers: int = 0,
     progress: Progress = no_progress,
 ) -> BuildResult:
-    """Build every clip of `videos` not yet complete in `out`; bad clips are listed, not fatal."""
+    """Build every clip of `videos` not yet complete (and unchanged) in `out`; bad clips are
+    listed, not fatal. With a Dask `scheduler` or local `workers`, clips build in parallel."""
     if limit is not None and limit < 1:
         raise InputError(f"--limit {limit}: give a number of videos of at least 1.")
     out = Path(out)
     clips = find_clips(Path(videos), _read_tsv(transcripts) if transcripts else {})[:limit]
-    done = _prepare(out, {c.id for c in clips}, crops)
+    keys = {c.id: clip_key(c, crops, lang) for c in clips}
+    done = _prepare(out, keys, crops)
     result = BuildResult()
+    if scheduler or workers:
+        result.kept = [c.id for c in clips if c.id in done]
+        todo = [c for c in clips if c.id not in done]
+        _build_on_dask(todo, keys, out, crops, lang, scheduler, workers, progress, result)
+        return result
     try:
         with face.reusing():
             for i, clip in enumerate(clips):
@@ -145,6 +156,7 @@ def _build_one(clip: Clip, out: Path, crops: bool, lang: str, progress: Progress
     """Build one clip and list it in the manifest, or list it as failed."""
     try:
         entry = _build_clip(clip, out, crops, lang, progress)
+        entry.key = clip_key(clip, crops, lang)
     except (Cancelled, EngineUnavailable, OutputError):
         raise  # not this clip's fault: every clip would fail the same way
     except Exception as e:  # a bad clip is listed and the build goes on
@@ -153,6 +165,53 @@ def _build_one(clip: Clip, out: Path, crops: bool, lang: str, progress: Progress
     _append(out / "manifest.jsonl", asdict(entry))
     result.built.append(clip.id)
     result.seconds += entry.duration
+
+
+def clip_key(clip: Clip, crops: bool, lang: str) -> str:
+    """What a clip's files depend on; cheap (no reading of the video) for corpora of thousands."""
+    stat = clip.video.stat()
+    said = json.dumps([stat.st_size, stat.st_mtime_ns, clip.transcript, crops, lang])
+    return hashlib.sha256(said.encode()).hexdigest()[:20]
+
+
+def _build_on_dask(todo, keys, out, crops, lang, scheduler, workers, progress, result) -> None:
+    """The clips as Dask tasks (bridge_server.batch's cluster); the manifest is written here,
+    as each finishes. A worker lost mid-clip leaves a hidden folder the rerun replaces."""
+    from distributed import as_completed
+
+    from .batch import cluster
+
+    with cluster(scheduler, workers) as client:
+        futures = {client.submit(_build_task, clip, out, crops, lang, key=f"clip-{clip.id}-"
+                                 f"{keys[clip.id]}", pure=False): clip for clip in todo}  # fmt: skip
+        try:
+            for n, future in enumerate(as_completed(futures), 1):
+                clip, (status, item) = futures[future], future.result()
+                if status == "ok":
+                    _append(out / "manifest.jsonl", item | {"key": keys[clip.id]})
+                    result.built.append(clip.id)
+                    result.seconds += item["duration"]
+                else:
+                    result.failed.append(Failure(**item))
+                    _append(out / "failed.jsonl", item)
+                check_cancel(progress, n / max(len(todo), 1), f"{clip.id} ({n}/{len(todo)})")
+        except (KeyboardInterrupt, Cancelled):
+            client.cancel(list(futures))
+            raise Cancelled(f"cancelled; the {len(result.built) + len(result.kept)} clips built "
+                            f"so far are kept in {out}; run the same command again to go on.") from None  # fmt: skip
+
+
+def _build_task(clip: Clip, out: Path, crops: bool, lang: str) -> tuple[str, dict]:
+    """One clip on a worker: ("ok", its manifest entry) or ("failed", why). A missing engine or
+    an unwritable folder is raised: every clip would fail so."""
+    try:
+        with face.reusing():
+            return "ok", asdict(_build_clip(clip, out, crops, lang, no_progress))
+    except (EngineUnavailable, OutputError):
+        raise
+    except Exception as e:  # a bad clip is listed and the build goes on
+        message = str(e) if isinstance(e, LipsyncError) else f"unexpected {type(e).__name__}: {e}"
+        return "failed", asdict(Failure(clip.id, str(clip.video), message))
 
 
 def _part(progress: Progress, i: int, n: int, where: str) -> Progress:
@@ -235,9 +294,10 @@ def _read_tsv(path: str | Path) -> dict[str, dict[str, str]]:
 # --- resuming ------------------------------------------------------------------------------
 
 
-def _prepare(out: Path, ids: set[str], crops: bool) -> set[str]:
-    """The clips already complete (files and manifest line; with crops when asked for). The
-    manifest keeps only those, half-made folders go, and failed.jsonl starts afresh."""
+def _prepare(out: Path, keys: dict[str, str], crops: bool) -> set[str]:
+    """The clips already complete and unchanged (files and manifest line with the clip's key;
+    with crops when asked for). The manifest keeps only those, half-made folders go, and
+    failed.jsonl starts afresh."""
     clips = out / "clips"
     try:
         clips.mkdir(parents=True, exist_ok=True)
@@ -247,10 +307,15 @@ def _prepare(out: Path, ids: set[str], crops: bool) -> set[str]:
     except OSError as e:
         raise OutputError(f"cannot write the dataset in {out}: {e.strerror}") from None
     entries = list(_read_jsonl(out / "manifest.jsonl"))
-    kept = [e for e in entries if _complete(clips / str(e.get("id")), e, crops)]
+    kept = [
+        e
+        for e in entries
+        if _complete(clips / str(e.get("id")), e, crops)
+        and e.get("key", "") in ("", keys.get(e["id"], ""))
+    ]  # fmt: skip (older: no key)
     if len(kept) != len(entries):
         _rewrite(out / "manifest.jsonl", kept)
-    return {e["id"] for e in kept} & ids
+    return {e["id"] for e in kept} & set(keys)
 
 
 def _complete(folder: Path, entry: dict, crops: bool) -> bool:
@@ -302,6 +367,7 @@ def _build_clip(clip: Clip, out: Path, crops: bool, lang: str, progress: Progres
     if crops:
         arrays["crops"] = mouth_crops(clip.video, made.tracking, part(progress, 0.8, 0.95))
     tmp = out / "clips" / f".{clip.id}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)  # a worker killed while writing this clip left it
     try:
         _write_clip(tmp, made, arrays)
         final = out / "clips" / clip.id

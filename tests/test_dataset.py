@@ -274,3 +274,26 @@ def test_when_the_lips_speak_is_kept_and_a_disagreeing_sound_is_flagged(built):
             entry, active, [Word(w["text"], w["start"], w["end"]) for w in heard]
         )
         assert warned in " ".join(entry.warnings) and "lipsync sync" in entry.warnings[-1]
+
+
+def test_on_dask_workers_the_same_clips_come_out_and_a_changed_script_is_redone(built, tmp_path):
+    videos, sequential, _ = built
+    out = tmp_path / "ds"
+    first = dataset.build(videos, out, transcripts=GRID / "transcripts.tsv", workers=2)
+    assert sorted(first.built) == ["lbax4n", "pwij3p"] and len(first.failed) == 2
+    assert {f.id for f in first.failed} == {"broken", "sound"}
+    for clip in ("lbax4n", "pwij3p"):  # the same result as one process in order
+        a = np.load(out / "clips" / clip / "frames.npz")
+        b = np.load(sequential / "clips" / clip / "frames.npz")
+        np.testing.assert_allclose(a["lips"], b["lips"], atol=1e-5)
+    assert all(e["key"] for e in manifest(out))
+    (videos / "pwij3p.txt").write_text("place white in j three again")  # the script changed
+    try:
+        again = dataset.build(videos, out, transcripts=GRID / "transcripts.tsv", workers=2)
+    finally:
+        (videos / "pwij3p.txt").write_text("place white in j three please")
+    assert (again.built, again.kept) == (["pwij3p"], ["lbax4n"])
+    assert sorted(e["id"] for e in manifest(out)) == ["lbax4n", "pwij3p"]  # one line each
+    assert [e["transcript"] for e in manifest(out) if e["id"] == "pwij3p"] == [
+        "place white in j three again"
+    ]

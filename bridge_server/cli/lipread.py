@@ -170,6 +170,10 @@ def _add_dataset(sub) -> None:
     p.add_argument("--crops", action="store_true", help="also 96x48 grey mouth crops per frame")
     p.add_argument("--lang", default="", help="language for Whisper, e.g. en (default: detected)")
     p.add_argument("--limit", type=int, metavar="N", help="only the first N videos (sorted)")
+    p.add_argument("--scheduler", default="", metavar="ADDRESS",
+                   help="build on a Dask cluster, e.g. tcp://HOST:8786 (as `lipsync batch`)")  # fmt: skip
+    p.add_argument("--workers", type=int, default=0, metavar="N",
+                   help="build on N local Dask worker processes (default: one process, in order)")  # fmt: skip
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=cmd_dataset_build)
 
@@ -177,6 +181,7 @@ def _add_dataset(sub) -> None:
 def cmd_dataset_build(a: argparse.Namespace) -> int:
     started = time.monotonic()
     result = build(a.videos, a.out, transcripts=a.transcripts, crops=a.crops, lang=a.lang,
-                   limit=a.limit, progress=ProgressBar(not a.quiet))  # fmt: skip
+                   limit=a.limit, scheduler=a.scheduler, workers=a.workers,
+                   progress=ProgressBar(not a.quiet))  # fmt: skip
     print(summary(result, Path(a.out), time.monotonic() - started), file=sys.stderr)
     return 0 if result.built or result.kept else InputError.exit_code
