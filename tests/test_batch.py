@@ -110,3 +110,25 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_nothing_is_done_twice(tmp_p
     again = subprocess.run([BIN / "lipsync", "batch", str(tmp_path / "in"), "--out", str(out)],
                            capture_output=True, text=True)  # fmt: skip
     assert again.returncode == 0 and "0 done, 10 already done" in again.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_batch_and_the_next_run_goes_on(tmp_path):
+    from bridge_server.core.errors import Cancelled
+
+    recordings(tmp_path / "in", 8)
+    out = tmp_path / "out"
+    command = [BIN / "lipsync", "batch", str(tmp_path / "in"), "--out", str(out), "--workers", "1"]
+    batch = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / MANIFEST).is_file() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    batch.send_signal(signal.SIGINT)
+    _, err = batch.communicate(timeout=120)
+    assert batch.returncode == Cancelled.exit_code, err
+    assert "run the same command again to go on" in err
+    kept = [json.loads(x) for x in (out / MANIFEST).read_text().splitlines()]  # whole records
+    assert 1 <= len(kept) < 8 and {r["status"] for r in kept} == {"ok"}
+    again = subprocess.run(command, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert f"{8 - len(kept)} done, {len(kept)} already done" in again.stderr

@@ -7,6 +7,7 @@ import sys
 
 from ..batch import MANIFEST, find_lines, run
 from ..core.curves import option_fields
+from ..core.errors import Cancelled
 from ..core.rigs import presets
 from ..formats.exporters import FORMATS
 from .options import animation_options, command
@@ -71,8 +72,14 @@ def cmd_batch(a: argparse.Namespace) -> int:
         "shape_keys": a.shape_keys,
     }
     bar = _Bar(enabled=not a.quiet)
-    summary = run(lines, a.out, formats=tuple(dict.fromkeys(a.format)), options=options,
-                  scheduler=a.scheduler, workers=a.workers, progress=bar)  # fmt: skip
+    try:
+        summary = run(lines, a.out, formats=tuple(dict.fromkeys(a.format)), options=options,
+                      scheduler=a.scheduler, workers=a.workers, progress=bar)  # fmt: skip
+    except KeyboardInterrupt:
+        bar.finish()
+        print(f"lipsync: cancelled; every line finished so far is kept in {a.out} (see "
+              f"{MANIFEST}); run the same command again to go on.", file=sys.stderr)  # fmt: skip
+        return Cancelled.exit_code
     if not a.quiet:
         bar.finish()
         where = f" (dashboard {summary.dashboard})" if summary.dashboard else ""
