@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from bridge_server.core.errors import Cancelled
-from bridge_server.core.phonemes import normalize, read_tsv
+from bridge_server.core.phonemes import ipa_arpabet, normalize, read_tsv
 from bridge_server.engines import pocketsphinx as ps
 from bridge_server.engines.g2p import pronounce
 from tests.conftest import SHARED
@@ -54,7 +54,7 @@ def boundary_errors(reference, aligned) -> np.ndarray:
     ref = [p for p in reference if p.ipa != "_"]
 
     def key(ipa):  # compare as the aligner's phones: ɜ/ɝ/ɚ are one ER, ʌ/ə one AH
-        return ps._ipa_arpabet().get(ipa, ipa).split()[0]
+        return ipa_arpabet().get(ipa, ipa).split()[0]
 
     m = SequenceMatcher(None, [key(p.ipa) for p in ref], [key(p.ipa) for p in aligned], False)
     errors = [
@@ -264,7 +264,7 @@ def test_every_english_g2p_phoneme_has_a_model_phone():
             p for (s,) in db.execute("SELECT phonemes FROM word_phonemes") for p in s.split()
         }
     cmudict = {row[1] for row in read_tsv("arpabet.tsv")[1] if row[0].rstrip("0") in MODEL_PHONES}
-    table = ps._ipa_arpabet()
+    table = ipa_arpabet()
     for ipa in {normalize(p)[0] for p in emitted} | {normalize(p)[0] for p in cmudict}:
         assert ipa in table, ipa
     for ipa, arpabet in table.items():

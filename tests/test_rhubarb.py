@@ -59,6 +59,13 @@ def test_by_default_each_phone_shows_its_own_shape_exactly_on_its_time():
     ]  # fmt: skip
 
 
+def test_a_closure_shorter_than_a_frame_still_shows_on_the_frame_nearest_it():
+    phonemes = timed("ɑ 0.00 0.05 b 0.05 0.075 ɑ 0.075 0.30")  # b between frames 1 and 2 at 24 fps
+    cues = hold_cues(phonemes, RHUBARB, 24, 0.5)
+    assert shapes_at(cues, [2 / 24]) == "A"
+    assert shapes_at(cues, [0.06]) == "A" and shapes_at(cues, [0.2]) == "D"  # the rest as timed
+
+
 def test_rhubarb_rules_close_p_before_its_release_and_anticipate_the_vowel():
     phonemes = timed("ɑ 0.20 0.40 p 0.40 0.48 ɑ 0.48 0.70")
     cues = hold_cues(phonemes, RHUBARB, 24, 1.0, rhubarb_rules=True)

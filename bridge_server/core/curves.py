@@ -195,7 +195,8 @@ def hold_cues(
     `rhubarb_rules` as Rhubarb's rules draw it."""
     if vset.cue_rules == "rhubarb":
         rules = ALL_RULES if rhubarb_rules else frozenset()
-        return rhubarb_cues(phonemes, duration, vset.table, lead, rules)
+        contacts = vset.closed + vset.teeth
+        return rhubarb_cues(phonemes, duration, vset.table, lead, rules, fps, contacts)
     times = frame_times(fps, duration)
     weights = viseme_weights(phonemes, vset, times, CurveSettings(lead=lead))
     names = list(weights)

@@ -444,14 +444,23 @@ def rhubarb_cues(
     first_choice: dict[str, str],
     lead: float = 0.0,
     rules: frozenset = ALL_RULES,
+    fps: float = 0.0,
+    contacts: str = "AG",
 ) -> list[VisemeCue]:
     """Contiguous Rhubarb shape cues over 0..duration, as Rhubarb animates these phones.
-    `first_choice` maps IPA to the set's single shape (used for phones Rhubarb lacks)."""
+    `first_choice` maps IPA to the set's single shape (used for phones Rhubarb lacks). Without
+    the rules and with `fps`, every p/b/m and f/v shows on the frame nearest its middle, even
+    when shorter than a frame (keys land on frames)."""
     n = max(1, round(duration * 100))
     phones = rhubarb_phones(phonemes, lead)
     owns = [first_choice.get(_ipa_of(name), "X") for name, _, _ in phones]
     rules_track, rule_list = shape_rules(phones, owns, n, frozenset(rules))
     animation = avoid_static(rules_track, rule_list, frozenset(rules))
+    if fps and not rules:
+        for (_, s, e), own in zip(phones, owns):
+            frame = int(round((s + e) / 200 * fps) / fps * 100 + 1e-6)  # its centisecond
+            if own in contacts and 0 <= frame < n and animation.at(frame) != own:
+                animation.set(frame, frame + 2, own)
     return [VisemeCue(v, s / 100, min(e / 100, duration)) for s, e, v in animation.runs()]
 
 
