@@ -69,8 +69,9 @@ def first_choice(phonemes: list[Phoneme], duration: float) -> list:
 def variants(phonemes: list[Phoneme], duration: float, timed: bool = False) -> dict:
     """Each row's cues (with the seconds they took when `timed`)."""
     makers = {"before: curves held per 24 fps frame": lambda: hold_cues_ours(phonemes, duration)}
-    for name, rules in CONFIGS.items():
-        makers[name] = lambda rules=rules: rhubarb_cues(phonemes, duration, VSET.table, rules=rules)
+    for name, rules in CONFIGS.items():  # at 24 fps, as a bake makes them (contacts on frames)
+        makers[name] = lambda rules=rules: rhubarb_cues(phonemes, duration, VSET.table, rules=rules,
+                                                        fps=24.0)  # fmt: skip
     out = {}
     for name, make in makers.items():
         start = time.perf_counter()
