@@ -335,6 +335,7 @@ class cluster:
 
     def __enter__(self):
         try:
+            import dask
             from distributed import Client, LocalCluster
         except ImportError as e:
             raise EngineUnavailable(f"Dask is not installed ({e}); fix: .venv/bin/pip install "
@@ -350,9 +351,12 @@ class cluster:
                                         "(`dask worker ADDRESS`), or leave out --scheduler") from e  # fmt: skip
             return self.client
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        # one process per core, one line at a time each (a worker aligns in its own process)
-        self.cluster = LocalCluster(n_workers=self.workers or cores or 1, threads_per_worker=1,
-                                    processes=True, dashboard_address=None)  # fmt: skip
+        # One process per core, one line at a time each. Dask's profiler samples every worker's
+        # stack each 10 ms: a fifth of a line's time here, so it is off (measured: 11.3 -> 9.3 s
+        # for 46 lines on one worker, 8.8 s without Dask).
+        with dask.config.set({"distributed.worker.profile.enabled": False}):
+            self.cluster = LocalCluster(n_workers=self.workers or cores or 1, threads_per_worker=1,
+                                        processes=True, dashboard_address=None)  # fmt: skip
         self.client = Client(self.cluster)
         return self.client
 
