@@ -69,13 +69,16 @@ class Summary:
 # --- inputs -> lines -----------------------------------------------------------------------
 
 
-def find_lines(inputs: list[str | Path]) -> list[Line]:
+def find_lines(inputs: list[str | Path], outputs: str | Path | None = None) -> list[Line]:
     """Every line the inputs name: recordings and videos (a folder's, at any depth, each with
-    the script in a .txt beside it if there is one) and the rows of CSV/JSONL lists."""
+    the script in a .txt beside it if there is one) and the rows of CSV/JSONL lists. Files in
+    the `outputs` folder (a batch's own WAVs) are not inputs."""
     lines: list[Line] = []
+    skip = Path(outputs).resolve() if outputs else None
     for item in map(Path, inputs):
         if item.is_dir():
-            found = sorted(p for p in item.rglob("*") if p.suffix.lower() in AUDIO | VIDEO)
+            found = sorted(p for p in item.rglob("*") if p.suffix.lower() in AUDIO | VIDEO
+                           and not (skip and p.resolve().is_relative_to(skip)))  # fmt: skip
             lines += [_media_line(p, _id(p.relative_to(item).with_suffix(""))) for p in found]
         elif item.suffix.lower() in LISTS and item.is_file():
             lines += list(_listed(item))
@@ -87,6 +90,9 @@ def find_lines(inputs: list[str | Path]) -> list[Line]:
         else:
             raise InputError(f"{item} is not a recording, a video, a folder or a .csv/.jsonl "
                              f"list; known sound files: {', '.join(sorted(AUDIO))}")  # fmt: skip
+    if not lines:
+        raise InputError(f"no recordings, videos or lines in {', '.join(map(str, inputs))}; give "
+                         f"sound files ({', '.join(sorted(AUDIO))}), videos or a .csv/.jsonl list")  # fmt: skip
     seen: dict[str, Line] = {}
     for line in lines:
         if line.id in seen:

@@ -53,6 +53,12 @@ def test_lines_come_from_folders_with_scripts_and_from_lists_with_options(tmp_pa
         find_lines([tmp_path / "act1", tmp_path / "act1" / "hello.wav"])
     with pytest.raises(InputError, match="does not exist"):
         find_lines([tmp_path / "nowhere"])
+    (tmp_path / "act1" / "baked").mkdir()  # a batch's own output inside its input folder
+    (tmp_path / "act1" / "baked" / "bark.wav").write_bytes(b"RIFF")
+    assert [x.id for x in find_lines([tmp_path / "act1"], tmp_path / "act1" / "baked")] == ["hello"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no recordings, videos or lines"):
+        find_lines([tmp_path / "empty"])
 
 
 @pytest.mark.slow

@@ -61,7 +61,7 @@ def add_commands(sub) -> None:
 
 
 def cmd_batch(a: argparse.Namespace) -> int:
-    lines = find_lines(a.inputs)
+    lines = find_lines(a.inputs, a.out)
     names = {f.name for f in option_fields()}
     options = {k: v for k, v in vars(a).items() if k in names and v is not None}
     options |= {
