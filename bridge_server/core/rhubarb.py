@@ -74,11 +74,10 @@ class Track:
         return self._runs
 
     def copy(self) -> Track:
-        new = Track(self.lo, self.lo, None)
-        new.hi, new.v = self.hi, list(self.v)
-        return new
+        return self.part(self.lo, self.hi)
 
     def part(self, lo: int, hi: int) -> Track:
+        """A copy of [lo, hi)."""
         new = Track(lo, lo, None)
         new.hi, new.v = hi, self.v[lo - self.lo : hi - self.lo]
         return new
@@ -231,7 +230,7 @@ def _next_reduction(source: list, src: tuple, target: tuple, write: int) -> tupl
 def retime(animation: Track, src: tuple[int, int], target: tuple[int, int]) -> list:
     """The shapes of `src` drawn into `target` from right to left, none shorter than can be
     seen (Rhubarb's retime)."""
-    source = _join(_clip(animation.runs(), *src))
+    source = _clip(animation.runs(), *src)  # runs are joined already
     out = Track(target[0], target[1], "X")
     write = target[1]
     while write > target[0] and source:

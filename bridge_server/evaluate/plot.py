@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import io
 
+from ..core.animate import held_cues
 from ..core.errors import require
 from ..core.timeline import Timeline
 from ..formats.plot import INSTALL
 from .references import Reference, Span, label_ipa, word_key
 from .scores import (
     align,
-    our_cues,
     phone_pairs,
     reference_cues,
     target_set,
@@ -85,7 +85,7 @@ def _rows(timeline: Timeline, ref: Reference, vset) -> tuple[list, list, dict[fl
         ]
         return ours, theirs, bounds, "phones"
     if ref.cues:
-        mine = [Span(c.viseme, c.start, c.end) for c in our_cues(timeline, vset)]
+        mine = [Span(c.viseme, c.start, c.end) for c in held_cues(timeline, vset)]
         theirs_cues = reference_cues(ref, vset)
         return _as_rows(mine), _as_rows(theirs_cues), _nearest(theirs_cues, mine), "mouth cues"
     words = [Span(w.text, w.start, w.end) for w in timeline.words]

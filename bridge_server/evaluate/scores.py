@@ -18,7 +18,7 @@ import numpy as np
 from ..core.animate import held_cues
 from ..core.errors import InputError
 from ..core.phonemes import ipa_arpabet, normalize, read_tsv
-from ..core.timeline import Timeline, VisemeCue
+from ..core.timeline import Timeline
 from ..core.visemes import VisemeSet, load_set
 from .references import Reference, Span, label_ipa, read_reference, word_key
 
@@ -317,11 +317,6 @@ def reference_cues(ref: Reference, vset: VisemeSet) -> list[Span]:
     ]
 
 
-def our_cues(timeline: Timeline, vset: VisemeSet) -> list[VisemeCue]:
-    """What we show in `vset` (as the exporters make it)."""
-    return held_cues(timeline, vset)
-
-
 def _labels_at(spans: list, times: np.ndarray, rest: str) -> np.ndarray:
     """The label of the span holding each time (the later one where two overlap), else rest."""
     out = np.full(len(times), rest, dtype=object)
@@ -334,7 +329,7 @@ def _labels_at(spans: list, times: np.ndarray, rest: str) -> np.ndarray:
 def viseme_score(timeline: Timeline, ref: Reference, vset: VisemeSet) -> VisemeScore:
     n = max(1, math.ceil(ref.end() * FRAME_RATE_HZ - _EPS))
     times = (np.arange(n) + 0.5) / FRAME_RATE_HZ
-    ours = _labels_at(our_cues(timeline, vset), times, vset.rest)
+    ours = _labels_at(held_cues(timeline, vset), times, vset.rest)
     theirs = _labels_at(reference_cues(ref, vset), times, vset.rest)
     return VisemeScore(vset.name, n, float(np.mean(ours == theirs)), kappa(ours, theirs))
 
@@ -366,7 +361,7 @@ def closure_score(timeline: Timeline, ref: Reference) -> ClosureScore | None:
 def mouth_closed(timeline: Timeline, times: np.ndarray) -> np.ndarray:
     """Our closed viseme shown, or the closed channel's curve above 0.5, at each time."""
     vset = load_set(timeline.viseme_set)
-    shown = _labels_at(our_cues(timeline, vset), times, vset.rest) == vset.closed
+    shown = _labels_at(held_cues(timeline, vset), times, vset.rest) == vset.closed
     weights = vset.visemes[vset.closed].channels
     channel = max(weights, key=weights.get) if weights else None
     curve = next((c for c in timeline.curves if c.channel == channel), None)

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..core.animate import held_cues
 from ..core.errors import InputError
-from ..core.timeline import Timeline, VisemeCue
+from ..core.timeline import Timeline
 from ..core.visemes import load_set
 
 # The idle mouth of each set a format needs; gaps between cues are filled with it.
@@ -52,11 +52,6 @@ def format_for_path(path: str | Path) -> str | None:
 # --- cues on a grid ----------------------------------------------------------------------
 
 
-def _cues(timeline: Timeline, vset: str) -> list[VisemeCue]:
-    # nothing said: [], and _steps fills the whole file with the rest shape
-    return held_cues(timeline, load_set(vset))
-
-
 def _steps(timeline: Timeline, vset: str, rate: float) -> list[tuple[str, int, int]]:
     """Cues as (shape, start, end) in steps of 1/rate s: contiguous from 0 to the end, gaps
     filled with rest, repeats joined and empty steps dropped, as Rhubarb's own timeline is."""
@@ -71,7 +66,7 @@ def _steps(timeline: Timeline, vset: str, rate: float) -> list[tuple[str, int, i
         out.append((shape, s, e))
 
     pos = 0
-    for cue in sorted(_cues(timeline, vset), key=lambda c: c.start):
+    for cue in sorted(held_cues(timeline, load_set(vset)), key=lambda c: c.start):
         s = min(max(round(cue.start * rate), pos), n)
         e = min(round(cue.end * rate), n)
         add(rest, pos, s)
