@@ -12,6 +12,8 @@ next run goes on from the manifest.
     find_lines    inputs (files, folders, CSV/JSONL lists) -> Line records
     run_line      one line -> its files and its record (runs on a worker)
     run           lines -> Summary, on Dask
+    cluster / submitted   a Dask client; tasks and their results as each finishes (the
+                          dataset builder uses them too)
 """
 
 from __future__ import annotations
@@ -301,16 +303,10 @@ def run(
 
 
 def _gather(client, todo, keys, out, formats, options, manifest, summary, progress, started):
-    from distributed import as_completed
-
-    futures = {
-        client.submit(run_line, line, str(out), formats, options,
-                      key=f"lipsync-{line.id}-{keys[line.id]}", pure=False): line
-        for line in todo
-    }  # fmt: skip
+    done = submitted(client, run_line, todo, str(out), formats, options,
+                     key=lambda line: f"lipsync-{line.id}-{keys[line.id]}")  # fmt: skip
     try:
-        for future in as_completed(futures):
-            line = futures[future]
+        for line, future in done:
             try:
                 record = future.result()
             except Exception as e:  # the task itself was lost (workers died too often)
@@ -327,8 +323,21 @@ def _gather(client, todo, keys, out, formats, options, manifest, summary, progre
             if progress:
                 progress(summary.done, len(summary.failed), len(todo), time.monotonic() - started)
     except KeyboardInterrupt:
-        client.cancel(list(futures))
         manifest.compact()
+        raise
+
+
+def submitted(client, task, items: list, *args, key: Callable) -> Iterator[tuple]:
+    """task(item, *args) for each item on the cluster, named key(item); (item, future) as each
+    finishes. Stopping early (Ctrl-C, a cancel) cancels the rest."""
+    from distributed import as_completed
+
+    futures = {client.submit(task, item, *args, key=key(item), pure=False): item for item in items}
+    try:
+        for future in as_completed(futures):
+            yield futures[future], future
+    except BaseException:
+        client.cancel(list(futures))
         raise
 
 

@@ -126,12 +126,12 @@ def build(
     keys = {c.id: clip_key(c, crops, lang) for c in clips}
     done = _prepare(out, keys, crops)
     result = BuildResult()
-    if scheduler or workers:
-        result.kept = [c.id for c in clips if c.id in done]
-        todo = [c for c in clips if c.id not in done]
-        _build_on_dask(todo, keys, out, crops, lang, scheduler, workers, progress, result)
-        return result
     try:
+        if scheduler or workers:
+            result.kept = [c.id for c in clips if c.id in done]
+            todo = [c for c in clips if c.id not in done]
+            _build_on_dask(todo, keys, out, crops, lang, scheduler, workers, progress, result)
+            return result
         with face.reusing():
             for i, clip in enumerate(clips):
                 where = f"{clip.id} ({i + 1}/{len(clips)})"
@@ -139,9 +139,8 @@ def build(
                 if clip.id in done:
                     result.kept.append(clip.id)
                 else:
-                    _build_one(
-                        clip, out, crops, lang, _part(progress, i, len(clips), where), result
-                    )
+                    part_progress = _part(progress, i, len(clips), where)
+                    _build_one(clip, keys[clip.id], out, crops, lang, part_progress, result)
     except (KeyboardInterrupt, Cancelled):
         raise Cancelled(
             f"cancelled; the {len(result.built) + len(result.kept)} clips built so far are kept "
@@ -151,12 +150,12 @@ def build(
     return result
 
 
-def _build_one(clip: Clip, out: Path, crops: bool, lang: str, progress: Progress,
+def _build_one(clip: Clip, key: str, out: Path, crops: bool, lang: str, progress: Progress,
                result: BuildResult) -> None:  # fmt: skip
     """Build one clip and list it in the manifest, or list it as failed."""
     try:
         entry = _build_clip(clip, out, crops, lang, progress)
-        entry.key = clip_key(clip, crops, lang)
+        entry.key = key
     except (Cancelled, EngineUnavailable, OutputError):
         raise  # not this clip's fault: every clip would fail the same way
     except Exception as e:  # a bad clip is listed and the build goes on
@@ -177,28 +176,21 @@ def clip_key(clip: Clip, crops: bool, lang: str) -> str:
 def _build_on_dask(todo, keys, out, crops, lang, scheduler, workers, progress, result) -> None:
     """The clips as Dask tasks (bridge_server.batch's cluster); the manifest is written here,
     as each finishes. A worker lost mid-clip leaves a hidden folder the rerun replaces."""
-    from distributed import as_completed
-
-    from .batch import cluster
+    from .batch import cluster, submitted
 
     with cluster(scheduler, workers) as client:
-        futures = {client.submit(_build_task, clip, out, crops, lang, key=f"clip-{clip.id}-"
-                                 f"{keys[clip.id]}", pure=False): clip for clip in todo}  # fmt: skip
-        try:
-            for n, future in enumerate(as_completed(futures), 1):
-                clip, (status, item) = futures[future], future.result()
-                if status == "ok":
-                    _append(out / "manifest.jsonl", item | {"key": keys[clip.id]})
-                    result.built.append(clip.id)
-                    result.seconds += item["duration"]
-                else:
-                    result.failed.append(Failure(**item))
-                    _append(out / "failed.jsonl", item)
-                check_cancel(progress, n / max(len(todo), 1), f"{clip.id} ({n}/{len(todo)})")
-        except (KeyboardInterrupt, Cancelled):
-            client.cancel(list(futures))
-            raise Cancelled(f"cancelled; the {len(result.built) + len(result.kept)} clips built "
-                            f"so far are kept in {out}; run the same command again to go on.") from None  # fmt: skip
+        done = submitted(client, _build_task, todo, out, crops, lang,
+                         key=lambda clip: f"clip-{clip.id}-{keys[clip.id]}")  # fmt: skip
+        for n, (clip, future) in enumerate(done, 1):
+            status, item = future.result()
+            if status == "ok":
+                _append(out / "manifest.jsonl", item | {"key": keys[clip.id]})
+                result.built.append(clip.id)
+                result.seconds += item["duration"]
+            else:
+                result.failed.append(Failure(**item))
+                _append(out / "failed.jsonl", item)
+            check_cancel(progress, n / max(len(todo), 1), f"{clip.id} ({n}/{len(todo)})")
 
 
 def _build_task(clip: Clip, out: Path, crops: bool, lang: str) -> tuple[str, dict]:
