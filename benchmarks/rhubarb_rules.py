@@ -35,10 +35,10 @@ sys.path.insert(0, str(ROOT))
 
 from bridge_server import engines  # noqa: E402
 from bridge_server.core.curves import hold_cues  # noqa: E402
-from bridge_server.core.rhubarb import ALL_RULES, RULES, avoid_static, rhubarb_cues, shape_rules  # noqa: E402  # noqa: E402
-from bridge_server.core.timeline import Phoneme  # noqa: E402
+from bridge_server.core.rhubarb import ALL_RULES, RULES, avoid_static, rhubarb_cues, shape_rules  # noqa: E402
+from bridge_server.core.timeline import Phoneme, VisemeCue  # noqa: E402
 from bridge_server.core.visemes import load_set  # noqa: E402
-from bridge_server.media.audio import wav_bytes  # noqa: E402
+from bridge_server.media.audio import load_audio, wav_bytes  # noqa: E402
 from bridge_server.pipeline import bake  # noqa: E402
 
 KITTENS = ROOT.parent / "shared" / "data" / "librivox_kittens"
@@ -60,9 +60,7 @@ def labels(cues, n: int) -> np.ndarray:
     return out
 
 
-def first_choice(phonemes: list[Phoneme], duration: float) -> list:
-    from bridge_server.core.timeline import VisemeCue
-
+def first_choice(phonemes: list[Phoneme]) -> list:
     return [VisemeCue(VSET.viseme_for(p.ipa), p.start, p.end) for p in phonemes]
 
 
@@ -106,7 +104,7 @@ def tts_table(voices: list[str], tmp: Path) -> None:
         for told, found, duration in lines:
             exact = [replace(p, start=p.start - lag, end=p.end - lag) for p in told]
             n = round(duration * 100)
-            ref = labels(first_choice(exact, duration), n)
+            ref = labels(first_choice(exact), n)
             closures = [(p.start + p.end) / 2 for p in exact if p.ipa in "pbm"]
             for source, phones in (("exact", exact), ("aligned", found)):
                 for name, cues in variants(phones, duration).items():
@@ -141,8 +139,6 @@ def librivox_table() -> None:
     expected = json.loads(
         (KITTENS / "threelittlekittens_01_rountreesmith-expected.json").read_text()
     )
-    from bridge_server.core.timeline import VisemeCue
-
     theirs_cues = [
         VisemeCue(c["value"], float(c["start"]), float(c["end"])) for c in expected["mouthCues"]
     ]
@@ -165,8 +161,6 @@ def fidelity(binary: Path, tmp: Path) -> None:
     for audio in (READING, KITTENS / "en_male_electricity.ogg"):
         log = tmp / "rhubarb.log"
         wav = tmp / "in.wav"
-        from bridge_server.media.audio import load_audio
-
         sound = load_audio(audio)
         wav.write_bytes(wav_bytes(sound.samples, sound.sample_rate))
         subprocess.run([str(binary), "--logFile", str(log), "--logLevel", "debug", "-q",
