@@ -81,12 +81,13 @@ def jaw_png(line, name: str) -> bytes:
 
 
 def speed(lines) -> tuple[float, float]:
-    """x realtime of the model alone and of the rules' curves, over every line at 25 fps."""
+    """x realtime of the learned controls (the sound's bands, features, model) and of the
+    rules' curves, over every line at 25 fps."""
     seconds = sum(float(x.times[-1]) for x in lines)
     model, arkit = motion.MotionModel.shipped(), load_set("arkit")
     began = time.perf_counter()
-    for x in lines:
-        model.run(motion.features(x.phonemes, float(x.times[-1]) + motion.HOP_S))
+    for x in lines:  # the sound's bands, the features and the model
+        motion.controls_at(x.phonemes, x.times, model, x.sound)
     learned = seconds / (time.perf_counter() - began)
     began = time.perf_counter()
     for x in lines:

@@ -3,7 +3,8 @@
     ds/clips/<id>/audio.wav      the sound, 16 kHz mono, on the picture's clock
     ds/clips/<id>/timeline.json  the project's timeline (pipeline.track, oculus15, the video's fps)
     ds/clips/<id>/frames.npz     per video frame: times, lips, controls, valid, visemes, speaking
-                                 (the lips' activity, with the lip reader) (, crops)
+                                 (the lips' activity, with the lip reader), the landmarker's
+                                 ARKit blendshape scores (NaN without a face) (, crops)
     ds/manifest.jsonl            one line per built clip;  ds/failed.jsonl: this run's failures
 
 Pure orchestration over pipeline.track_video: the face is tracked once per clip. A clip is
@@ -443,7 +444,15 @@ def frame_arrays(made) -> dict[str, np.ndarray]:
         "visemes": viseme_at(made.timeline.visemes, names, mouth.times),
         "viseme_names": np.array(names),
         "control_names": np.array(CONTROLS),
-    }
+    } | _blendshapes(made.tracking)
+
+
+def _blendshapes(tracking) -> dict[str, np.ndarray]:
+    """The face landmarker's ARKit blendshape scores per frame (the Face Mesh has none)."""
+    if tracking.blendshapes is None:
+        return {}
+    return {"blendshapes": tracking.blendshapes.astype(np.float32),
+            "blendshape_names": np.array(tracking.blendshape_names)}  # fmt: skip
 
 
 def mouth_crops(video: Path, tracking, progress: Progress = no_progress) -> np.ndarray:

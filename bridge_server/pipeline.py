@@ -58,9 +58,8 @@ def say(
     if not speech.phonemes:
         raise InputError("the voice produced no speech sounds for this text; give words to speak.")
     source = {"kind": "text", "text": text, "engine": speech.engine, "voice": speech.voice}
-    timeline = animate(
-        speech.words, speech.phonemes, speech.duration, viseme_set, fps, settings, source
-    )
+    timeline = animate(speech.words, speech.phonemes, speech.duration, viseme_set, fps, settings,
+                       source, (speech.audio, speech.sample_rate))  # fmt: skip
     for message in speech.warnings:
         timeline.warn("phoneme", message)
     progress(1.0, "done")
@@ -101,9 +100,8 @@ def bake(
         "language": found.language,
         "engine": engine,
     }
-    timeline = animate(
-        found.words, found.phonemes, audio.duration, viseme_set, fps, settings, source_info
-    )
+    timeline = animate(found.words, found.phonemes, audio.duration, viseme_set, fps, settings,
+                       source_info, (audio.samples, audio.sample_rate))  # fmt: skip
     for message in audio.warnings + found.warnings:
         timeline.warn("audio", message)
     progress(1.0, "done")

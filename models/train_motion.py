@@ -14,7 +14,8 @@ frames a second, a 1-D convolution and six residual dilated convolutions (dilati
 it sees about 0.35 s either side), a sigmoid head of ten controls. Loss: squared error at the
 video's frames where a face was tracked. Augmentation, for voices and speakers it never saw:
 time stretching (0.9-1.1), each phoneme edge moved by up to 15 ms (aligners are that far off),
-dropout.
+dropout; the sound's bands left out of a third of the lines (so that the model also reads
+phonemes alone, as for a timeline re-animated without its sound) and given a little noise.
 
 Every number of the card compares the learned curves with the rules' on the same line, both
 as the product makes them (core.curves.channel_weights, ARKit channels, contacts on top), with
@@ -44,10 +45,12 @@ from torch import nn  # noqa: E402
 from bridge_server.core.curves import CurveSettings, channel_weights  # noqa: E402
 from bridge_server.core.timeline import Phoneme  # noqa: E402
 from bridge_server.core.visemes import load_set  # noqa: E402
+from bridge_server.media.audio import load_audio  # noqa: E402
 from bridge_server.mouth import motion  # noqa: E402
 from bridge_server.mouth.controls import CONTROLS  # noqa: E402
 
 STRETCH, JITTER_S, DROPOUT = 0.1, 0.015, 0.1
+SOUND_DROPOUT, BAND_NOISE = 1 / 3, 0.3  # lines trained without their sound; log-energy noise
 
 
 @dataclass
@@ -60,6 +63,8 @@ class Line:
     times: np.ndarray  # (N,) video frame times, seconds
     controls: np.ndarray  # (N, 10) CONTROLS order
     valid: np.ndarray  # (N,) a face was tracked
+    sound: tuple[np.ndarray, int]  # the clip's samples and their rate
+    bands: np.ndarray  # (A, 4) motion.sound_bands of the sound
 
 
 def load(ds: str | Path) -> list[Line]:
@@ -68,20 +73,27 @@ def load(ds: str | Path) -> list[Line]:
     for c in LR.load_dataset(ds):
         timeline = json.loads((ds / "clips" / c.id / "timeline.json").read_text(encoding="utf-8"))
         phonemes = [Phoneme(p["ipa"], p["start"], p["end"]) for p in timeline["phonemes"]]
+        audio = load_audio(ds / "clips" / c.id / "audio.wav")
+        sound = (audio.samples, audio.sample_rate)
         lines.append(Line(c.id, c.speaker, phonemes, c.times, c.controls.astype(np.float32),
-                          c.valid))  # fmt: skip
+                          c.valid, sound, motion.sound_bands(*sound)))  # fmt: skip
     return lines
 
 
 def augmented(line: Line, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Features of the line spoken a little faster or slower, its phoneme edges moved a little,
-    and the 100 Hz rows that fall on its video frames."""
+    its sound heard with noise or not at all, and the 100 Hz rows on its video frames."""
     k = float(np.exp(rng.uniform(-STRETCH, STRETCH)))
     moved = []
     for p in line.phonemes:
         a, b = p.start * k + rng.normal(0, JITTER_S), p.end * k + rng.normal(0, JITTER_S)
         moved.append(Phoneme(p.ipa, max(a, 0.0), max(b, a + motion.HOP_S)))
-    x = motion.features(moved, float(line.times[-1]) * k + motion.HOP_S)
+    bands = None
+    if rng.random() >= SOUND_DROPOUT:
+        stretched = line.bands[np.minimum(np.rint(np.arange(len(line.bands) * k) / k).astype(int),
+                                          len(line.bands) - 1)]  # fmt: skip
+        bands = stretched + rng.normal(0, BAND_NOISE, stretched.shape)  # log energy: ~1.3 dB
+    x = motion.features(moved, float(line.times[-1]) * k + motion.HOP_S, bands)
     rows = np.clip(np.rint(line.times * k / motion.HOP_S).astype(int), 0, len(x) - 1)
     return x, rows
 
@@ -177,15 +189,22 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / d) if d > 0 else float("nan")
 
 
+HOWS = ("learned", PHONEMES_ONLY := "learned, phonemes only", "rules")
+
+
 def curves(line: Line, how: str, model=None) -> dict[str, np.ndarray]:
-    """The product's ARKit channels for the line, at its video frames."""
-    arkit, settings = load_set("arkit"), CurveSettings(motion=how)
-    if how == "learned":
-        return motion.learned_channels(line.phonemes, arkit, line.times, settings, model)
-    return channel_weights(line.phonemes, arkit, line.times, settings)
+    """The product's ARKit channels for the line, at its video frames: learned with the sound
+    (as bake, say and track make them), learned from the phonemes alone (a timeline
+    re-animated from its file), or the rules."""
+    arkit = load_set("arkit")
+    if how == "rules":
+        return channel_weights(line.phonemes, arkit, line.times, CurveSettings())
+    sound = line.sound if how == "learned" else None
+    return motion.learned_channels(line.phonemes, arkit, line.times,
+                                   CurveSettings(motion="learned"), sound, model)  # fmt: skip
 
 
-def evaluate(net_or_model, lines: list[Line], hows=("learned", "rules")) -> dict:
+def evaluate(net_or_model, lines: list[Line], hows=HOWS) -> dict:
     """Mean Pearson r per measure, learned and rules, and closures shut on p/b/m (both)."""
     model = _Torch(net_or_model) if isinstance(net_or_model, nn.Module) else net_or_model
     found = {how: {k: [] for k in MEASURES} | {"closures": [0, 0]} for how in hows}
@@ -247,7 +266,7 @@ def write_card(path: Path, info: dict) -> Path:
     rows = [r for name, found, clips in info["results"] for r in _rows(name, found, clips)]
     path.write_text(f"""# Motion model card: `models/motion.onnx`
 
-A line's timed phonemes -> the ten mouth controls (`bridge_server/mouth/controls.py`) at 100
+A line's timed phonemes and its loudness -> the ten mouth controls (`bridge_server/mouth/controls.py`) at 100
 frames a second; `--motion learned` turns them into any rig's channels, with the rules'
 closures and f/v contacts on top (`bridge_server/mouth/motion.py`).
 
@@ -258,10 +277,12 @@ closures and f/v contacts on top (`bridge_server/mouth/motion.py`).
 - **Never seen in training or choices**: {info["tests"]}.
 - **Model**: {info["params"]:,} parameters; dilated residual 1-D convolution over
   `motion.features` ({motion.n_features()} per 10 ms: the phoneme's class in oculus15,
-  rhubarb, preston_blair and vrm5, its position and length); sigmoid controls. Squared error on
+  rhubarb, preston_blair and vrm5, its position and length; the sound's log energy in four
+  mel bands, scaled over the line); sigmoid controls. Squared error on
   tracked frames; Adam 2e-3, {info["epochs"]} epochs; {info["seeds"]} nets from seeds
   {info["seed"]}.. averaged (best validation jaw r: {info["best"]}).
-  Augmentation: time stretch 0.9-1.1, phoneme edges +-15 ms, dropout {DROPOUT}.
+  Augmentation: time stretch 0.9-1.1, phoneme edges +-15 ms, dropout {DROPOUT}, the sound
+  left out of {SOUND_DROPOUT:.0%} of the lines, noise {BAND_NOISE} on its log energies.
 - **Command**: `{info["command"]}` (seed {info["seed"]}; {info["seconds"]:.0f} s on this
   project's 2-core CPU, {info["date"]}).
 
@@ -270,8 +291,9 @@ closures and f/v contacts on top (`bridge_server/mouth/motion.py`).
 Pearson r per clip (mean) between the product's ARKit channel and the tracked real mouth,
 at the video's frames where a face was tracked: jawOpen with `jaw_open`, mouthLowerDownLeft
 with `lips_apart`, mouthFunnel + mouthPucker with `funnel` + `pucker`. Closures: p/b/m whose
-mouthPress reaches 1 within 20 ms of the phone. Both rows are the same line, timed by the same
-aligned phonemes.
+mouthPress reaches 1 within 20 ms of the phone. Every row is the same line, timed by the same
+aligned phonemes; "learned" hears the clip's sound as bake, say and track do, "learned,
+phonemes only" is the same model without it (a timeline re-animated from its file).
 
 | set | motion | clips | jaw r | lips apart r | rounding r | closures |
 |---|---|---|---|---|---|---|

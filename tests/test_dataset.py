@@ -50,6 +50,11 @@ def test_each_clip_gets_sound_timeline_and_frames(built):
             n == 75 and frames["controls"].shape == (n, 10) and frames["lips"].shape == (n, 40, 3)
         )
         assert frames["valid"].all() and frames["crops"].shape == (n, 48, 96)
+        # the landmarker's ARKit scores beside the controls: its jawOpen follows our jaw
+        names = list(frames["blendshape_names"])
+        jaw = frames["blendshapes"][:, names.index("jawOpen")]
+        assert frames["blendshapes"].shape == (n, len(names)) and "mouthPucker" in names
+        assert np.corrcoef(jaw, frames["controls"][:, 0])[0, 1] > 0.5
     # "place..." starts with p: the aligned viseme of its frames there is PP (the target a lip
     # reader learns)
     frames = np.load(out / "clips" / "pwij3p" / "frames.npz")

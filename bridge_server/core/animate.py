@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .curves import CurveSettings, exact_fps, hold_cues, make_curves
+from .curves import CurveSettings, Sound, exact_fps, hold_cues, make_curves
 from .timeline import Phoneme, Timeline, VisemeCue, Word
 from .visemes import VisemeSet, load_set
 
@@ -15,8 +15,10 @@ def animate(
     fps: float,
     settings: CurveSettings,
     source: dict,
+    sound: Sound | None = None,
 ) -> Timeline:
-    """Timed phonemes -> a timeline with held viseme cues and blended curves (any input)."""
+    """Timed phonemes -> a timeline with held viseme cues and blended curves (any input); the
+    line's `sound`, where it is at hand, for the learned motion."""
     vset, fps = load_set(viseme_set), exact_fps(fps)
     return Timeline(
         duration=duration,
@@ -26,7 +28,7 @@ def animate(
         words=words,
         phonemes=phonemes,
         visemes=hold_cues(phonemes, vset, fps, duration, settings.lead, settings.rhubarb_rules),
-        curves=make_curves(phonemes, vset, fps, duration, settings),
+        curves=make_curves(phonemes, vset, fps, duration, settings, sound),
         curve_settings=vars(settings) | {"spread": settings.spread},
     )
 

@@ -128,17 +128,28 @@ def frame_times(fps: float, duration: float) -> np.ndarray:
     return np.arange(int(np.ceil(duration * fps - 1e-9)) + 1) / fps
 
 
+# The line's sound where it is at hand: mono samples and their rate (the rules do not use it).
+Sound = tuple[np.ndarray, int]
+
+
 def make_curves(
-    phonemes: list[Phoneme], vset: VisemeSet, fps: float, duration: float, settings: CurveSettings
+    phonemes: list[Phoneme],
+    vset: VisemeSet,
+    fps: float,
+    duration: float,
+    settings: CurveSettings,
+    sound: Sound | None = None,
 ) -> list[Curve]:
     """Channel curves of the set, keyframe-reduced within settings.max_error."""
     times = frame_times(fps, duration)
-    return curves_from(times, channel_weights(phonemes, vset, times, settings), settings)
+    return curves_from(times, channel_weights(phonemes, vset, times, settings, sound), settings)
 
 
-# A motion other than the rules: (phonemes, vset, times, settings) -> channel weights. The
-# learned one needs onnxruntime, above the core: bridge_server.mouth.motion registers it.
-Motion = Callable[[list[Phoneme], VisemeSet, np.ndarray, "CurveSettings"], dict[str, np.ndarray]]
+# A motion other than the rules: (phonemes, vset, times, settings, sound) -> channel weights.
+# The learned one needs onnxruntime, above the core: bridge_server.mouth.motion registers it.
+Motion = Callable[
+    [list[Phoneme], VisemeSet, np.ndarray, "CurveSettings", "Sound | None"], dict[str, np.ndarray]
+]
 _MOTIONS: dict[str, Motion] = {}
 
 
@@ -147,14 +158,18 @@ def register_motion(name: str, channels: Motion) -> None:
 
 
 def channel_weights(
-    phonemes: list[Phoneme], vset: VisemeSet, times: np.ndarray, settings: CurveSettings
+    phonemes: list[Phoneme],
+    vset: VisemeSet,
+    times: np.ndarray,
+    settings: CurveSettings,
+    sound: Sound | None = None,
 ) -> dict[str, np.ndarray]:
     """Each output channel's weight at each of `times` (one shape at a time when holding)."""
     if settings.motion != "rules" and not settings.holds:
         if settings.motion not in _MOTIONS:
             raise EngineUnavailable(f"{settings.motion} motion is not loaded: import "
                                     "bridge_server (the package registers it), or use rules")  # fmt: skip
-        return _MOTIONS[settings.motion](phonemes, vset, times, settings)
+        return _MOTIONS[settings.motion](phonemes, vset, times, settings, sound)
     return rule_channels(phonemes, vset, times, settings)
 
 

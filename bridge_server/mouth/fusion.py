@@ -32,13 +32,14 @@ def add_video(timeline: Timeline, tracked, mouth, info, weight: float,
         blendshapes=_rows_at(times, tracked.times, tracked.blendshapes),
         blendshape_names=tracked.blendshape_names,
     )
+    heard = (sound.samples, sound.sample_rate) if sound is not None else None
     if not timeline.phonemes:  # no sound: the face alone
         values = video
     elif settings.holds:  # one held shape at a time comes from the phonemes only
-        values = channel_weights(timeline.phonemes, vset, times, settings)
+        values = channel_weights(timeline.phonemes, vset, times, settings, heard)
         timeline.warn("video", "holds mode keeps the sound's shapes; the face is recorded only")
     else:
-        audio = channel_weights(timeline.phonemes, vset, times, settings)
+        audio = channel_weights(timeline.phonemes, vset, times, settings, heard)
         closure = viseme_weights(timeline.phonemes, vset, times, settings)[vset.closed]
         values = fuse(audio, video, _at(times, mouth.times, mouth.amplitude()), weight,
                       closure=closure, closed=closed_channels(vset), usable=usable)  # fmt: skip

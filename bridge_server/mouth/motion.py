@@ -2,13 +2,19 @@
 
 A small temporal convolution (models/train_motion.py) learned, from GRID's tracked talking
 faces, how a mouth moves through a line: how far the jaw drops on each vowel, how neighbours
-pull on each other, how early the lips round. It reads only the phonemes and their times, so
-any voice works (text-to-speech included). Its controls become any set's channels the way a
+pull on each other, how early the lips round. It reads the phonemes and their times, so any
+voice works (text-to-speech included). Its controls become any set's channels the way a
 tracked face's do (controls.visemes_from_controls), and the rules' guarantees are kept on top:
 where the rules close the lips (p b m) or touch the teeth (f v), their shape takes over, so
 every closure still shuts fully.
 
-    features (phonemes, duration) -> (N, F) at 100 frames a second   the ONE definition
+It also hears how loud the sound is, in three bands, where the sound is at hand (bake, say,
+track): loudness says how wide this speaker opens on this syllable and where the speech really
+starts and stops, which the phonemes alone cannot (models/motion.md measures both). Without
+the sound (a timeline re-animated from its file) it reads the phonemes alone, as it learned to.
+
+    sound_bands(samples, rate)     -> (A, 4) loudness per 10 ms, relative to the line
+    features (phonemes, duration, bands) -> (N, F) at 100 frames a second   the ONE definition
     MotionModel.run(features)      -> (N, 10) controls                 onnxruntime
     learned_channels                  core.curves' "learned" motion     registered below
 """
@@ -20,17 +26,19 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.curves import CurveSettings, register_motion, to_channels, viseme_weights
+from ..core.curves import CurveSettings, Sound, register_motion, to_channels, viseme_weights
 from ..core.errors import InputError
 from ..core.phonemes import phoneme_table
 from ..core.timeline import Phoneme
 from ..core.visemes import VisemeSet
 from ..engines import onnx
+from ..media.mel import log_mel
 from .controls import CONTROLS, visemes_from_controls
 
 HOP_S = 0.01  # the model's frame step: finer than any animation rate
 SETS = ("oculus15", "rhubarb", "preston_blair", "vrm5")  # each phoneme's class in each set
-FEATURES_VERSION = "classes4+position-1"  # change when `features` changes; stored in models
+BANDS = ((0, 40), (0, 12), (12, 24), (24, 40))  # mel bands summed: all, low, mid, high
+FEATURES_VERSION = "classes4+position+bands4-2"  # change when `features` changes; stored in models
 SHIPPED = Path(__file__).resolve().parents[2] / "models" / "motion.onnx"
 TRAIN_COMMAND = "python models/train_motion.py ~/data/ds/s1 --out models/motion.onnx"
 OPENING = [c for c in CONTROLS if c != "mouth_close"]  # what --intensity scales
@@ -45,15 +53,25 @@ def classes() -> tuple[tuple[str, str], ...]:
 
 
 def n_features() -> int:
-    return len(classes()) + 3
+    return len(classes()) + 3 + len(BANDS)
 
 
-def features(phonemes: list[Phoneme], duration: float) -> np.ndarray:
+def sound_bands(samples: np.ndarray, rate: int) -> np.ndarray:
+    """(A, 4) log energy of the sound per HOP_S in BANDS (`features` puts it on the line's
+    own scale)."""
+    energy = np.exp(log_mel(samples, rate, HOP_S).astype(np.float64))
+    return np.log(np.stack([energy[:, a:b].sum(1) for a, b in BANDS], 1) + 1e-10)
+
+
+def features(phonemes: list[Phoneme], duration: float, bands: np.ndarray | None = None
+             ) -> np.ndarray:  # fmt: skip
     """(N, F) float32, one row per HOP_S from 0 to `duration`: the phoneme heard there as its
     class in each of SETS (one-hot per set; silence outside phonemes), how far through it
-    (0..1), the log of its length (0 = 0.1 s), and 1 inside a phoneme. Only the phonemes: a
-    model that also heard the sound's log-mel bands read GRID's unseen speakers a little
-    better (jaw r +0.02) and s4's differently recorded sound much worse (-0.08)."""
+    (0..1), the log of its length (0 = 0.1 s), 1 inside a phoneme; then the sound's
+    `sound_bands`, each scaled to mean 0 and spread 1 over the line: how loud each moment is
+    against the rest of the line, so that any microphone, level or voice reads alike (the
+    whole log-mel, so scaled, learned the training speaker's formants), and where the speech
+    really starts and stops. Without the sound they are 0 (the model learned that too)."""
     table, index = phoneme_table(), {c: i for i, c in enumerate(classes())}
     n = int(np.ceil(max(duration, 0.0) / HOP_S)) + 1
     x = np.zeros((n, n_features()), np.float32)
@@ -72,6 +90,9 @@ def features(phonemes: list[Phoneme], duration: float) -> np.ndarray:
         x[a:b, ph] = (np.arange(b - a) + 0.5) / (b - a)
         x[a:b, ph + 1] = np.log(max(p.end - p.start, 1e-3) / 0.1)
         x[a:b, ph + 2] = 1.0
+    if bands is not None and len(bands):
+        heard = np.asarray(bands)[np.minimum(np.arange(n), len(bands) - 1)]  # may end a hop early
+        x[:, ph + 3 :] = (heard - heard.mean(0)) / (heard.std(0) + 1e-3)
     return x
 
 
@@ -127,13 +148,15 @@ class MotionModel:
         return self.session.run(["controls"], {"features": silence[None]})[0][0][100]
 
 
-def controls_at(phonemes: list[Phoneme], times: np.ndarray, model: MotionModel | None = None
-                ) -> dict[str, np.ndarray]:  # fmt: skip
-    """The learned mouth controls at `times` (seconds) for a line's timed phonemes."""
+def controls_at(phonemes: list[Phoneme], times: np.ndarray, model: MotionModel | None = None,
+                sound: Sound | None = None) -> dict[str, np.ndarray]:  # fmt: skip
+    """The learned mouth controls at `times` (seconds) for a line's timed phonemes (and its
+    sound, when given)."""
     model = model or MotionModel.shipped()
     times = np.asarray(times, float)
     end = max(float(times[-1]) if len(times) else 0.0, max((p.end for p in phonemes), default=0))
-    c = model.run(features(phonemes, end + HOP_S))
+    bands = sound_bands(*sound) if sound is not None else None
+    c = model.run(features(phonemes, end + HOP_S, bands))
     grid = np.arange(len(c)) * HOP_S
     return {name: np.interp(times, grid, c[:, i]) for i, name in enumerate(CONTROLS)}
 
@@ -143,6 +166,7 @@ def learned_channels(
     vset: VisemeSet,
     times: np.ndarray,
     settings: CurveSettings,
+    sound: Sound | None = None,
     model: MotionModel | None = None,
 ) -> dict[str, np.ndarray]:
     """Channel weights of `vset` from the learned controls, the rules' contacts on top: k, the
@@ -152,7 +176,7 @@ def learned_channels(
     jaw is not shut on "b": forcing it shut cost the unseen speakers' jaw r 0.04 to 0.09) and
     mouthClose = k x jawOpen holds the lips together over it."""
     lead = np.asarray(times, float) + settings.lead  # a lead moves the mouth before the sound
-    controls = controls_at(phonemes, lead, model)
+    controls = controls_at(phonemes, lead, model, sound)
     for name in OPENING:
         controls[name] = np.clip(controls[name] * settings.intensity, 0.0, 1.0)
     learned = visemes_from_controls(controls, vset)
