@@ -76,7 +76,7 @@ def jaw_png(line, name: str) -> bytes:
         jaw = TM.curves(line, how, motion.MotionModel.shipped())["jawOpen"]
         r = TM.pearson(jaw[line.valid], tracked[line.valid])
         drawn[f"{how} jawOpen (r = {r:.2f})"] = jaw
-    title = f"{name} clip {line.id} (speaker {line.speaker}): jaw from the sound's phonemes"
+    title = f"{name} clip {line.id} (speaker {line.speaker}): jaw from the sound and its phonemes"
     return curves_png(line.times, drawn, title, "0..1")
 
 
