@@ -108,8 +108,9 @@ case "${1:-}" in
   # Packages are installed with their bytecode (uv --compile-bytecode; pip does it anyway):
   # the tests start dozens of lipsync, schemathesis and Blender processes that would each
   # compile torch, mediapipe, fastapi... again where PYTHONDONTWRITEBYTECODE is set.
+  # One test file per core (pytest-xdist): most tests wait on a subprocess, a server or Blender.
   test) say "running the tests"
-        exec .venv/bin/python -m pytest -q ;;
+        exec .venv/bin/python -m pytest -q -n auto --maxprocesses 4 --dist loadfile ;;
   ""|lock) say "done: run '.venv/bin/lipsync --help'" ;;
   *) die "unknown step '$1': use './setup.sh demo', './setup.sh test' or './setup.sh lock'" ;;
 esac
