@@ -96,23 +96,7 @@ def pytest_ignore_collect(collection_path: Path, config) -> bool | None:
     return True if config.option.markexpr == "not slow" and _slow(collection_path) else None
 
 
-# The longest files first (seconds each on 2 cores, `--durations=0`: 45 down to 22): with a test
-# file per core (`setup.sh test`, --no-loadscope-reorder) the short ones fill in at the end and
-# the cores finish together, instead of one core running the longest file alone at the end.
-LONGEST_FIRST = [ROOT / "tests" / name for name in (
-    "test_recognize.py", "test_server_fuzz.py", "test_lipreader_model.py", "addon/test_ui.py",
-    "addon/test_batch.py", "test_batch.py", "test_face.py", "addon/test_addon.py",
-    "test_track.py", "test_dataset.py", "test_cli.py", "test_bake.py", "test_server.py",
-    "test_pocketsphinx.py",
-)]  # fmt: skip
-
-
-def _rank(path: Path) -> int:
-    return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
-
-
 def pytest_collection_modifyitems(items) -> None:
     for item in items:
         if _slow(Path(item.path)):
             item.add_marker(pytest.mark.slow)
-    items.sort(key=lambda item: _rank(Path(item.path)))  # stable: each file keeps its order
