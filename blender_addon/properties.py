@@ -139,7 +139,8 @@ class LipsyncSettings(bpy.types.PropertyGroup):
     motion: animation("motion")
     rhubarb_rules: animation("rhubarb_rules")
     show_advanced: BoolProperty(
-        name="Advanced", description="show the lead, the keyframe reduction (Max Error) and Rhubarb Rules"
+        name="Advanced",
+        description="show the lead, the keyframe reduction (Max Error) and Rhubarb Rules",
     )
     frame_offset: IntProperty(
         name="Offset", description="frames from the scene start (or the strip)"
