@@ -8,7 +8,7 @@ audio ─► decode ─► Whisper ─► words (transcribe: only the transcript
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +22,13 @@ from .core.timeline import Timeline
 from .core.visemes import available_sets, load_set
 from .engines import face
 from .engines.base import Speech
-from .media.audio import Audio, load_audio, shifted
+from .media.audio import Audio, load_audio, shifted, wav_bytes
 from .media.video import probe
 from .mouth import motion as _motion  # noqa: F401 - registers the learned motion
 from .mouth.controls import mouth_of
 from .mouth.fusion import add_video
 from .mouth.sync import LOW_CONFIDENCE, SyncModel, measure
-from .speech.recognize import AUDIO_ENGINES, Heard, hear, recognize
+from .speech.recognize import AUDIO_ENGINES, RATE, Heard, hear, recognize
 from .speech.voices import choose_voice
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ def bake(
     """Animate a recording (optionally with its script): the timeline lines up with what is heard."""
     load_set(viseme_set)  # a wrong set name fails before any work
     progress(0.0, "decoding")
-    audio = source if isinstance(source, Audio) else load_audio(source, name=name)
+    audio = _heard(source, name)
     log.info(
         "bake: %s, %.2f s, %s",
         audio.source,
@@ -108,6 +108,17 @@ def bake(
     return timeline
 
 
+def _heard(source, name: str) -> Audio:
+    """The source decoded at the rate the recognisers hear (16 kHz); an Audio given at another
+    rate (a synthesiser's 22.05 kHz) is resampled, not misread."""
+    if not isinstance(source, Audio):
+        return load_audio(source, name=name)
+    if source.sample_rate == RATE:
+        return source
+    wav = wav_bytes(source.samples, source.sample_rate)
+    return replace(load_audio(wav, name=source.source), warnings=list(source.warnings))
+
+
 def said(script: str | None, words) -> str:
     """What the line says: the script as given, else the words heard (none: "")."""
     return script.strip() if script is not None else " ".join(w.text for w in words)
@@ -124,7 +135,7 @@ def transcribe(
 ) -> Heard:
     """Only what a recording (or a video's sound) says: its words and their times."""
     progress(0.0, "decoding")
-    audio = source if isinstance(source, Audio) else load_audio(source, name=name)
+    audio = _heard(source, name)
     log.info("transcribe: %s, %.2f s", audio.source, audio.duration)
     heard = hear(audio, engine=engine, model=model, lang=lang, progress=part(progress, 0.05, 0.95))
     heard.warnings = audio.warnings + heard.warnings

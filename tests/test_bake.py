@@ -49,6 +49,21 @@ def test_a_script_is_aligned_to_the_sound(espeak_line):
 
 
 @pytest.mark.slow
+def test_sound_handed_over_at_a_synthesisers_rate_is_timed_as_its_file(espeak_line):
+    """pipeline.bake given the voice's own 22.05 kHz samples (a Python caller's Audio) hears
+    them at the recognisers' 16 kHz, as it does the WAV file: same words, same times."""
+    from bridge_server.media.audio import Audio
+
+    path, text, speech = espeak_line
+    given = bake(Audio(speech.audio, speech.sample_rate, "line"), text=text)
+    from_file = bake(path, text=text)
+    assert speech.sample_rate != 16000 and not given.warnings
+    assert [(w.text, round(w.start, 2)) for w in given.words] == [
+        (w.text, round(w.start, 2)) for w in from_file.words
+    ]
+
+
+@pytest.mark.slow
 def test_whisper_transcribes_when_there_is_no_script():
     tl = bake(SHORT)
     reference = "and she handed dot a pair of red mittens and trot a pair of blue mittens".split()
