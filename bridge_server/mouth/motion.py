@@ -8,7 +8,7 @@ tracked face's do (controls.visemes_from_controls), and the rules' guarantees ar
 where the rules close the lips (p b m) or touch the teeth (f v), their shape takes over, so
 every closure still shuts fully.
 
-It also hears how loud the sound is, in three bands, where the sound is at hand (bake, say,
+It also hears how loud the sound is, overall and in three bands, where it is at hand (bake, say,
 track): loudness says how wide this speaker opens on this syllable and where the speech really
 starts and stops, which the phonemes alone cannot (models/motion.md measures both). Without
 the sound (a timeline re-animated from its file) it reads the phonemes alone, as it learned to.
