@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..batch import MANIFEST, find_lines, run
-from ..core.curves import option_fields
+from ..batch import MANIFEST, OPTION_NAMES, find_lines, run
 from ..core.errors import Cancelled
 from ..core.rigs import presets
 from ..formats.exporters import FORMATS
 from .options import animation_options, command
+from .progress import ProgressBar
 
 EXAMPLES = """examples:
   lipsync batch dialogue/ --out baked/ --format rhubarb-tsv          # every recording, sidecar .txt scripts
@@ -62,8 +62,7 @@ def add_commands(sub) -> None:
 
 def cmd_batch(a: argparse.Namespace) -> int:
     lines = find_lines(a.inputs, a.out)
-    names = {f.name for f in option_fields()}
-    options = {k: v for k, v in vars(a).items() if k in names and v is not None}
+    options = {k: v for k, v in vars(a).items() if k in OPTION_NAMES and v is not None}
     options |= {
         "engine": a.engine,
         "voice_engine": a.tts,
@@ -93,25 +92,19 @@ def cmd_batch(a: argparse.Namespace) -> int:
 
 
 class _Bar:
-    """Lines done of the lines to do, and an estimate of the time left, on stderr."""
+    """Lines done of the lines to do and the time left, on the commands' progress bar."""
 
     def __init__(self, enabled: bool):
-        self.enabled, self.tty, self.shown = enabled, sys.stderr.isatty(), -1
+        self.bar, self.complete = ProgressBar(enabled), False
 
     def __call__(self, done: int, failed: int, total: int, seconds: float) -> None:
-        if not self.enabled:
-            return
         finished = done + failed
         left = seconds / finished * (total - finished) if finished else 0.0
-        text = f"{finished}/{total} lines ({failed} failed), about {left:.0f} s left"
-        if self.tty:
-            width = 25 * finished // max(total, 1)
-            sys.stderr.write(f"\r[{'#' * width}{'.' * (25 - width)}] {text}   ")
-        elif finished * 10 // max(total, 1) > self.shown or finished == total:
-            self.shown = finished * 10 // max(total, 1)
-            sys.stderr.write(text + "\n")
-        sys.stderr.flush()
+        self.complete = finished >= total
+        self.bar(finished / max(total, 1), f"{finished}/{total} lines ({failed} failed), "
+                 f"about {left:.0f} s left")  # fmt: skip
 
     def finish(self) -> None:
-        if self.enabled and self.tty:
+        """End a bar cut short (Ctrl-C) on its own line; a complete one ended itself."""
+        if self.bar.enabled and self.bar.tty and not self.complete:
             sys.stderr.write("\n")
