@@ -141,7 +141,8 @@ def build(
                     result.kept.append(clip.id)
                 else:
                     part_progress = _part(progress, i, len(clips), where)
-                    _build_one(clip, keys[clip.id], out, crops, lang, part_progress, result)
+                    outcome = _build_one(clip, out, crops, lang, part_progress)
+                    _record(out, clip, keys[clip.id], outcome, result)
     except (KeyboardInterrupt, Cancelled):
         raise Cancelled(
             f"cancelled; the {len(result.built) + len(result.kept)} clips built so far are kept "
@@ -151,20 +152,33 @@ def build(
     return result
 
 
-def _build_one(clip: Clip, key: str, out: Path, crops: bool, lang: str, progress: Progress,
-               result: BuildResult) -> None:  # fmt: skip
-    """Build one clip and list it in the manifest, or list it as failed."""
+def _build_one(clip: Clip, out: Path, crops: bool, lang: str,
+               progress: Progress = no_progress) -> tuple[str, dict]:  # fmt: skip
+    """Build one clip: ("ok", its manifest entry) or ("failed", why: a bad clip is listed and
+    the build goes on). A cancel, a missing engine or an unwritable folder is raised: not this
+    clip's fault, every clip would fail the same way. Runs on Dask workers too."""
     try:
         entry = _build_clip(clip, out, crops, lang, progress)
-        entry.key = key
     except (Cancelled, EngineUnavailable, OutputError):
-        raise  # not this clip's fault: every clip would fail the same way
-    except Exception as e:  # a bad clip is listed and the build goes on
-        result.failed.append(_failed(out, clip, e))
-        return
-    _append(out / "manifest.jsonl", asdict(entry))
-    result.built.append(clip.id)
-    result.seconds += entry.duration
+        raise
+    except Exception as e:
+        message = str(e) if isinstance(e, LipsyncError) else f"unexpected {type(e).__name__}: {e}"
+        return "failed", asdict(Failure(clip.id, str(clip.video), message))
+    return "ok", asdict(entry)
+
+
+def _record(out: Path, clip: Clip, key: str, outcome: tuple[str, dict], result: BuildResult
+            ) -> None:  # fmt: skip
+    """A clip's outcome in manifest.jsonl (built, with its key) or failed.jsonl, and in the
+    result."""
+    status, item = outcome
+    if status == "ok":
+        _append(out / "manifest.jsonl", item | {"key": key})
+        result.built.append(clip.id)
+        result.seconds += item["duration"]
+    else:
+        _append(out / "failed.jsonl", item)
+        result.failed.append(Failure(**item))
 
 
 def clip_key(clip: Clip, crops: bool, lang: str) -> str:
@@ -180,43 +194,16 @@ def _build_on_dask(todo, keys, out, crops, lang, scheduler, workers, progress, r
     from .batch import cluster, submitted
 
     with cluster(scheduler, workers) as client:
-        done = submitted(client, _build_task, todo, out, crops, lang,
+        done = submitted(client, _build_one, todo, out, crops, lang,
                          key=lambda clip: f"clip-{clip.id}-{keys[clip.id]}")  # fmt: skip
         for n, (clip, future) in enumerate(done, 1):
-            status, item = future.result()
-            if status == "ok":
-                _append(out / "manifest.jsonl", item | {"key": keys[clip.id]})
-                result.built.append(clip.id)
-                result.seconds += item["duration"]
-            else:
-                result.failed.append(Failure(**item))
-                _append(out / "failed.jsonl", item)
+            _record(out, clip, keys[clip.id], future.result(), result)
             check_cancel(progress, n / max(len(todo), 1), f"{clip.id} ({n}/{len(todo)})")
-
-
-def _build_task(clip: Clip, out: Path, crops: bool, lang: str) -> tuple[str, dict]:
-    """One clip on a worker: ("ok", its manifest entry) or ("failed", why). A missing engine or
-    an unwritable folder is raised: every clip would fail so."""
-    try:
-        with face.reusing():
-            return "ok", asdict(_build_clip(clip, out, crops, lang, no_progress))
-    except (EngineUnavailable, OutputError):
-        raise
-    except Exception as e:  # a bad clip is listed and the build goes on
-        message = str(e) if isinstance(e, LipsyncError) else f"unexpected {type(e).__name__}: {e}"
-        return "failed", asdict(Failure(clip.id, str(clip.video), message))
 
 
 def _part(progress: Progress, i: int, n: int, where: str) -> Progress:
     """Clip i's own progress as a share of the whole build, its stage named after it."""
     return lambda done, stage: progress((i + done) / n, f"{where}: {stage}")
-
-
-def _failed(out: Path, clip: Clip, e: Exception) -> Failure:
-    message = str(e) if isinstance(e, LipsyncError) else f"unexpected {type(e).__name__}: {e}"
-    failure = Failure(clip.id, str(clip.video), message)
-    _append(out / "failed.jsonl", asdict(failure))
-    return failure
 
 
 # --- finding the clips ---------------------------------------------------------------------
