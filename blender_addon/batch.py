@@ -175,15 +175,16 @@ def _from_folder(addon):
         if record.get("status") != "ok":
             raise addon.bake.BakeError(f"lipsync batch failed on it: {record.get('error')}")
         folder = Path(a.timelines)
-        timeline = json.loads((folder / f"{record['id']}.json").read_text(encoding="utf-8"))
+        timeline = addon.timeline.load(folder / f"{record['id']}.json")  # its schema checked
         _check_names(addon, obj, timeline)
         spoken = folder / f"{record['id']}.wav"  # a text line's speech
-        sound = str(spoken) if spoken.is_file() else record.get("source") or ""  # the recording
+        recorded = Path(record.get("source") or "")  # a recording's (a text line's: its words)
+        sound = spoken if spoken.is_file() else recorded if recorded.is_file() else ""
         rows = [(c.channel, c.shape_key) for c in obj.lipsync.mapping]
         line = addon.request.Request(
             kind="audio", name=record["id"], fields={"text": timeline["source"].get("text", "")},
             mapping={}, frame_offset=scene.frame_start + frame_offset,
-            fps=addon.frames.scene_fps(scene), sound_path=sound if Path(sound).is_file() else "",
+            fps=addon.frames.scene_fps(scene), sound_path=str(sound),
             add_strip=a.nla, chosen=addon.mapping.chosen(rows),
         )  # fmt: skip
         return line, addon.request.Fetched(timeline)
@@ -278,7 +279,8 @@ def _addon():
     if str(HERE.parent) not in sys.path:
         sys.path.insert(0, str(HERE.parent))
     package = importlib.import_module(HERE.name)
-    for name in ("bake", "client", "compat", "dialogue", "frames", "mapping", "request", "targets"):
+    for name in ("bake", "client", "compat", "dialogue", "frames", "mapping", "request", "targets",
+                 "timeline"):  # fmt: skip
         importlib.import_module(f"{HERE.name}.{name}")
     if not hasattr(__import__("bpy").types.Object, "lipsync"):  # not enabled as an add-on
         package.properties.register()
