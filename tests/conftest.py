@@ -1,5 +1,9 @@
 """Shared fixtures: real voices loaded once per session, and the project's test sentences."""
 
+import fcntl
+import os
+import pickle
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -38,30 +42,50 @@ def bridge_url():
         yield url
 
 
+@contextmanager
+def made_once(tmp_path_factory, name: str):
+    """A folder that the whole run shares: pytest-xdist runs a process per core, so the first
+    to come makes what is in it while the others wait, then find it made."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's folder, above each worker's own
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        (root / name).mkdir(exist_ok=True)
+        yield root / name
+
+
 @pytest.fixture(scope="session")
-def grid_mouths() -> dict:
+def grid_mouths(tmp_path_factory) -> dict:
     """The mouth of each GRID clip in ../shared/data/grid, by file name, tracked once per run
     (lip reading, sync and the trained reader differ in what they read from the same lips),
     with every way of loading sound made to fail: the lips are read from the picture alone."""
     pytest.importorskip("mediapipe")
     from bridge_server.lipread.reader import read_mouth
 
-    clips = sorted(SHARED.joinpath("grid", "videos").glob("*.mpg"))
-    with pytest.MonkeyPatch.context() as mp:
-        refuse_sound(mp)
-        return {c.name: read_mouth(c) for c in clips}
+    with made_once(tmp_path_factory, "grid_mouths") as folder:
+        saved = folder / "mouths.pickle"
+        if saved.is_file():
+            return pickle.loads(saved.read_bytes())
+        clips = sorted(SHARED.joinpath("grid", "videos").glob("*.mpg"))
+        with pytest.MonkeyPatch.context() as mp:
+            refuse_sound(mp)
+            mouths = {c.name: read_mouth(c) for c in clips}
+        saved.write_bytes(pickle.dumps(mouths))
+        return mouths
 
 
 @pytest.fixture(scope="session")
 def grid_dataset(tmp_path_factory) -> Path:
-    """The four GRID clips built by the dataset builder once per run (for the trainers)."""
+    """The four GRID clips built by the dataset builder once per run (for the trainers; a
+    second build of the same folder finds every clip complete)."""
     from bridge_server import dataset
 
     grid = SHARED / "grid"
-    out = tmp_path_factory.mktemp("grid_dataset") / "ds"
-    result = dataset.build(grid / "videos", out, transcripts=grid / "transcripts.tsv")
+    with made_once(tmp_path_factory, "grid_dataset") as folder:
+        result = dataset.build(grid / "videos", folder / "ds", transcripts=grid / "transcripts.tsv")
     assert not result.failed, result.failed
-    return out
+    return folder / "ds"
 
 
 def refuse_sound(mp: pytest.MonkeyPatch) -> None:

@@ -79,10 +79,14 @@ def test_long_audio_is_cut_at_pauses():
 
 @pytest.fixture(scope="module")
 def reading():
-    from bridge_server.media.audio import load_audio
+    from bridge_server.media.audio import Audio, load_audio
 
+    # The first 150.4 s (a pause) and the script's first 452 words ("... nice new mittens."):
+    # long enough to be located and aligned in stretches, a fifth of the reading's run time.
     audio = load_audio(KITTENS / "threelittlekittens_01_rountreesmith.ogg")
-    return audio, (KITTENS / "threelittlekittens_01_rountreesmith.txt").read_text()
+    audio = Audio(audio.samples[: int(150.4 * audio.sample_rate)], audio.sample_rate, audio.source)
+    words = (KITTENS / "threelittlekittens_01_rountreesmith.txt").read_text().split()
+    return audio, " ".join(words[:452])
 
 
 @pytest.mark.slow
