@@ -103,8 +103,7 @@ def main() -> int:
                    "the tracked one")  # fmt: skip
     args = p.parse_args()
     model = motion.MotionModel.shipped()
-    print("| set | motion | clips | jaw r | lips apart r | rounding r | closures |")
-    print("|---|---|---|---|---|---|---|")
+    print(TM.HEADER)
     every, baked = [], []
     for item in args.sets:
         name, ds = item.split("=", 1)

@@ -72,10 +72,29 @@ def test_features_hear_how_loud_each_moment_is_against_the_line():
 
 def test_the_shipped_model_gives_every_control_in_range():
     x = motion.features(line("b ɑ m i f u"), 1.0)
-    c = motion.MotionModel.shipped().run(x)
-    assert c.shape == (len(x), len(CONTROLS)) and 0 <= c.min() and c.max() <= 1
+    model = motion.MotionModel.shipped()
+    c = model.run(x)
+    assert model.names == CONTROLS + model.arkit and set(model.arkit) < set(load_set("arkit").channels)
+    assert c.shape == (len(x), len(model.names)) and 0 <= c.min() and c.max() <= 1
     jaw = c[:, CONTROLS.index("jaw_open")]
     assert jaw[45] > jaw[5] + 0.1  # the jaw drops on "ɑ", not in the silence before
+
+
+def test_learned_arkit_moves_what_the_face_tracker_sees_and_the_table_cannot():
+    """The model learned ARKit channels from the face landmarker's scores: the upper lip rolls
+    in through "one two three", which the controls' table (data/viseme_controls.json, what a
+    model without them has) never moves, and the rounding follows the learned pucker."""
+    vset, times = load_set("arkit"), np.arange(0, 1.2, 1 / 60)
+    phonemes = line("w ʌ n t u θ r i")  # no contact: nothing of the rules on top
+    model = motion.MotionModel.shipped()
+    settings = CurveSettings(motion="learned")
+    learned = motion.learned_channels(phonemes, vset, times, settings, None, model)
+    table = motion.learned_channels(phonemes, vset, times, settings, None,
+                                    _trainer().ControlsOnly(model))  # fmt: skip
+    assert {"mouthRollUpper", "mouthPucker"} <= set(model.arkit)
+    assert learned["mouthRollUpper"].max() > 0.2 and not table["mouthRollUpper"].any()
+    assert np.abs(learned["mouthPucker"] - table["mouthPucker"]).max() > 0.05
+    assert np.array_equal(learned["jawOpen"], table["jawOpen"])  # the jaw stays the controls'
 
 
 def test_a_missing_or_foreign_model_says_what_to_do(tmp_path):
@@ -142,12 +161,13 @@ def test_the_training_script_makes_a_model_the_run_time_loads(grid_dataset, tmp_
     assert train_motion.main([ds, "--out", str(out), "--epochs", "1", "--seeds", "2",
                               "--test", f"again={ds}"]) == 0  # fmt: skip
     model = motion.MotionModel.load(out)
-    assert (
-        model.metadata["seeds"] == "2"
-        and model.run(motion.features(line("b ɑ"), 0.5)).shape[1] == 10
-    )
+    assert model.metadata["seeds"] == "2"
+    learned = json.loads(model.metadata["arkit_range"])  # the tracker's scores it learned
+    assert len(learned) == len(model.arkit) and model.arkit
+    assert model.run(motion.features(line("b ɑ"), 0.5)).shape[1] == 10 + len(model.arkit)
     card = out.with_suffix(".md").read_text()
     assert "| again | learned | 4 |" in card and "| again | rules | 4 |" in card
+    assert f"the {len(model.arkit)} ARKit channels the product takes from the model (" in card
 
 
 @pytest.mark.slow

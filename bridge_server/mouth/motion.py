@@ -15,13 +15,15 @@ the sound (a timeline re-animated from its file) it reads the phonemes alone, as
 
     sound_bands(samples, rate)     -> (A, 4) loudness per 10 ms, relative to the line
     features (phonemes, duration, bands) -> (N, F) at 100 frames a second   the ONE definition
-    MotionModel.run(features)      -> (N, 10) controls                 onnxruntime
+    MotionModel.run(features)      -> (N, 10 + K) controls, then K ARKit mouth blendshapes
+                                      learned from the face landmarker's scores   onnxruntime
     learned_channels                  core.curves' "learned" motion     registered below
 """
 
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 
 import numpy as np
@@ -97,11 +99,16 @@ def features(phonemes: list[Phoneme], duration: float, bands: np.ndarray | None 
 
 
 class MotionModel:
-    """The trained motion model (ONNX): features (1, T, F) -> controls (1, T, 10), 0..1."""
+    """The trained motion model (ONNX): features (1, T, F) -> controls (1, T, 10) and, in a
+    model trained on the tracker's blendshape scores, arkit (1, T, K): ARKit mouth channels,
+    each 0..1 over the training speaker's own range (the metadata names them)."""
 
     def __init__(self, session, path: Path):
         self.session, self.path = session, path
         self.metadata = session.get_modelmeta().custom_metadata_map
+        self.arkit = tuple(json.loads(self.metadata.get("arkit", "[]")))
+        self.outputs = ["controls", "arkit"] if self.arkit else ["controls"]
+        self.names = CONTROLS + self.arkit  # the columns `run` gives
         self._check()
 
     @classmethod
@@ -125,40 +132,42 @@ class MotionModel:
         ins, outs = self.session.get_inputs(), self.session.get_outputs()
         shape = ins[0].shape if ins else None
         if [i.name for i in ins] != ["features"] or not shape or shape[2] != n_features() or \
-                [o.name for o in outs] != ["controls"]:  # fmt: skip
+                [o.name for o in outs] != self.outputs:  # fmt: skip
             raise InputError(f"{self.path.name} is not a motion model for these features: it "
-                             f"needs input 'features' (1, T, {n_features()}) and output "
-                             f"'controls'; fix: train it with `{TRAIN_COMMAND}`")  # fmt: skip
+                             f"needs input 'features' (1, T, {n_features()}) and outputs "
+                             f"{self.outputs}; fix: train it with `{TRAIN_COMMAND}`")  # fmt: skip
         version = self.metadata.get("features_version")
         if version != FEATURES_VERSION:
             raise InputError(f"{self.path.name} was trained on features {version!r}, not "
                              f"{FEATURES_VERSION!r}; fix: train it again with `{TRAIN_COMMAND}`")  # fmt: skip
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        """(T, 10) controls in mouth.CONTROLS order for (T, F) features, less what the model
-        shows in silence: a mouth at rest is exactly the rest shape (it learned a speaker whose
-        tracked rest is not quite 0)."""
-        out = self.session.run(["controls"], {"features": np.asarray(x, np.float32)[None]})
-        return np.clip(out[0][0] - self.rest, 0.0, 1.0)
+        """(T, len(names)) for (T, F) features, less what the model shows in silence: a mouth
+        at rest is exactly the rest shape (it learned a speaker whose tracked rest is not
+        quite 0)."""
+        return np.clip(self._raw(np.asarray(x, np.float32)) - self.rest, 0.0, 1.0)
+
+    def _raw(self, x: np.ndarray) -> np.ndarray:
+        return np.concatenate([o[0] for o in self.session.run(self.outputs, {"features": x[None]})],
+                              axis=1)  # fmt: skip
 
     @functools.cached_property
     def rest(self) -> np.ndarray:
-        """(10,) the controls the model gives in a long silence."""
-        silence = features([], 2.0)
-        return self.session.run(["controls"], {"features": silence[None]})[0][0][100]
+        """(len(names),) what the model gives in a long silence."""
+        return self._raw(features([], 2.0))[100]
 
 
 def controls_at(phonemes: list[Phoneme], times: np.ndarray, model: MotionModel | None = None,
                 sound: Sound | None = None) -> dict[str, np.ndarray]:  # fmt: skip
     """The learned mouth controls at `times` (seconds) for a line's timed phonemes (and its
-    sound, when given)."""
+    sound, when given), and the model's ARKit channels when it has them."""
     model = model or MotionModel.shipped()
     times = np.asarray(times, float)
     end = max(float(times[-1]) if len(times) else 0.0, max((p.end for p in phonemes), default=0))
     bands = sound_bands(*sound) if sound is not None else None
     c = model.run(features(phonemes, end + HOP_S, bands))
     grid = np.arange(len(c)) * HOP_S
-    return {name: np.interp(times, grid, c[:, i]) for i, name in enumerate(CONTROLS)}
+    return {name: np.interp(times, grid, c[:, i]) for i, name in enumerate(model.names)}
 
 
 def learned_channels(
@@ -174,12 +183,15 @@ def learned_channels(
     blends out = (1 - k) learned + k rules, so every p/b/m closes and every f/v touches. ARKit
     says how the jaw and the lips move apart: there the jaw keeps the learned opening (a real
     jaw is not shut on "b": forcing it shut cost the unseen speakers' jaw r 0.04 to 0.09) and
-    mouthClose = k x jawOpen holds the lips together over it."""
+    mouthClose = k x jawOpen holds the lips together over it. ARKit channels the model learned
+    from the tracker's blendshapes replace those the controls' table makes."""
     lead = np.asarray(times, float) + settings.lead  # a lead moves the mouth before the sound
     controls = controls_at(phonemes, lead, model, sound)
-    for name in OPENING:
+    for name in OPENING + [n for n in controls if n not in CONTROLS]:
         controls[name] = np.clip(controls[name] * settings.intensity, 0.0, 1.0)
     learned = visemes_from_controls(controls, vset)
+    if vset.name == "arkit":
+        learned.update({n: v for n, v in controls.items() if n in learned and n not in CONTROLS})
     weights = viseme_weights(phonemes, vset, times, settings)  # never holds: those are rules
     rules = to_channels(weights, vset)
     k = np.clip(weights[vset.closed] + weights[vset.teeth], 0.0, 1.0)
