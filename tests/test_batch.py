@@ -122,7 +122,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_nothing_is_done_twice(espea
 def test_ctrl_c_stops_the_batch_and_the_next_run_goes_on(espeak, tmp_path):
     from bridge_server.core.errors import Cancelled
 
-    recordings(espeak, tmp_path / "in", 8)
+    recordings(espeak, tmp_path / "in", 16)  # lines enough to stop among, on a busy machine
     out = tmp_path / "out"
     command = [BIN / "lipsync", "batch", str(tmp_path / "in"), "--out", str(out), "--workers", "1"]
     batch = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -134,7 +134,7 @@ def test_ctrl_c_stops_the_batch_and_the_next_run_goes_on(espeak, tmp_path):
     assert batch.returncode == Cancelled.exit_code, err
     assert "run the same command again to go on" in err
     kept = [json.loads(x) for x in (out / MANIFEST).read_text().splitlines()]  # whole records
-    assert 1 <= len(kept) < 8 and {r["status"] for r in kept} == {"ok"}
+    assert 1 <= len(kept) < 16 and {r["status"] for r in kept} == {"ok"}
     again = subprocess.run(command, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
-    assert f"{8 - len(kept)} done, {len(kept)} already done" in again.stderr
+    assert f"{16 - len(kept)} done, {len(kept)} already done" in again.stderr
