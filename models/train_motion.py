@@ -303,13 +303,15 @@ def evaluate(model, lines: list[Line], hows=HOWS) -> dict:
 
 
 def kept(net: nn.Module, arkit: Arkit, validation: list[Line]) -> list[int]:
-    """The learned ARKit channels the product takes (their indices in `arkit`): all but those
-    of a measure (jaw, lips apart, rounding) that the table's channels, made from the learned
-    controls, follow more closely on the validation lines. The landmarker's jawOpen is not the
+    """The learned ARKit channels the product takes (their indices in `arkit`): all but
+    mouthClose (the rules' seal) and those of a measure (jaw, lips apart, rounding) that the
+    table's channels, made from the learned controls, follow more closely on the validation
+    lines. The landmarker's jawOpen is not the
     tracked jaw (per clip r 0.73 on s1): a model that learned it follows the jaw less well."""
     found = evaluate(_Torch(net, arkit), validation, ("learned", TABLE))
     worse = {c for name, (ours, _) in MEASURES.items()
              if found["learned"][name] < found[TABLE][name] for c in ours}  # fmt: skip
+    worse.add(motion.SEAL)  # the product makes it: the lips sealed over the jaw on p/b/m
     return [i for i, name in enumerate(arkit.names) if name not in worse]
 
 
@@ -406,7 +408,7 @@ closures and f/v contacts on top (`bridge_server/mouth/motion.py`).
 Pearson r per clip (mean) between the product's ARKit channel and the tracked real mouth,
 at the video's frames where a face was tracked: jawOpen with `jaw_open`, mouthLowerDownLeft
 with `lips_apart`, mouthFunnel + mouthPucker with `funnel` + `pucker`; ARKit r: the mean over
-the {len(info["arkit"])} ARKit channels the product takes from the model ({", ".join(info["arkit"]) or "none"}; it learned {", ".join(info["learned_arkit"]) or "none"}, and keeps those whose measure the table follows no better on the validation lines)
+the {len(info["arkit"])} ARKit channels the product takes from the model ({", ".join(info["arkit"]) or "none"}; it learned {", ".join(info["learned_arkit"]) or "none"}, and keeps all but mouthClose, which the rules' seal makes, and those whose measure the table follows better on the validation lines)
 of r with the face landmarker's own score of that channel (sets built with blendshapes; nan
 without). Closures: p/b/m whose mouthPress reaches 1 within 20 ms of the phone. Every row is the
 same line, timed by the same aligned phonemes; "learned" hears the clip's sound as bake, say
