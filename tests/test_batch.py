@@ -118,7 +118,6 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_nothing_is_done_twice(espea
     assert again.returncode == 0 and "0 done, 10 already done" in again.stderr
 
 
-@pytest.mark.slow
 def _as_from_a_terminal() -> None:
     """Ctrl-C as a terminal delivers it, whatever this test process inherited or set: a child
     inherits blocked and ignored signals (in two full parallel runs the batch did not stop and
@@ -127,6 +126,7 @@ def _as_from_a_terminal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_batch_and_the_next_run_goes_on(espeak, tmp_path):
     from bridge_server.core.errors import Cancelled
 

@@ -213,6 +213,7 @@ def test_audio_only_input_is_refused_before_mediapipe_starts():
         face.track(GRID[0].parent.parent.parent / "librivox_kittens" / "en_male_electricity.ogg")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["landmarker", "facemesh"])
 def test_a_reused_tracker_finds_the_same_points_as_a_fresh_one(model):
     """Inside reusing() (a dataset build) the model opens once; a clip tracked after another

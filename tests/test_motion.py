@@ -80,6 +80,7 @@ def test_the_shipped_model_gives_every_control_in_range():
     assert jaw[45] > jaw[5] + 0.1  # the jaw drops on "ɑ", not in the silence before
 
 
+@pytest.mark.slow
 def test_learned_arkit_moves_what_the_face_tracker_sees_and_the_table_cannot():
     """The model learned ARKit channels from the face landmarker's scores: the upper lip rolls
     in through "one two three", which the controls' table (data/viseme_controls.json, what a
