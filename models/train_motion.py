@@ -381,9 +381,10 @@ def write_card(path: Path, info: dict) -> Path:
     rows = [r for name, found, clips in info["results"] for r in _rows(name, found, clips)]
     path.write_text(f"""# Motion model card: `models/motion.onnx`
 
-A line's timed phonemes and its loudness -> the ten mouth controls (`bridge_server/mouth/controls.py`) at 100
-frames a second; `--motion learned` turns them into any rig's channels, with the rules'
-closures and f/v contacts on top (`bridge_server/mouth/motion.py`).
+A line's timed phonemes and its loudness -> the ten mouth controls (`bridge_server/mouth/controls.py`) and
+the ARKit mouth channels it learned from the face landmarker's scores, at 100 frames a second;
+`--motion learned` turns them into any rig's channels (ARKit rigs take the learned channels
+themselves), with the rules' closures and f/v contacts on top (`bridge_server/mouth/motion.py`).
 
 - **Data**: GRID audio-visual corpus (Cooke, Barker, Cunningham, Shao 2006, CC BY 4.0), speaker
   s1's clips built with `lipsync dataset build` (tracked mouth controls and the face
