@@ -11,8 +11,9 @@ training or choice touches.
 
 The model: bridge_server.mouth.motion.features (the ONE definition the run time uses) at 100
 frames a second, a 1-D convolution and six residual dilated convolutions (dilations 1 to 16:
-it sees about 0.35 s either side), a sigmoid head of ten controls. Loss: squared error at the
-video's frames where a face was tracked. Augmentation, for voices and speakers it never saw:
+it sees about 0.35 s either side), a sigmoid head of ten controls and of the ARKit channels
+the face landmarker moves (scored in clips built with its blendshapes; `Arkit`, `kept`). Loss:
+squared error at the video's frames where a face was tracked. Augmentation, for voices and speakers it never saw:
 time stretching (0.9-1.1), each phoneme edge moved by up to 15 ms (aligners are that far off),
 dropout; the sound's bands left out of a third of the lines (so that the model also reads
 phonemes alone, as for a timeline re-animated without its sound) and given a little noise.
@@ -306,8 +307,8 @@ def kept(net: nn.Module, arkit: Arkit, validation: list[Line]) -> list[int]:
     """The learned ARKit channels the product takes (their indices in `arkit`): all but
     mouthClose (the rules' seal) and those of a measure (jaw, lips apart, rounding) that the
     table's channels, made from the learned controls, follow more closely on the validation
-    lines. The landmarker's jawOpen is not the
-    tracked jaw (per clip r 0.73 on s1): a model that learned it follows the jaw less well."""
+    lines. The landmarker's jawOpen is not the tracked jaw (per clip r 0.73 on s1): a model
+    that learned it follows the jaw less well."""
     found = evaluate(_Torch(net, arkit), validation, ("learned", TABLE))
     worse = {c for name, (ours, _) in MEASURES.items()
              if found["learned"][name] < found[TABLE][name] for c in ours}  # fmt: skip
@@ -324,7 +325,8 @@ class _Outputs(nn.Module):
 
     def forward(self, x: torch.Tensor):
         y = self.net(x)
-        return (y[..., : len(CONTROLS)], y[..., self.keep]) if self.keep else y[..., : len(CONTROLS)]
+        controls = y[..., : len(CONTROLS)]
+        return (controls, y[..., self.keep]) if self.keep else controls
 
 
 def export_onnx(net: nn.Module, path: Path, metadata: dict, arkit: Arkit | None = None,
@@ -459,6 +461,7 @@ def main(argv: list[str] | None = None) -> int:
     keep = kept(net, arkit, parts["validation"])
     export_onnx(net, args.out, {"epochs": args.epochs, "seed": args.seed, "seeds": args.seeds},
                 arkit, keep)  # fmt: skip
+    tracked = sum(bool(x.blendshapes) for x in parts["train"])
     shipped, results = motion.MotionModel.load(args.out), []  # measured as the product runs it
     for name, group in [("seen speaker, test split", parts["test"]), *tests.items()]:
         results.append((name, evaluate(shipped, group), len(group)))
@@ -466,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     card = write_card(args.out.with_suffix(".md"), {
         "results": results, "params": sum(q.numel() for q in net.parameters()),
         "epochs": args.epochs, "seed": args.seed, "seeds": args.seeds, "best": best,
-        "arkit": arkit.only(keep).names, "learned_arkit": arkit.names, "with_blendshapes": sum(bool(x.blendshapes) for x in parts["train"]),
+        "arkit": arkit.only(keep).names, "learned_arkit": arkit.names, "with_blendshapes": tracked,
         **LR.card_facts(parts, tests, began, "train_motion.py", argv),
     })  # fmt: skip
     print(f"wrote {args.out} and {card} ({time.time() - began:.0f} s)")

@@ -74,7 +74,8 @@ def test_the_shipped_model_gives_every_control_in_range():
     x = motion.features(line("b ɑ m i f u"), 1.0)
     model = motion.MotionModel.shipped()
     c = model.run(x)
-    assert model.names == CONTROLS + model.arkit and set(model.arkit) < set(load_set("arkit").channels)
+    assert model.names == CONTROLS + model.arkit
+    assert set(model.arkit) < set(load_set("arkit").channels)
     assert c.shape == (len(x), len(model.names)) and 0 <= c.min() and c.max() <= 1
     jaw = c[:, CONTROLS.index("jaw_open")]
     assert jaw[45] > jaw[5] + 0.1  # the jaw drops on "ɑ", not in the silence before

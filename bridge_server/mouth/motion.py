@@ -187,11 +187,12 @@ def learned_channels(
     from the tracker's blendshapes replace those the controls' table makes."""
     lead = np.asarray(times, float) + settings.lead  # a lead moves the mouth before the sound
     controls = controls_at(phonemes, lead, model, sound)
-    for name in OPENING + [n for n in controls if n not in CONTROLS]:
+    arkit = [n for n in controls if n not in CONTROLS]  # the ARKit channels the model learned
+    for name in OPENING + arkit:
         controls[name] = np.clip(controls[name] * settings.intensity, 0.0, 1.0)
     learned = visemes_from_controls(controls, vset)
     if vset.name == "arkit":
-        learned.update({n: v for n, v in controls.items() if n in learned and n not in CONTROLS})
+        learned.update({n: controls[n] for n in arkit})
     weights = viseme_weights(phonemes, vset, times, settings)  # never holds: those are rules
     rules = to_channels(weights, vset)
     k = np.clip(weights[vset.closed] + weights[vset.teeth], 0.0, 1.0)
