@@ -37,9 +37,12 @@ import torch  # noqa: E402
 import train_motion as TM  # noqa: E402  (models/: data, split, evaluation)
 from torch import nn  # noqa: E402
 
+from bridge_server.core.visemes import load_set  # noqa: E402
 from bridge_server.media.audio import load_audio  # noqa: E402
 from bridge_server.mouth import listen  # noqa: E402
-from bridge_server.mouth.controls import CONTROLS  # noqa: E402
+from bridge_server.mouth.controls import CONTROLS, visemes_from_controls  # noqa: E402
+from bridge_server.mouth.listen import controls_dict  # noqa: E402
+from bridge_server.mouth.motion import SEAL  # noqa: E402
 from bridge_server.mouth.sync import HOP_S, MELS, log_mel  # noqa: E402
 
 LOOKAHEAD = 2  # hops the model may hear after the moment it shows (20 ms: p50 under 60 ms)
@@ -48,6 +51,7 @@ RECEPTIVE = 4 + 2 * sum(DILATIONS) + 1  # hops of the past each output sees
 GAIN_DB = 12.0
 CONTACT_WEIGHT = 0.2  # of the contacts' cross-entropy beside the controls' squared error
 CONTACT_POSITIVE = 3.0  # a contact frame counts this much more: a missed closure is the worst
+ARKIT = load_set("arkit")
 
 
 def load(ds: str) -> list[tuple]:
@@ -72,22 +76,24 @@ class Causal(nn.Conv1d):
 
 
 class LiveNet(nn.Module):
-    """(B, A, 40) -> controls (B, A, 10) and contacts (B, A, 2: lips closed, lip on teeth), all
-    0..1, by causal convolutions; row i is the mouth at hop i - LOOKAHEAD."""
+    """(B, A, 40) -> controls (B, A, 10), contacts (B, A, 2: lips closed, lip on teeth) and,
+    given `arkit` channels, those (B, A, K), all 0..1, by causal convolutions; row i is the
+    mouth at hop i - LOOKAHEAD."""
 
-    def __init__(self, width: int = 64):
+    def __init__(self, arkit: int = 0, width: int = 64):
         super().__init__()
         self.inp = Causal(MELS, width, 5)
         self.blocks = nn.ModuleList(Causal(width, width, 3, d) for d in DILATIONS)
         self.drop = nn.Dropout(0.1)
-        self.out = nn.Conv1d(width, len(CONTROLS) + len(listen.CONTACTS), 1)
+        self.heads = [n for n in (len(CONTROLS), len(listen.CONTACTS), arkit) if n]
+        self.out = nn.Conv1d(width, sum(self.heads), 1)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         h = torch.relu(self.inp(x.transpose(1, 2)))
         for block in self.blocks:
             h = h + self.drop(torch.relu(block(h)))
         y = torch.sigmoid(self.out(h)).transpose(1, 2)
-        return y[..., : len(CONTROLS)], y[..., len(CONTROLS) :]
+        return tuple(torch.split(y, self.heads, dim=-1))
 
 
 def rows_of(line) -> np.ndarray:
@@ -106,9 +112,11 @@ def contacts_of(line, rows: int) -> np.ndarray:
     return y
 
 
-def train(items, mean, std, *, epochs: int, seed: int, batch: int = 32, log=print) -> LiveNet:
+def train(items, mean, std, arkit: TM.Arkit, *, epochs: int, seed: int, batch: int = 32,
+          log=print) -> LiveNet:  # fmt: skip
+    targets = {line.id: arkit.targets(line) for line, _ in items}  # None: no blendshapes
     with TM.LR.deterministic(seed) as rng:
-        net = LiveNet()
+        net = LiveNet(len(arkit.names))
         opt = torch.optim.Adam(net.parameters(), lr=2e-3)
         for epoch in range(epochs):
             net.train()
@@ -120,7 +128,7 @@ def train(items, mean, std, *, epochs: int, seed: int, batch: int = 32, log=prin
                 for i, (_, m) in enumerate(chosen):
                     gain = rng.uniform(-GAIN_DB, GAIN_DB) / 10 * np.log(10)  # dB -> natural log
                     x[i, : len(m)] = torch.from_numpy(((m + gain - mean) / std).astype(np.float32))
-                out, touch = net(x)
+                out, touch, *shapes = net(x)
                 loss = 0.0
                 for i, (line, _) in enumerate(chosen):
                     rows = np.clip(rows_of(line), 0, width - 1)
@@ -130,6 +138,8 @@ def train(items, mean, std, *, epochs: int, seed: int, batch: int = 32, log=prin
                     weight = 1.0 + (CONTACT_POSITIVE - 1.0) * heard
                     touched = nn.functional.binary_cross_entropy(touch[i], heard, weight=weight)
                     loss = loss + seen.mean() + CONTACT_WEIGHT * touched
+                    if shapes and (y := targets[line.id]) is not None:
+                        loss = loss + ((shapes[0][i, rows][m] - torch.from_numpy(y)[m]) ** 2).mean()
                 loss = loss / len(chosen)
                 opt.zero_grad()
                 loss.backward()
@@ -140,39 +150,97 @@ def train(items, mean, std, *, epochs: int, seed: int, batch: int = 32, log=prin
     return net
 
 
-def evaluate(net: LiveNet, items, mean, std) -> dict:
-    """Mean Pearson r per clip of the live model's controls with the tracked ones: jaw,
-    lips apart, rounding (funnel + pucker); and the p/b/m whose closure it heard (over 0.5
-    within 20 ms of the phone)."""
+def heard(net: nn.Module, line, m, mean, std) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The net's (controls, contacts, ARKit channels) for every output row of a clip."""
+    with torch.no_grad():
+        x = torch.from_numpy(((m - mean) / std).astype(np.float32))[None]
+        out, touch, *shapes = (
+            t[0].numpy() for t in net(nn.functional.pad(x, (0, 0, 0, LOOKAHEAD + 1)))
+        )
+    return out, touch, shapes[0] if shapes else np.zeros((len(out), 0), np.float32)
+
+
+HOWS = ("learned", TABLE := "ARKit by table")  # ARKit: learned channels, or all from controls
+
+
+def evaluate(net: nn.Module, items, mean, std, names=(), keep=None) -> dict:
+    """Mean Pearson r per clip of the live model's controls with the tracked ones: jaw, lips
+    apart, rounding (funnel + pucker); the p/b/m whose closure it heard (over 0.5 within 20 ms
+    of the phone); and for the ARKit set as the stream makes it, with the learned channels
+    (`keep` of `names`) or all of them by the table from the controls: the same measures
+    (train_motion.MEASURES) and "arkit", the mean r of the learned channels with the tracker's
+    blendshape scores."""
+    keep = list(range(len(names))) if keep is None else keep
     found = {"jaw": [], "lips apart": [], "rounding": [], "closures": [0, 0]}
+    found |= {how: {k: [] for k in (*TM.MEASURES, "arkit")} for how in HOWS}
     pick = {"jaw": ("jaw_open",), "lips apart": ("lips_apart",), "rounding": ("funnel", "pucker")}
     for line, m in items:
-        with torch.no_grad():
-            x = torch.from_numpy(((m - mean) / std).astype(np.float32))[None]
-            out, touch = (t[0].numpy() for t in net(nn.functional.pad(x, (0, 0, 0, LOOKAHEAD + 1))))
+        out, touch, shapes = heard(net, line, m, mean, std)
         for p in (p for p in line.phonemes if p.ipa in listen.CONTACTS["closed"]):
             a = int(round(p.start / HOP_S)) + LOOKAHEAD
             near = touch[max(a - 2, 0) : int(round(p.end / HOP_S)) + LOOKAHEAD + 3, 0]
             found["closures"][0] += bool(len(near) and near.max() > 0.5)
             found["closures"][1] += 1
-        got = out[np.clip(rows_of(line), 0, len(out) - 1)]
-        v = line.valid
+        at = np.clip(rows_of(line), 0, len(out) - 1)
+        got, v = out[at], line.valid
         for name, cols in pick.items():
             idx = [CONTROLS.index(c) for c in cols]
             found[name].append(TM.pearson(got[v][:, idx].sum(1), line.controls[v][:, idx].sum(1)))
-    return {k: v if k == "closures" else float(np.nanmean(v)) for k, v in found.items()}
+        for how in HOWS:
+            ch = visemes_from_controls(controls_dict(got), ARKIT)
+            if how == "learned":
+                ch |= {names[i]: shapes[at, i] for i in keep}
+            for name, (ours, theirs) in TM.MEASURES.items():
+                a = sum(ch[c] for c in ours)[v]
+                b = sum(line.controls[:, CONTROLS.index(c)] for c in theirs)[v]
+                found[how][name].append(TM.pearson(a, b))
+            if keep and line.blendshapes:
+                found[how]["arkit"].append(np.nanmean(
+                    [TM.pearson(ch[names[i]][v], line.blendshapes[names[i]][v]) for i in keep]))  # fmt: skip
+    mean_of = lambda v: float(np.nanmean(v)) if len(v) else float("nan")  # noqa: E731
+    return {k: v if k == "closures" else {h: mean_of(x) for h, x in v.items()}
+            if isinstance(v, dict) else mean_of(v) for k, v in found.items()}  # fmt: skip
 
 
-def export_onnx(net: LiveNet, path: Path, mean, std, metadata: dict) -> Path:
+def kept(net: nn.Module, names: list[str], validation, mean, std) -> list[int]:
+    """The learned ARKit channels the stream takes (indices into `names`): all but mouthClose
+    (the closed shape the contacts put on top makes it) and those of a measure that the table's
+    channels, made from the live controls, follow more closely on the validation clips (as
+    train_motion.kept chooses for the offline model)."""
+    found = evaluate(net, validation, mean, std, names)
+    worse = {c for name, (ours, _) in TM.MEASURES.items()
+             if found["learned"][name] < found[TABLE][name] for c in ours}  # fmt: skip
+    worse.add(SEAL)
+    return [i for i, name in enumerate(names) if name not in worse]
+
+
+class _Outputs(nn.Module):
+    """The net's heads as the run time reads them: controls, contacts, the kept ARKit columns."""
+
+    def __init__(self, net: LiveNet, keep: list[int]):
+        super().__init__()
+        self.net, self.keep = net, keep
+
+    def forward(self, x: torch.Tensor):
+        out, touch, *shapes = self.net(x)
+        return (out, touch, shapes[0][..., self.keep]) if shapes and self.keep else (out, touch)
+
+
+def export_onnx(net: LiveNet, path: Path, mean, std, metadata: dict, arkit: TM.Arkit | None = None,
+                keep: list[int] | None = None) -> Path:  # fmt: skip
+    """ONNX: input "mel" (1, A, 40); outputs "controls" (1, A, 10), "contacts" (1, A, 2) and,
+    when it learned them, "arkit" (1, A, K): the `keep` channels of `arkit`, named (with the
+    tracker's scores 0 and 1 stand for) in the metadata."""
     import onnx
 
+    keep = keep or []
+    outputs = ["controls", "contacts"] + (["arkit"] if keep else [])
     tmp = path.with_name(path.name + ".part")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            net.eval(), (torch.zeros(1, 64, MELS),), str(tmp), input_names=["mel"],
-            output_names=["controls", "contacts"],
-            dynamic_axes={"mel": {1: "hops"}, "controls": {1: "hops"}, "contacts": {1: "hops"}},
+            _Outputs(net.eval(), keep), (torch.zeros(1, 64, MELS),), str(tmp), input_names=["mel"],
+            output_names=outputs, dynamic_axes={"mel": {1: "hops"}} | {o: {1: "hops"} for o in outputs},
             opset_version=17, dynamo=False,
         )  # fmt: skip
     proto = onnx.load(str(tmp))
@@ -180,6 +248,11 @@ def export_onnx(net: LiveNet, path: Path, mean, std, metadata: dict) -> Path:
             "receptive_hops": RECEPTIVE, "mel_mean": json.dumps(np.round(mean, 5).tolist()),
             "mel_std": json.dumps(np.round(std, 5).tolist()), "controls": json.dumps(CONTROLS),
             **metadata}  # fmt: skip
+    if keep:
+        chosen = arkit.only(keep)
+        meta |= {"arkit": json.dumps(chosen.names),
+                 "arkit_range": json.dumps([[round(float(a), 4), round(float(b), 4)]
+                                            for a, b in zip(chosen.low, chosen.high)])}  # fmt: skip
     for key, value in meta.items():
         proto.metadata_props.add(key=key, value=str(value))
     onnx.checker.check_model(proto)
@@ -200,29 +273,37 @@ def main(argv: list[str] | None = None) -> int:
     items = sorted({x.id: (x, m) for ds in args.train_sets for x, m in load(ds)}.values(),
                    key=lambda item: item[0].id)  # fmt: skip
     parts = {name: [(x, m) for x, m in items if TM.LR.split_of(x.id) == name]
-             for name in ("train", "test")}  # fmt: skip
+             for name in ("train", "validation", "test")}  # fmt: skip
     tests = {k: load(v) for k, v in (t.split("=", 1) for t in args.test)}
     every = np.concatenate([m for _, m in parts["train"]])
     mean, std = every.mean(axis=0), np.maximum(every.std(axis=0), 1e-3)
     print(f"train {len(parts['train'])}, test {len(parts['test'])}; unseen: "
           f"{', '.join(f'{k} {len(v)}' for k, v in tests.items())}", flush=True)  # fmt: skip
-    net = train(parts["train"], mean, std, epochs=args.epochs, seed=args.seed,
+    arkit = TM.Arkit.of([x for x, _ in parts["train"]])
+    net = train(parts["train"], mean, std, arkit, epochs=args.epochs, seed=args.seed,
                 log=lambda line: print(line, flush=True))  # fmt: skip
+    keep = kept(net, arkit.names, parts["validation"], mean, std) if arkit.names else []
+    learned = ", ".join(arkit.names[i] for i in keep) or "none"
+    print(f"ARKit channels learned: {learned}", flush=True)
     rows = []
     for name, items in [("seen speaker, test split", parts["test"]), *tests.items()]:
-        r = evaluate(net, items, mean, std)
+        r = evaluate(net, items, mean, std, arkit.names, keep)
         shut, total = r["closures"]
-        rows.append(f"| {name} | live (sound only) | {len(items)} | {r['jaw']:.3f} | "
-                    f"{r['lips apart']:.3f} | {r['rounding']:.3f} | {shut}/{total} |")  # fmt: skip
+        rows.append(f"| {name} | {len(items)} | {r['jaw']:.3f} | {r['lips apart']:.3f} | "
+                    f"{r['rounding']:.3f} | {shut}/{total} | {r['learned']['arkit']:.3f} / "
+                    f"{r[TABLE]['arkit']:.3f} | {r['learned']['rounding']:.3f} / "
+                    f"{r[TABLE]['rounding']:.3f} |")  # fmt: skip
         print(rows[-1], flush=True)
-    export_onnx(net, args.out, mean, std, {"epochs": args.epochs, "seed": args.seed})
+    export_onnx(net, args.out, mean, std, {"epochs": args.epochs, "seed": args.seed}, arkit, keep)
     card = args.out.with_suffix(".md")
     card.write_text(f"""# Live motion model card: `models/motion_live.onnx`
 
 The sound's 40 log-mel bands per 10 ms -> the ten mouth controls, causally: each output sees
 {RECEPTIVE} hops of the past and {LOOKAHEAD} hops ({LOOKAHEAD * 10} ms) ahead of the moment
 it shows. `lipsync osc --live --motion learned` and `POST /osc/live` use it
-(`bridge_server/mouth/listen.py`); no recogniser, so any language.
+(`bridge_server/mouth/listen.py`); no recogniser, so any language. For ARKit rigs it also
+gives the mouth channels it learned from the face landmarker's blendshape scores ({learned});
+the stream's other ARKit channels come from the controls by the table.
 
 - **Data**: GRID (Cooke, Barker, Cunningham, Shao 2006, CC BY 4.0), speaker s1, the split of
   `train_motion.py` (train {len(parts["train"])} clips); never seen: {"; ".join(f"{k} ({len(v)} clips)" for k, v in tests.items()) or "none"}.
@@ -238,11 +319,14 @@ it shows. `lipsync osc --live --motion learned` and `POST /osc/live` use it
 
 Mean Pearson r per clip between the model's controls and the tracked mouth at the video's
 frames (jaw_open; lips_apart; funnel + pucker); closures heard: the p/b/m (of the sound's
-alignment) where its closed-lips output passes 0.5 within 20 ms. The offline model and the rules, with the
+alignment) where its closed-lips output passes 0.5 within 20 ms. ARKit r: the learned channels
+with the landmarker's own scores for them, learned / made by the table from the live controls
+(clips built with blendshapes); ARKit rounding r: mouthFunnel + mouthPucker with the tracked
+funnel + pucker, the same two ways. The offline model and the rules, with the
 aligned phonemes, are in `models/motion.md`; latency is `benchmarks/live_latency.py`'s.
 
-| set | motion | clips | jaw r | lips apart r | rounding r | closures heard |
-|---|---|---|---|---|---|---|
+| set | clips | jaw r | lips apart r | rounding r | closures heard | ARKit r learned / table | ARKit rounding r learned / table |
+|---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 """, encoding="utf-8")  # fmt: skip
     print(f"wrote {args.out} and {card} ({time.time() - began:.0f} s)")

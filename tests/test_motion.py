@@ -24,16 +24,16 @@ UNSEEN = {  # speakers the shipped model never saw (it trained on s1 alone)
 }
 
 
-def _trainer():
-    """models/train_motion.py as a module (models/ is not a package)."""
+def _trainer(name: str = "train_motion"):
+    """models/NAME.py as a module (models/ is not a package)."""
+    import importlib
     import sys
 
     sys.path.insert(0, str(ROOT / "models"))
     try:
-        import train_motion
+        return importlib.import_module(name)
     finally:
         sys.path.remove(str(ROOT / "models"))
-    return train_motion
 
 
 def line(ipas: str, step: float = 0.1, start: float = 0.3) -> list[Phoneme]:
@@ -170,6 +170,34 @@ def test_the_training_script_makes_a_model_the_run_time_loads(grid_dataset, tmp_
     card = out.with_suffix(".md").read_text()
     assert "| again | learned | 4 |" in card and "| again | rules | 4 |" in card
     assert f"the {len(model.arkit)} ARKit channels the product takes from the model (" in card
+
+
+@pytest.mark.slow
+def test_the_live_training_script_makes_a_model_the_stream_loads(grid_dataset, tmp_path):
+    """models/train_live_motion.py end to end on the four GRID clips (one epoch): the model
+    gives the ARKit channels it learned from the landmarker's scores beside the controls and
+    contacts, never mouthClose (the contacts' closed shape makes it), and the stream reads it."""
+    from bridge_server.mouth import listen
+
+    out = tmp_path / "live.onnx"
+    ds = str(grid_dataset)
+    assert (
+        _trainer("train_live_motion").main(
+            [ds, "--out", str(out), "--epochs", "1", "--test", f"again={ds}"]
+        )
+        == 0
+    )
+    model = listen.LiveMotionModel.load(out)
+    assert model.arkit and motion.SEAL not in model.arkit
+    assert len(json.loads(model.session.get_modelmeta().custom_metadata_map["arkit_range"])) == len(
+        model.arkit
+    )
+    heard = listen.Listener(model).feed(np.zeros(16000, np.float32))  # a second of silence
+    assert heard.controls.shape[1] == 10 and heard.arkit.shape == (
+        len(heard.times),
+        len(model.arkit),
+    )
+    assert "| again | 4 |" in out.with_suffix(".md").read_text()
 
 
 @pytest.mark.slow

@@ -7,8 +7,10 @@ answers each chunk with the controls of the hops that have become final.
 
     log_mel (mouth.sync)        sound -> (A, 40) per 10 ms hop
     LiveMotionModel.run         (A, 40) -> (A, 10) controls, (A, 2) contacts (lips closed, lip
-                                on teeth); row i is the mouth at hop i - lookahead
-    Listener.feed(samples)      the new hops' (times, controls, contacts), as the sound arrives
+                                on teeth), (A, K) the ARKit channels it learned (K may be 0);
+                                row i is the mouth at hop i - lookahead
+    Listener.feed(samples)      the new hops' Heard (times, controls, contacts, arkit), as the
+                                sound arrives
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -33,16 +36,19 @@ TRAIN_COMMAND = "python models/train_live_motion.py ~/data/ds/s1 --out models/mo
 
 
 class LiveMotionModel:
-    """The trained causal model (ONNX): mel (1, A, 40) -> controls (1, A, 10) and contacts
-    (1, A, 2), 0..1."""
+    """The trained causal model (ONNX): mel (1, A, 40) -> controls (1, A, 10), contacts
+    (1, A, 2) and, in a model trained on the tracker's blendshape scores, arkit (1, A, K): ARKit
+    mouth channels named in its metadata; all 0..1."""
 
     def __init__(self, session, path: Path):
         self.session, self.path = session, path
         meta = session.get_modelmeta().custom_metadata_map
         inputs = [(i.name, i.shape[-1]) for i in session.get_inputs()]
         outputs = [o.name for o in session.get_outputs()]
+        self.arkit = tuple(json.loads(meta.get("arkit", "[]")))
+        expected = ["controls", "contacts"] + (["arkit"] if self.arkit else [])
         if meta.get("features_version") != FEATURES_VERSION or inputs != [("mel", MELS)] or \
-                outputs != ["controls", "contacts"]:  # fmt: skip
+                outputs != expected:  # fmt: skip
             raise InputError(f"{path.name} is not a live motion model for these features; fix: "
                              f"train it with `{TRAIN_COMMAND}`")  # fmt: skip
         self.lookahead = int(meta["lookahead_hops"])
@@ -70,10 +76,21 @@ class LiveMotionModel:
         """Log-mel bands on the training data's scale (fixed: nothing from the future)."""
         return ((np.asarray(mel, np.float32) - self.mean) / self.std).astype(np.float32)
 
-    def run(self, mel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(A, 10) controls and (A, 2) contacts; row i is the mouth at hop i - lookahead."""
-        controls, contacts = self.session.run(None, {"mel": self.normalised(mel)[None]})
-        return controls[0], contacts[0]
+    def run(self, mel: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(A, 10) controls, (A, 2) contacts, (A, K) ARKit channels; row i is the mouth at hop
+        i - lookahead."""
+        controls, contacts, *arkit = self.session.run(None, {"mel": self.normalised(mel)[None]})
+        return controls[0], contacts[0], arkit[0][0] if arkit else np.zeros((len(controls[0]), 0))
+
+
+class Heard(NamedTuple):
+    """The mouth of the hops that became final: their times (s) and, per hop, the controls
+    (n, 10), contacts (n, 2) and the model's ARKit channels (n, K)."""
+
+    times: np.ndarray
+    controls: np.ndarray
+    contacts: np.ndarray
+    arkit: np.ndarray
 
 
 class Listener:
@@ -92,9 +109,8 @@ class Listener:
         self.mel_from = 0
         self.done = 0  # hops whose mouth has been given
 
-    def feed(self, chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(times in seconds, (n, 10) controls, (n, 2) contacts) of the hops that became final
-        with `chunk`."""
+    def feed(self, chunk: np.ndarray) -> Heard:
+        """The mouth of the hops that became final with `chunk`."""
         self.samples = np.concatenate([self.samples, np.asarray(chunk, np.float32)])
         heard = self.start + len(self.samples)  # samples so far
         # a hop's log-mel is final once half a window of sound after it has arrived
@@ -102,13 +118,14 @@ class Listener:
         self._add_mel(ready)
         final = ready - self.model.lookahead  # hops whose mouth the model can give now
         if final <= self.done:
-            return np.zeros(0), np.zeros((0, len(CONTROLS))), np.zeros((0, len(CONTACTS)))
-        out, touch = self.model.run(self.mel)  # row j: the mouth at hop mel_from + j - lookahead
+            return Heard(np.zeros(0), np.zeros((0, len(CONTROLS))),
+                         np.zeros((0, len(CONTACTS))), np.zeros((0, len(self.model.arkit))))  # fmt: skip
+        heads = self.model.run(self.mel)  # row j: the mouth at hop mel_from + j - lookahead
         rows = np.arange(self.done, final) - self.mel_from + self.model.lookahead
         ok = rows >= 0
         hops = np.arange(self.done, final)[ok]
         self.done = final
-        return hops * HOP_S, out[rows[ok]], touch[rows[ok]]
+        return Heard(hops * HOP_S, *(h[rows[ok]] for h in heads))
 
     def _add_mel(self, ready: int) -> None:
         """The log-mel of the hops from the last one computed to `ready`, then forget what the

@@ -77,13 +77,15 @@ class LiveVoice:
         """(the channel weights now; the moment of sound a new shape shows, or None). Where
         the model hears the lips close or touch the teeth (k), that shape is put on top:
         (1 - k) x the controls' mix + k x the set's closed or teeth shape."""
-        times, rows, touch = self.listener.feed(samples)
-        if not len(times):
+        heard = self.listener.feed(samples)
+        if not len(heard.times):
             return self.weights, None
-        now = controls_dict(rows[-1:])
+        now = controls_dict(heard.controls[-1:])
         mix = visemes_from_controls(now, self.vset)
+        if self.vset.name == "arkit":  # the ARKit channels the model learned replace the table's
+            mix |= dict(zip(self.listener.model.arkit, heard.arkit[-1:].T))
         weights = np.array([float(mix[c][0]) for c in self.channels])
-        k = np.clip(touch[-1], 0.0, 1.0)
+        k = np.clip(heard.contacts[-1], 0.0, 1.0)
         contact = int(np.argmax(k))
         shape = self.contacts[contact]
         self.weights = (1 - k[contact]) * weights + k[contact] * shape
@@ -92,7 +94,7 @@ class LiveVoice:
             CONTACT_SHAPES[contact] if k[contact] > 0.5 else max(shares, key=lambda v: shares[v][0])
         )
         changed, self.shown = name != self.shown, name
-        return self.weights, float(times[-1]) if changed and name != SHAPES.rest else None
+        return self.weights, float(heard.times[-1]) if changed and name != SHAPES.rest else None
 
     def close(self) -> None:
         pass
