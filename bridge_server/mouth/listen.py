@@ -32,7 +32,7 @@ CONTACTS = {"closed": ("p", "b", "m"), "teeth": ("f", "v")}  # what the model al
 WINDOW_S = 0.025  # a hop's log-mel needs this much sound around it (half after it)
 FEATURES_VERSION = "logmel40-global-1"  # change when `normalised` changes; stored in models
 SHIPPED = Path(__file__).resolve().parents[2] / "models" / "motion_live.onnx"
-TRAIN_COMMAND = "python models/train_live_motion.py ~/data/ds/s1 --out models/motion_live.onnx"
+TRAIN_COMMAND = "python models/train_live_motion.py ~/data/ds/s1bs --out models/motion_live.onnx"
 
 
 class LiveMotionModel:
