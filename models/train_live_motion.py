@@ -42,7 +42,6 @@ from bridge_server.media.audio import load_audio  # noqa: E402
 from bridge_server.mouth import listen  # noqa: E402
 from bridge_server.mouth.controls import CONTROLS, visemes_from_controls  # noqa: E402
 from bridge_server.mouth.listen import controls_dict  # noqa: E402
-from bridge_server.mouth.motion import SEAL  # noqa: E402
 from bridge_server.mouth.sync import HOP_S, MELS, log_mel  # noqa: E402
 
 LOOKAHEAD = 2  # hops the model may hear after the moment it shows (20 ms: p50 under 60 ms)
@@ -127,6 +126,7 @@ def train(items, mean, std, arkit: TM.Arkit, *, epochs: int, seed: int, log=prin
         targets = {line.id: arkit.targets(line) for line, _ in items}  # None: no blendshapes
         tracked = [item for item in items if targets[item[0].id] is not None]
         if arkit.names and tracked:
+            net.requires_grad_(False)  # the features stay as the first stage left them
             net.arkit = nn.Conv1d(net.out.in_channels, len(arkit.names), 1)
 
             def arkit_loss(line, heads, i, rows, m):
@@ -186,7 +186,7 @@ def heard(net: nn.Module, line, m, mean, std) -> tuple[np.ndarray, np.ndarray, n
     return out, touch, shapes[0] if shapes else np.zeros((len(out), 0), np.float32)
 
 
-HOWS = ("learned", TABLE := "ARKit by table")  # ARKit: learned channels, or all from controls
+HOWS = ("learned", TABLE := TM.TABLE)  # ARKit: the learned channels, or all from the controls
 
 
 def evaluate(net: nn.Module, items, mean, std, names=(), keep=None) -> dict:
@@ -212,10 +212,9 @@ def evaluate(net: nn.Module, items, mean, std, names=(), keep=None) -> dict:
         for name, cols in pick.items():
             idx = [CONTROLS.index(c) for c in cols]
             found[name].append(TM.pearson(got[v][:, idx].sum(1), line.controls[v][:, idx].sum(1)))
-        for how in HOWS:
-            ch = visemes_from_controls(controls_dict(got), ARKIT)
-            if how == "learned":
-                ch |= {names[i]: shapes[at, i] for i in keep}
+        table = visemes_from_controls(controls_dict(got), ARKIT)
+        learned = table | {names[i]: shapes[at, i] for i in keep}
+        for how, ch in zip(HOWS, (learned, table)):
             for name, (ours, theirs) in TM.MEASURES.items():
                 a = sum(ch[c] for c in ours)[v]
                 b = sum(line.controls[:, CONTROLS.index(c)] for c in theirs)[v]
@@ -229,15 +228,11 @@ def evaluate(net: nn.Module, items, mean, std, names=(), keep=None) -> dict:
 
 
 def kept(net: nn.Module, names: list[str], validation, mean, std) -> list[int]:
-    """The learned ARKit channels the stream takes (indices into `names`): all but mouthClose
-    (the closed shape the contacts put on top makes it) and those of a measure that the table's
-    channels, made from the live controls, follow more closely on the validation clips (as
-    train_motion.kept chooses for the offline model)."""
-    found = evaluate(net, validation, mean, std, names)
-    worse = {c for name, (ours, _) in TM.MEASURES.items()
-             if found["learned"][name] < found[TABLE][name] for c in ours}  # fmt: skip
-    worse.add(SEAL)
-    return [i for i, name in enumerate(names) if name not in worse]
+    """The learned ARKit channels the stream takes (indices into `names`), by the offline
+    model's rule (train_motion.keepers): never mouthClose (live, the contacts' closed shape
+    makes it), nor those of a measure that the table's channels, made from the live controls,
+    follow more closely on the validation clips."""
+    return TM.keepers(names, evaluate(net, validation, mean, std, names))
 
 
 class _Outputs(nn.Module):
@@ -275,10 +270,7 @@ def export_onnx(net: LiveNet, path: Path, mean, std, metadata: dict, arkit: TM.A
             "mel_std": json.dumps(np.round(std, 5).tolist()), "controls": json.dumps(CONTROLS),
             **metadata}  # fmt: skip
     if keep:
-        chosen = arkit.only(keep)
-        meta |= {"arkit": json.dumps(chosen.names),
-                 "arkit_range": json.dumps([[round(float(a), 4), round(float(b), 4)]
-                                            for a, b in zip(chosen.low, chosen.high)])}  # fmt: skip
+        meta |= arkit.only(keep).metadata()
     for key, value in meta.items():
         proto.metadata_props.add(key=key, value=str(value))
     onnx.checker.check_model(proto)

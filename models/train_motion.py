@@ -115,6 +115,11 @@ class Arkit:
     def only(self, keep: list[int]) -> Arkit:
         return Arkit([self.names[i] for i in keep], self.low[keep], self.high[keep])
 
+    def metadata(self) -> dict[str, str]:
+        """The channels' names and the tracker's scores that 0 and 1 stand for, per channel."""
+        ranges = [[round(float(a), 4), round(float(b), 4)] for a, b in zip(self.low, self.high)]
+        return {"arkit": json.dumps(self.names), "arkit_range": json.dumps(ranges)}
+
     def targets(self, line: Line) -> np.ndarray | None:
         """(N, K) the line's tracked channels on the model's scale; None if not tracked."""
         if not self.names or not line.blendshapes:
@@ -309,11 +314,16 @@ def kept(net: nn.Module, arkit: Arkit, validation: list[Line]) -> list[int]:
     table's channels, made from the learned controls, follow more closely on the validation
     lines. The landmarker's jawOpen is not the tracked jaw (per clip r 0.73 on s1): a model
     that learned it follows the jaw less well."""
-    found = evaluate(_Torch(net, arkit), validation, ("learned", TABLE))
+    return keepers(arkit.names, evaluate(_Torch(net, arkit), validation, ("learned", TABLE)))
+
+
+def keepers(names: list[str], found: dict) -> list[int]:
+    """Indices of `names` but mouthClose (the product makes it: the lips sealed over the jaw on
+    p/b/m) and the channels of each measure where `found[TABLE]` beats `found["learned"]`."""
     worse = {c for name, (ours, _) in MEASURES.items()
              if found["learned"][name] < found[TABLE][name] for c in ours}  # fmt: skip
-    worse.add(motion.SEAL)  # the product makes it: the lips sealed over the jaw on p/b/m
-    return [i for i, name in enumerate(arkit.names) if name not in worse]
+    worse.add(motion.SEAL)
+    return [i for i, name in enumerate(names) if name not in worse]
 
 
 class _Outputs(nn.Module):
@@ -354,10 +364,8 @@ def export_onnx(net: nn.Module, path: Path, metadata: dict, arkit: Arkit | None 
     proto = onnx.load(str(tmp))
     meta = {"features_version": motion.FEATURES_VERSION, "controls": json.dumps(CONTROLS),
             "hop_s": motion.HOP_S, **metadata}  # fmt: skip
-    if keep:  # and the tracker's scores that 0 and 1 stand for, per channel
-        meta |= {"arkit": json.dumps(arkit.names),
-                 "arkit_range": json.dumps([[round(float(a), 4), round(float(b), 4)]
-                                            for a, b in zip(arkit.low, arkit.high)])}  # fmt: skip
+    if keep:
+        meta |= arkit.metadata()
     for key, value in meta.items():
         proto.metadata_props.add(key=key, value=str(value))
     onnx.checker.check_model(proto)
