@@ -12,7 +12,10 @@ lips_apart, mouthFunnel + mouthPucker / funnel + pucker) and the p/b/m closures 
 `--bake N` also runs the whole product on the first N clips of each set, as a user would:
 `pipeline.bake(video, text=transcript, viseme_set="arkit", fps=25, motion=...)` (the clip's
 sound aligned again, keys reduced), jawOpen sampled at the video's frames against the tracked
-jaw_open. Speed: the model alone (features + onnxruntime) and the rules' curves over every
+jaw_open. `--visemes SET ...` measures viseme rigs: what a rig of SET shows (each channel's
+weight x its viseme's control prototype, data/viseme_controls.json, summed) against the tracked
+mouth, for the learned motion (its controls mixed into the set's shapes by
+data/viseme_mapping.json) and the rules. Speed: the model alone (features + onnxruntime) and the rules' curves over every
 line, as x realtime; the model's size.
 """
 
@@ -35,7 +38,7 @@ from bridge_server.core.curves import CurveSettings, channel_weights  # noqa: E4
 from bridge_server.core.visemes import load_set  # noqa: E402
 from bridge_server.formats.plot import curves_png  # noqa: E402
 from bridge_server.mouth import motion  # noqa: E402
-from bridge_server.mouth.controls import CONTROLS  # noqa: E402
+from bridge_server.mouth.controls import CONTROLS, _json  # noqa: E402
 from bridge_server.pipeline import bake  # noqa: E402
 
 
@@ -65,6 +68,36 @@ def baked_jaw_r(ds: str, lines, how: str, keys: list | None = None) -> list[floa
             keys += [len(c.keys) / timeline.duration for c in moving]
         v = line.valid
         found.append(TM.pearson(jaw[v], line.controls[v, CONTROLS.index("jaw_open")]))
+    return found
+
+
+def rig_shows(channels: dict, name: str) -> np.ndarray:
+    """(N, 10) the controls a rig of the set shows: each channel's weight x the prototype of
+    the viseme that is that channel alone."""
+    vset, protos = load_set(name), _json("viseme_controls.json")["sets"][name]
+    shown = 0.0
+    for v, viseme in vset.visemes.items():
+        (ch,) = viseme.channels if len(viseme.channels) == 1 else (None,)
+        if ch is not None and viseme.channels[ch] == 1.0 and v in protos:
+            shown = shown + np.outer(channels[ch], [protos[v].get(k, 0.0) for k in CONTROLS])
+    return shown
+
+
+def rig_r(lines, name: str) -> dict[str, tuple[float, float]]:
+    """Mean r per clip, learned and rules, of the jaw and the rounding a SET rig shows."""
+    vset, model, found = load_set(name), motion.MotionModel.shipped(), {}
+    measures = {"jaw": ["jaw_open"], "rounding": ["funnel", "pucker"]}
+    for how in ("learned", "rules"):
+        r = {k: [] for k in measures}
+        for x in lines:
+            ch = (channel_weights(x.phonemes, vset, x.times, CurveSettings()) if how == "rules"
+                  else motion.learned_channels(x.phonemes, vset, x.times,
+                                               CurveSettings(motion="learned"), x.sound, model))  # fmt: skip
+            shown, v = rig_shows(ch, name), x.valid
+            for k, cols in measures.items():
+                idx = [CONTROLS.index(c) for c in cols]
+                r[k].append(TM.pearson(shown[v][:, idx].sum(1), x.controls[v][:, idx].sum(1)))
+        found[how] = {k: float(np.nanmean(v)) for k, v in r.items()}
     return found
 
 
@@ -99,12 +132,14 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("sets", nargs="+", metavar="NAME=DS")
     p.add_argument("--bake", type=int, default=0, metavar="N", help="bake N clips of each set")
+    p.add_argument("--visemes", nargs="*", default=[], metavar="SET",
+                   help="measure what rigs of these viseme sets show")  # fmt: skip
     p.add_argument("--plot", metavar="PNG", help="draw the first set's first clip: both jaws and "
                    "the tracked one")  # fmt: skip
     args = p.parse_args()
     model = motion.MotionModel.shipped()
     print(TM.HEADER)
-    every, baked = [], []
+    every, baked, rigs = [], [], []
     for item in args.sets:
         name, ds = item.split("=", 1)
         lines = lines_of(ds)
@@ -115,6 +150,17 @@ def main() -> int:
             r = {how: np.nanmean(baked_jaw_r(ds, chosen, how, keys[how])) for how in keys}
             baked.append(f"| {name} | {len(chosen)} | {r['learned']:.3f} | {r['rules']:.3f} | "
                          f"{np.mean(keys['learned']):.1f} | {np.mean(keys['rules']):.1f} |")  # fmt: skip
+        for vs in args.visemes:
+            r = rig_r(lines, vs)
+            rigs.append(f"| {name} | {vs} | {len(lines)} | {r['learned']['jaw']:.3f} | "
+                        f"{r['rules']['jaw']:.3f} | {r['learned']['rounding']:.3f} | "
+                        f"{r['rules']['rounding']:.3f} |")  # fmt: skip
+    if rigs:
+        print("\nViseme rigs: the controls the rig's shapes show against the tracked mouth, mean r")
+        print("per clip (jaw_open; funnel + pucker):\n")
+        print("| set | visemes | clips | jaw r learned | jaw r rules | rounding r learned "
+              "| rounding r rules |\n|---|---|---|---|---|---|---|")  # fmt: skip
+        print("\n".join(rigs))
     if baked:
         print("\nThe whole product (`bake VIDEO --text ... --visemes arkit --fps 25 --motion M`),")
         print("jawOpen against the tracked jaw_open, mean r per clip; keys per second of each")

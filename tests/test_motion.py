@@ -201,6 +201,28 @@ def test_the_live_training_script_makes_a_model_the_stream_loads(grid_dataset, t
 
 
 @pytest.mark.slow
+def test_the_mapping_fit_writes_a_mapping_the_run_time_reads(grid_dataset, tmp_path):
+    """models/fit_viseme_mapping.py end to end on the four GRID clips: every set gets a
+    metric over the ten controls, a ridge and a sparsity, the run time mixes with them, each
+    shape is still read as itself, and the card compares it with the unfitted mix."""
+    from bridge_server.mouth.controls import viseme_weights_from_controls
+
+    fit = _trainer("fit_viseme_mapping")
+    out, card = tmp_path / "mapping.json", tmp_path / "card.md"
+    ds = str(grid_dataset)
+    assert fit.main([ds, "--out", str(out), "--card", str(card), "--test", f"again={ds}"]) == 0
+    fitted = json.loads(out.read_text())["sets"]
+    assert set(fitted) == set(fit.SETS)
+    for name, mapping in fitted.items():
+        assert set(mapping["metric"]) == set(CONTROLS) and mapping["ridge"] > 0
+        assert fit.reads_back(load_set(name), mapping), name
+        opening = dict.fromkeys(CONTROLS, np.zeros(3)) | {"jaw_open": np.array([0, 0.5, 1.0])}
+        w = viseme_weights_from_controls(opening, load_set(name), mapping)
+        assert sum(w.values()) == pytest.approx(np.ones(3))
+    assert "| oculus15 | again | fitted | 4 |" in card.read_text()
+
+
+@pytest.mark.slow
 def test_hearing_the_sound_follows_unseen_speakers_jaws_closer(grid_dataset):
     """On the GRID clips of speakers the model never saw, the learned jawOpen follows the
     tracked jaw more closely than the rules', and more closely with the line's sound (as bake,

@@ -258,14 +258,47 @@ def test_track_mouth_flags_long_gaps_and_turned_heads():
 
 @pytest.mark.parametrize("name", SETS)
 def test_each_prototype_is_read_back_as_its_viseme(name):
+    """A mouth exactly in one shape leads with that shape, or with one that looks the same at
+    another strength (oculus15's nn is 0.6 x kk: no video can tell them apart), and the rig
+    shows that mouth."""
     vset = load_set(name)
     protos = M._json("viseme_controls.json")["sets"][name]
-    for viseme, proto in protos.items():
-        c = {k: np.array([proto.get(k, 0.0)]) for k in M.CONTROLS}
-        w = M.viseme_weights_from_controls(c, vset)
+    vec = {v: np.array([p.get(k, 0.0) for k in M.CONTROLS]) for v, p in protos.items()}
+    for viseme, proto in vec.items():
+        w = M.viseme_weights_from_controls(dict(zip(M.CONTROLS, proto[:, None])), vset)
         best = max((v for v in w if v != vset.rest), key=lambda v: w[v][0])
-        assert best == viseme, (viseme, {v: round(x[0], 2) for v, x in w.items()})
+        cosine = proto @ vec[best] / np.linalg.norm(proto) / np.linalg.norm(vec[best])
+        assert best == viseme or cosine > 0.99, (viseme, {v: round(x[0], 2) for v, x in w.items()})
         assert sum(x[0] for x in w.values()) == pytest.approx(1.0)
+        shown = sum(w[v][0] * vec[v] for v in vec)
+        np.testing.assert_allclose(shown, proto, rtol=0.15, atol=0.06)  # the ridge shrinks it
+
+
+def test_a_mouth_between_two_shapes_is_read_as_their_mix():
+    """Half 'aa', half 'ou' (an open, rounded mouth): both shapes, about half each, and the rig
+    shows the mouth it was given (one shape at a time could not)."""
+    vset = load_set("oculus15")
+    protos = M._json("viseme_controls.json")["sets"]["oculus15"]
+    proto = {v: np.array([protos[v].get(k, 0.0) for k in M.CONTROLS]) for v in ("aa", "ou")}
+    mouth = 0.5 * proto["aa"] + 0.5 * proto["ou"]
+    w = M.viseme_weights_from_controls(dict(zip(M.CONTROLS, mouth[:, None])), vset)
+    assert w["aa"][0] == pytest.approx(0.5, abs=0.1) and w["ou"][0] == pytest.approx(0.5, abs=0.1)
+    shown = w["aa"][0] * proto["aa"] + w["ou"][0] * proto["ou"]
+    np.testing.assert_allclose(shown, mouth, rtol=0.15, atol=0.01)  # the ridge shrinks a little
+
+
+def test_mixes_never_exceed_one_and_follow_the_mouth_smoothly():
+    """However wide or odd the mouth, the weights are 0..1 and sum to at most 1; a mouth that
+    opens steadily moves the weights steadily (no shape flickers on and off)."""
+    vset = load_set("preston_blair")
+    rng = np.random.default_rng(0)
+    odd = dict(zip(M.CONTROLS, rng.uniform(0, 2, (len(M.CONTROLS), 50))))
+    w = np.stack(list(M.viseme_weights_from_controls(odd, vset).values()), 1)
+    assert w.min() >= 0 and np.allclose(w.sum(1), 1.0)
+    opening = np.linspace(0, 1, 101)
+    steady = {k: np.zeros(101) for k in M.CONTROLS} | {"jaw_open": opening, "lips_apart": opening}
+    w = np.stack(list(M.viseme_weights_from_controls(steady, vset).values()), 1)
+    assert np.abs(np.diff(w, axis=0)).max() < 0.1
 
 
 @pytest.mark.parametrize("name", SETS)

@@ -14,7 +14,8 @@ pixels, x right, y down, z depth). The stages, each usable alone:
 (The A/V offset is mouth.sync's learned model.)
 
 `track_mouth` runs the first five in order. Index tables are data (data/face_mesh.json), and
-so are the control ranges and the per-viseme control prototypes (data/viseme_controls.json).
+so are the control ranges, the per-viseme control prototypes (data/viseme_controls.json) and
+the metric they are mixed in (data/viseme_mapping.json, fitted by models/fit_viseme_mapping.py).
 """
 
 from __future__ import annotations
@@ -393,12 +394,11 @@ def visemes_from_controls(
 ) -> dict[str, np.ndarray]:
     """The set's channel weights (0..1) that the measured mouth shows.
 
-    Each viseme has a prototype control vector (data/viseme_controls.json). Per frame, each
-    prototype is scaled to fit the controls best (0..1: how far the mouth went towards it);
-    the fits share the frame by softmax of their residuals, and the rest viseme takes what
-    is left, as curves.py mixes viseme weights into channels. For arkit the channels come
-    straight from the controls (a table in the same file), or are the tracker's ARKit
-    blendshape scores themselves when those are given.
+    Each viseme has a prototype control vector (data/viseme_controls.json: what the rig's
+    shape looks like); the frame's viseme weights are the mix of prototypes that reproduces
+    the controls best (`viseme_weights_from_controls`), and they become channels as curves.py
+    mixes viseme weights. For arkit the channels come straight from the controls (a table in
+    the same file), or are the tracker's ARKit blendshape scores themselves when given.
     """
     vset = load_set(viseme_set) if isinstance(viseme_set, str) else viseme_set
     if vset.name == "arkit":
@@ -408,23 +408,65 @@ def visemes_from_controls(
 
 
 def viseme_weights_from_controls(
-    controls: Mapping[str, np.ndarray], vset: VisemeSet
+    controls: Mapping[str, np.ndarray], vset: VisemeSet, mapping: Mapping | None = None
 ) -> dict[str, np.ndarray]:
-    """Weight of each viseme per frame (summing to 1), by scaled-prototype soft assignment."""
-    table = _json("viseme_controls.json")
-    protos = table["sets"][vset.name]
+    """Weight of each viseme per frame (summing to 1 with the rest viseme): `mix_of` the set's
+    prototypes, judged as `mapping` says (by default the set's, fitted on tracked GRID faces by
+    models/fit_viseme_mapping.py)."""
+    mapping = mapping or _json("viseme_mapping.json")["sets"][vset.name]
+    protos = _json("viseme_controls.json")["sets"][vset.name]
     names = [v for v in vset.visemes if v in protos and v != vset.rest]
     c = np.stack([np.asarray(controls[k], float) for k in CONTROLS], axis=1)  # (N, C)
     p = np.array([[protos[v].get(k, 0.0) for k in CONTROLS] for v in names])  # (V, C)
-    scale = np.clip(c @ p.T / np.maximum(np.sum(p * p, axis=1), _EPS), 0.0, 1.0)  # (N, V)
-    resid = np.linalg.norm(c[:, None, :] - scale[..., None] * p[None], axis=2)
-    logits = -(resid**2) / table["temperature"] ** 2
-    share = np.exp(logits - logits.max(axis=1, keepdims=True))
-    w = share / share.sum(axis=1, keepdims=True) * scale
+    w = mix_of(c, p, mapping)
     out = {v: np.zeros(len(c)) for v in vset.visemes}
     out.update({v: w[:, i] for i, v in enumerate(names)})
-    out[vset.rest] = 1.0 - w.sum(axis=1)
+    out[vset.rest] = np.clip(1.0 - w.sum(axis=1), 0.0, 1.0)
     return out
+
+
+def mix_of(c: np.ndarray, p: np.ndarray, mapping: Mapping, steps: int = 300, tol: float = 1e-4
+           ) -> np.ndarray:  # fmt: skip
+    """(N, V) weights w >= 0 with sum <= 1 per row minimising, with each shape's contribution
+    s_v = w_v p_v and norms that weight each control by the mapping's metric,
+        |c - sum_v s_v|^2 / 2 + ridge sum_v |s_v|^2 / 2 + sparsity sum_v |s_v|:
+    the rig's shapes mixed to look most like the measured mouth. Several shapes may mix (an
+    open, rounded mouth is "aa" and "ou"); the sparsity term prefers the fewest shapes (a mouth
+    exactly in one shape is read as that shape, not as a blend of its look-alikes), the ridge
+    keeps similar mouths on similar mixes. A small convex problem per frame, solved for all
+    frames at once by accelerated projected gradient (FISTA), until no weight moves by `tol`."""
+    metric = np.array([mapping["metric"][k] for k in CONTROLS])
+    gram = (p * metric) @ p.T
+    a = gram + mapping["ridge"] * np.diag(np.diag(gram))
+    b = (c * metric) @ p.T - mapping["sparsity"] * np.sqrt(np.diag(gram))
+    step = 1.0 / np.linalg.eigvalsh(a).max()
+    w = y = np.zeros_like(b)
+    t = 1.0
+    for _ in range(steps):
+        w_next = _capped_simplex(y - step * (y @ a - b))
+        t_next = (1.0 + np.sqrt(1.0 + 4.0 * t * t)) / 2.0
+        y = w_next + (t - 1.0) / t_next * (w_next - w)
+        done = np.abs(w_next - w).max(initial=0.0) < tol
+        w, t = w_next, t_next
+        if done:
+            break
+    return w
+
+
+def _capped_simplex(w: np.ndarray) -> np.ndarray:
+    """Rows projected onto w >= 0, sum(w) <= 1 (rows over 1 onto the simplex: Duchi et al.,
+    ICML 2008)."""
+    w = np.maximum(w, 0.0)
+    over = w.sum(axis=1) > 1.0
+    if over.any():
+        v = w[over]
+        u = -np.sort(-v, axis=1)
+        cum = np.cumsum(u, axis=1) - 1.0
+        k = np.arange(1, v.shape[1] + 1)
+        last = v.shape[1] - 1 - np.argmax((u - cum / k > 0)[:, ::-1], axis=1)
+        theta = cum[np.arange(len(v)), last] / (last + 1)
+        w[over] = np.maximum(v - theta[:, None], 0.0)
+    return w
 
 
 def _arkit_channels(controls, vset, blendshapes, names) -> dict[str, np.ndarray]:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.curves import MOTIONS
+from ..core.curves import MOTIONS, to_channels
 from ..core.errors import EngineUnavailable, InputError
 from ..core.phonemes import normalize
 from ..core.progress import Progress, check_cancel, no_progress
@@ -57,8 +57,7 @@ class LiveStats:
         }
 
 
-SHAPES = load_set("oculus15")  # the shapes whose changes the latency statistics time
-CONTACT_SHAPES = (SHAPES.closed, SHAPES.teeth)  # the model's contacts (listen.CONTACTS), so named
+SHAPES = load_set("oculus15")  # the shapes whose changes an ARKit stream's statistics time
 
 
 class LiveVoice:
@@ -81,20 +80,24 @@ class LiveVoice:
         if not len(heard.times):
             return self.weights, None
         now = controls_dict(heard.controls[-1:])
-        mix = visemes_from_controls(now, self.vset)
-        if self.vset.name == "arkit":  # the ARKit channels the model learned replace the table's
+        shapes = SHAPES if self.vset.name == "arkit" else self.vset  # whose changes are timed
+        shares = viseme_weights_from_controls(now, shapes)
+        if shapes is self.vset:
+            mix = to_channels(shares, self.vset)
+        else:  # ARKit: the table's channels, and those the model learned in their place
+            mix = visemes_from_controls(now, self.vset)
             mix |= dict(zip(self.listener.model.arkit, heard.arkit[-1:].T))
         weights = np.array([float(mix[c][0]) for c in self.channels])
         k = np.clip(heard.contacts[-1], 0.0, 1.0)
         contact = int(np.argmax(k))
-        shape = self.contacts[contact]
-        self.weights = (1 - k[contact]) * weights + k[contact] * shape
-        shares = viseme_weights_from_controls(now, SHAPES)  # which shape it is, for the stats
+        self.weights = (1 - k[contact]) * weights + k[contact] * self.contacts[contact]
         name = (
-            CONTACT_SHAPES[contact] if k[contact] > 0.5 else max(shares, key=lambda v: shares[v][0])
+            (shapes.closed, shapes.teeth)[contact]
+            if k[contact] > 0.5
+            else max(shares, key=lambda v: shares[v][0])
         )
         changed, self.shown = name != self.shown, name
-        return self.weights, float(heard.times[-1]) if changed and name != SHAPES.rest else None
+        return self.weights, float(heard.times[-1]) if changed and name != shapes.rest else None
 
     def close(self) -> None:
         pass
