@@ -301,6 +301,24 @@ def test_mixes_never_exceed_one_and_follow_the_mouth_smoothly():
     assert np.abs(np.diff(w, axis=0)).max() < 0.1
 
 
+def test_a_stream_frame_by_frame_mixes_as_the_whole_line_does():
+    """Live streams mix one frame at a time from the frame before (few steps): the rig shows
+    the mouth the whole line at once shows, within 0.01, by nearly the same weights."""
+    vset = load_set("oculus15")
+    protos = M._json("viseme_controls.json")["sets"]["oculus15"]
+    vec = {v: np.array([protos.get(v, {}).get(k, 0.0) for k in M.CONTROLS]) for v in vset.visemes}
+    rng = np.random.default_rng(1)
+    mouth = np.clip(np.abs(np.cumsum(rng.normal(0, 0.05, (200, len(M.CONTROLS))), 0)), 0, 1)
+    whole = M.viseme_weights_from_controls(dict(zip(M.CONTROLS, mouth.T)), vset)
+    shares = None
+    for i, row in enumerate(mouth):
+        shares = M.viseme_weights_from_controls(dict(zip(M.CONTROLS, row[:, None])), vset,
+                                                start=shares)  # fmt: skip
+        shown = [sum(w[v][j] * vec[v] for v in vec) for w, j in ((shares, 0), (whole, i))]
+        np.testing.assert_allclose(*shown, atol=0.01)
+        assert max(abs(shares[v][0] - whole[v][i]) for v in whole) < 0.1, i  # look-alikes trade
+
+
 @pytest.mark.parametrize("name", SETS)
 def test_a_neutral_mouth_rests(name):
     vset = load_set(name)

@@ -33,6 +33,7 @@ from ..core.phonemes import DATA
 from ..core.visemes import VisemeSet, load_set
 
 _EPS = 1e-9
+STREAM_STEPS = 20  # mix_of's steps for each frame of a live stream, from the frame before
 
 
 @functools.cache
@@ -408,25 +409,32 @@ def visemes_from_controls(
 
 
 def viseme_weights_from_controls(
-    controls: Mapping[str, np.ndarray], vset: VisemeSet, mapping: Mapping | None = None
+    controls: Mapping[str, np.ndarray],
+    vset: VisemeSet,
+    mapping: Mapping | None = None,
+    start: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Weight of each viseme per frame (summing to 1 with the rest viseme): `mix_of` the set's
     prototypes, judged as `mapping` says (by default the set's, fitted on tracked GRID faces by
-    models/fit_viseme_mapping.py)."""
+    models/fit_viseme_mapping.py). `start`: a stream's previous weights, to begin from: the
+    mouth moves little in one chunk, and STREAM_STEPS from there follow it within 0.01."""
     mapping = mapping or _json("viseme_mapping.json")["sets"][vset.name]
     protos = _json("viseme_controls.json")["sets"][vset.name]
     names = [v for v in vset.visemes if v in protos and v != vset.rest]
     c = np.stack([np.asarray(controls[k], float) for k in CONTROLS], axis=1)  # (N, C)
     p = np.array([[protos[v].get(k, 0.0) for k in CONTROLS] for v in names])  # (V, C)
-    w = mix_of(c, p, mapping)
+    if start is None:
+        w = mix_of(c, p, mapping)
+    else:
+        w = mix_of(c, p, mapping, np.stack([start[v] for v in names], 1), STREAM_STEPS)
     out = {v: np.zeros(len(c)) for v in vset.visemes}
     out.update({v: w[:, i] for i, v in enumerate(names)})
     out[vset.rest] = np.clip(1.0 - w.sum(axis=1), 0.0, 1.0)
     return out
 
 
-def mix_of(c: np.ndarray, p: np.ndarray, mapping: Mapping, steps: int = 300, tol: float = 1e-4
-           ) -> np.ndarray:  # fmt: skip
+def mix_of(c: np.ndarray, p: np.ndarray, mapping: Mapping, start: np.ndarray | None = None,
+           steps: int = 300, tol: float = 1e-4) -> np.ndarray:  # fmt: skip
     """(N, V) weights w >= 0 with sum <= 1 per row minimising, with each shape's contribution
     s_v = w_v p_v and norms that weight each control by the mapping's metric,
         |c - sum_v s_v|^2 / 2 + ridge sum_v |s_v|^2 / 2 + sparsity sum_v |s_v|:
@@ -440,7 +448,7 @@ def mix_of(c: np.ndarray, p: np.ndarray, mapping: Mapping, steps: int = 300, tol
     a = gram + mapping["ridge"] * np.diag(np.diag(gram))
     b = (c * metric) @ p.T - mapping["sparsity"] * np.sqrt(np.diag(gram))
     step = 1.0 / np.linalg.eigvalsh(a).max()
-    w = y = np.zeros_like(b)
+    w = y = np.zeros_like(b) if start is None else np.broadcast_to(start, b.shape).copy()
     t = 1.0
     for _ in range(steps):
         w_next = _capped_simplex(y - step * (y @ a - b))

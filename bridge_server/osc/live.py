@@ -66,7 +66,7 @@ class LiveVoice:
     def __init__(self, vset, channels: list[str]):
         self.listener = Listener()
         self.vset, self.channels = vset, channels
-        self.weights, self.shown = np.zeros(len(channels)), ""
+        self.weights, self.shown, self.shares = np.zeros(len(channels)), "", None
         self.contacts = [  # the set's closed and teeth shapes as channel weights
             np.array([vset.visemes[v].channels.get(c, 0.0) for c in channels])
             for v in (vset.closed, vset.teeth)
@@ -81,7 +81,7 @@ class LiveVoice:
             return self.weights, None
         now = controls_dict(heard.controls[-1:])
         shapes = SHAPES if self.vset.name == "arkit" else self.vset  # whose changes are timed
-        shares = viseme_weights_from_controls(now, shapes)
+        shares = self.shares = viseme_weights_from_controls(now, shapes, start=self.shares)
         if shapes is self.vset:
             mix = to_channels(shares, self.vset)
         else:  # ARKit: the table's channels, and those the model learned in their place
