@@ -38,7 +38,7 @@ from bridge_server.core.curves import CurveSettings, channel_weights  # noqa: E4
 from bridge_server.core.visemes import load_set  # noqa: E402
 from bridge_server.formats.plot import curves_png  # noqa: E402
 from bridge_server.mouth import motion  # noqa: E402
-from bridge_server.mouth.controls import CONTROLS, _json  # noqa: E402
+from bridge_server.mouth.controls import CONTROLS, prototypes  # noqa: E402
 from bridge_server.pipeline import bake  # noqa: E402
 
 
@@ -74,12 +74,11 @@ def baked_jaw_r(ds: str, lines, how: str, keys: list | None = None) -> list[floa
 def rig_shows(channels: dict, name: str) -> np.ndarray:
     """(N, 10) the controls a rig of the set shows: each channel's weight x the prototype of
     the viseme that is that channel alone."""
-    vset, protos = load_set(name), _json("viseme_controls.json")["sets"][name]
-    shown = 0.0
-    for v, viseme in vset.visemes.items():
-        (ch,) = viseme.channels if len(viseme.channels) == 1 else (None,)
-        if ch is not None and viseme.channels[ch] == 1.0 and v in protos:
-            shown = shown + np.outer(channels[ch], [protos[v].get(k, 0.0) for k in CONTROLS])
+    vset, shown = load_set(name), 0.0
+    for v, p in prototypes(name).items():
+        (ch,) = vset.visemes[v].channels if len(vset.visemes[v].channels) == 1 else (None,)
+        if ch is not None and vset.visemes[v].channels[ch] == 1.0:
+            shown = shown + np.outer(channels[ch], p)
     return shown
 
 

@@ -34,7 +34,11 @@ import train_lipreader as LR  # noqa: E402
 from train_motion import pearson  # noqa: E402
 
 from bridge_server.core.visemes import load_set  # noqa: E402
-from bridge_server.mouth.controls import CONTROLS, viseme_weights_from_controls  # noqa: E402
+from bridge_server.mouth.controls import (  # noqa: E402
+    CONTROLS,
+    prototypes,
+    viseme_weights_from_controls,
+)
 
 OUT = ROOT / "bridge_server" / "data" / "viseme_mapping.json"
 CARD = ROOT / "models" / "viseme_mapping.md"
@@ -59,10 +63,8 @@ def clips(ds: str, split: str | None = None) -> list[np.ndarray]:
 
 def shown(c: np.ndarray, vset, mapping: dict) -> np.ndarray:
     """The controls the rig shows: the viseme weights of `c` (frames) times the prototypes."""
-    protos = json.loads((OUT.parent / "viseme_controls.json").read_text())["sets"][vset.name]
     w = viseme_weights_from_controls(dict(zip(CONTROLS, c.T)), vset, mapping)
-    p = np.array([[protos.get(v, {}).get(k, 0.0) for k in CONTROLS] for v in w])
-    return np.stack(list(w.values()), 1) @ p
+    return sum(w[v][:, None] * p for v, p in prototypes(vset.name).items())
 
 
 def measure(data: list[np.ndarray], vset, mapping: dict) -> dict[str, float]:
@@ -80,8 +82,8 @@ def reads_back(vset, mapping: dict) -> bool:
     """A mouth exactly in one of the set's shapes is read as that shape, or as one that looks
     the same at another strength (cosine >= LOOK_ALIKE: oculus15's nn is 0.6 x kk), the fit's
     constraint."""
-    protos = json.loads((OUT.parent / "viseme_controls.json").read_text())["sets"][vset.name]
-    c = np.array([[proto.get(k, 0.0) for k in CONTROLS] for proto in protos.values()])
+    protos = prototypes(vset.name)
+    c = np.array(list(protos.values()))
     w = viseme_weights_from_controls(dict(zip(CONTROLS, c.T)), vset, mapping)
     names = [v for v in w if v != vset.rest]
     best = c[[list(protos).index(names[i]) for i in np.argmax([w[v] for v in names], axis=0)]]

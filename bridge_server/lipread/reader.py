@@ -43,7 +43,7 @@ from ..core.text import check_text
 from ..core.timeline import Phoneme, Word
 from ..core.visemes import load_set
 from ..engines import face
-from ..mouth.controls import CONTROLS, Mouth, _json, mouth_of
+from ..mouth.controls import CONTROLS, Mouth, _json, mouth_of, prototypes
 from .decode import activity, spans_over
 from .model import features as model_features
 from .model import read_with_model
@@ -120,15 +120,7 @@ def controls_for(phonemes: list[Phoneme], times: np.ndarray) -> np.ndarray:
     """(len(times), C) controls: the viseme prototypes mixed by the curves' viseme weights."""
     vset = load_set(VISEME_SET)
     weights = viseme_weights(phonemes, vset, times, CurveSettings())
-    return np.stack([weights[v] for v in vset.visemes], axis=1) @ _prototypes()
-
-
-@functools.cache
-def _prototypes() -> np.ndarray:
-    """(V, C) control prototype of every viseme of the set; the rest viseme is all zeros."""
-    protos = _json("viseme_controls.json")["sets"][VISEME_SET]
-    vset = load_set(VISEME_SET)
-    return np.array([[protos.get(v, {}).get(k, 0.0) for k in CONTROLS] for v in vset.visemes])
+    return sum(weights[v][:, None] * p for v, p in prototypes(VISEME_SET).items())
 
 
 @functools.lru_cache(maxsize=512)

@@ -386,6 +386,19 @@ def track_mouth(
 # --- controls -> viseme channels ----------------------------------------------------------
 
 
+@functools.cache
+def prototypes(name: str) -> dict[str, np.ndarray]:
+    """The control prototype of each viseme of set `name` that data/viseme_controls.json lists
+    (what the rig's shape looks like), in the set's order; the others take no part."""
+    listed = _json("viseme_controls.json")["sets"][name]
+    vset = load_set(name)
+    found = {v: np.array([listed[v].get(k, 0.0) for k in CONTROLS]) for v in vset.visemes
+             if v in listed}  # fmt: skip
+    for p in found.values():
+        p.flags.writeable = False  # shared by every caller
+    return found
+
+
 def visemes_from_controls(
     controls: Mapping[str, np.ndarray],
     viseme_set: VisemeSet | str,
@@ -419,10 +432,10 @@ def viseme_weights_from_controls(
     models/fit_viseme_mapping.py). `start`: a stream's previous weights, to begin from: the
     mouth moves little in one chunk, and STREAM_STEPS from there follow it within 0.01."""
     mapping = mapping or _json("viseme_mapping.json")["sets"][vset.name]
-    protos = _json("viseme_controls.json")["sets"][vset.name]
-    names = [v for v in vset.visemes if v in protos and v != vset.rest]
+    protos = prototypes(vset.name)
+    names = [v for v in protos if v != vset.rest]
     c = np.stack([np.asarray(controls[k], float) for k in CONTROLS], axis=1)  # (N, C)
-    p = np.array([[protos[v].get(k, 0.0) for k in CONTROLS] for v in names])  # (V, C)
+    p = np.array([protos[v] for v in names])  # (V, C)
     if start is None:
         w = mix_of(c, p, mapping)
     else:
