@@ -212,6 +212,19 @@ def test_loose_ends_find_which_words_a_stretch_holds(kittens, kittens_aligned):
 # --- scripts that do not fit, and words the dictionary lacks ------------------------------
 
 
+def test_an_accent_the_model_fits_less_well_still_aligns():
+    """A British RP voice (eSpeak's en-gb-x-rp, variant m7) fits the US English model less
+    well: a pruned search lost every path through this line, and the bake fell back to Whisper."""
+    from bridge_server.engines.espeak import EspeakVoice
+
+    text = "The juice of lemons makes fine punch."
+    speech = EspeakVoice("en-gb-x-rp+m7", None).synthesize(text)
+    result = ps.align(to_16k(speech.audio, speech.sample_rate), text.split())
+    assert not result.failed, result.warnings
+    errors = [abs(a.start - b.start) for a, b in zip(result.words, speech.words)]
+    assert len(errors) == 7 and np.median(errors) < 0.05
+
+
 @pytest.mark.slow
 def test_script_of_other_sentences_fails_softly(espeak, sentences):
     speech = espeak.synthesize(sentences[0])

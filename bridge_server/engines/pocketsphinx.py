@@ -37,13 +37,16 @@ FRAME_S = 0.01  # pocketsphinx's frame step
 # boundary error goes from -11 to -4 ms, the share within 20 ms from 66% to 72%).
 EDGE_S = (0.025625 - FRAME_S) / 2
 BLOCK = RATE  # samples per process_raw call: progress and cancelling every second of audio
+FIT_MIN = -60.0  # see forced
 _QUIET = dict(loglevel="FATAL")  # failures come back as warnings instead
-# Alignment needs bestpath off (as `pocketsphinx align` sets it) and wide, equal beams. Of 49
-# test clips (TTS sentences, 55 s of TTS, 37 s of LibriVox) the defaults failed 17, bestpath
-# off 3, beams of 1e-48 as well 2, beams of 1e-80 without bestpath off 23; this setting none.
+# Alignment needs bestpath off (as `pocketsphinx align` sets it) and no pruning. Of 49 test
+# clips (TTS sentences, 55 s of TTS, 37 s of LibriVox) the defaults failed 17, bestpath off 3,
+# beams of 1e-48 as well 2, beams of 1e-80 without bestpath off 23. Beams of 1e-80 still lost
+# the path in 20 of 40 lines of eSpeak's accented voices (en-gb-x-rp, en-029), which then went
+# to Whisper; with none (0) every line aligns, 9% slower. The search is one line of words.
 # topn 2 (of the 4 best Gaussians per codebook): alignment 15% faster, eSpeak boundaries
 # within 20 ms 71.3% -> 72.0%, GRID's word boundaries unchanged.
-_ALIGN = dict(beam=1e-80, wbeam=1e-80, pbeam=1e-80, bestpath=False, lm=None, topn=2)
+_ALIGN = dict(beam=0.0, wbeam=0.0, pbeam=0.0, bestpath=False, lm=None, topn=2)
 _MODEL_FILES = ("en-us/mdef", "cmudict-en-us.dict", "en-us-phone.lm.bin")
 _PLAIN = re.compile(r"[a-z][a-z'-]*")
 _lock = threading.Lock()  # decoders are not thread-safe; both are loaded once and kept
@@ -57,6 +60,7 @@ class Alignment:
     warnings: list[str] = field(default_factory=list)
     failed: bool = False  # pocketsphinx could not align this stretch: the caller falls back
     span: tuple[int, int] = (0, 0)  # the given words found in the audio: words[span[0]:span[1]]
+    fit: float = 0.0  # acoustic score per frame against the best senone's (0 at best; pauses in)
 
 
 def check_pocketsphinx() -> str:
@@ -101,7 +105,8 @@ def align(
                 raise RuntimeError("no path through the words fits the audio")
             decoder.set_alignment()  # second pass: phones within the words found above
             _decode(decoder, pcm, cmn, progress, 0.5, 1.0)
-            aligned = _words(decoder.get_alignment())
+            alignment = decoder.get_alignment()
+            aligned, fit = _words(alignment), _fit(alignment)
         except RuntimeError as e:
             return _failed(warnings, f"pocketsphinx could not align the script to the audio ({e})")
     found = _found(spoken, aligned, loose)
@@ -109,13 +114,30 @@ def align(
         return _failed(warnings, "pocketsphinx lost words while aligning")
     words, keys, span = _keep(words, keys, found)
     result = _timed(words, keys, aligned, offset, len(samples) / RATE, warnings)
-    result.span = span
+    result.span, result.fit = span, fit
+    if forced(result.phonemes, fit):
+        return _failed(warnings, f"the script's words do not fit the sound (score {fit:.0f} per "
+                                 "frame, many phones at the shortest length); check the script")  # fmt: skip
     unheard = _outside(samples, result.words, offset)
     if unheard > 0.5:
         return _failed(warnings, f"{unheard:.0%} of the sound lies outside the script's words")
     if unheard > 0.1:
         warnings.append(f"{unheard:.0%} of the sound lies outside the script's words (missing?)")
     return result
+
+
+def forced(phonemes: list[Phoneme], fit: float) -> bool:
+    """Whether the alignment forced words onto sounds that are not them: pocketsphinx then
+    gives many phones its shortest length, 30 ms (29% of them for a wrong script, 6-12% for
+    the right one on TTS and LibriVox speech), and the sounds fit them badly. Fast speech also
+    has many short phones (up to 57% in eSpeak's lines), so the fit decides: a right script
+    scores -12 to -36 per frame on real and neural-TTS speech and down to -72 in eSpeak's
+    accented voices. Of 310 lines (eSpeak's held-out voices, Piper, GRID s1) with unpruned
+    search, short phones alone (30 phones or more, over 20% short) failed 34 right lines and
+    let 154 wrong scripts through; with the fit (20 phones or more) 15 and 158, 147 of those
+    GRID lines: real speech fits any GRID line well, and nothing tells them apart."""
+    short = sum(p.end - p.start < 0.035 for p in phonemes)
+    return len(phonemes) >= 20 and short > 0.2 * len(phonemes) and fit < FIT_MIN
 
 
 class PhoneLoop:
@@ -271,6 +293,14 @@ def _words(alignment) -> list[tuple[int, int, list[tuple[str, int, int]], str]]:
         for w in alignment
         if not w.name.startswith(("<", "[", "+"))  # <sil>, <s>, [NOISE], +SPN+
     ]
+
+
+def _fit(alignment) -> float:
+    """Mean acoustic score per frame of the whole alignment, pauses included. pocketsphinx
+    scores each frame against its best-scoring senone, so this compares the script's sounds with
+    the best the model hears there, whatever the recording's level or noise."""
+    entries = [(w.score, w.duration) for w in alignment]
+    return sum(s for s, _ in entries) / max(1, sum(d for _, d in entries))
 
 
 def _failed(warnings: list[str], why: str) -> Alignment:

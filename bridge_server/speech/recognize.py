@@ -210,7 +210,7 @@ def _spoken(text: str) -> list[str]:
 def _align_script(audio: Audio, spoken: list[str], progress: Progress) -> Recognized | None:
     """Force-align the whole script; None when it does not fit the audio (the caller falls back)."""
     a = pocketsphinx.align(audio.samples, spoken, progress=progress)
-    if a.failed or _squeezed(a.phonemes):
+    if a.failed:
         return None
     return Recognized(a.words, a.phonemes, "en", "script", list(a.warnings))
 
@@ -228,6 +228,7 @@ def _align_located(audio: Audio, spoken: list[str], progress: Progress) -> Recog
     jobs = [_job(audio, spoken, cuts[k], cuts[k + 1], (a, b)) for k, a, b in spans]
     aligned = _align_all(jobs, part(progress, 0.1, 1.0))
     words, phonemes, warnings, done, lost = [], [], [], 0, 0.0
+    fits = []  # (fit, seconds) of the stretches aligned
     for (k, _, end), job, result in zip(spans, jobs, aligned):
         t0, t1 = cuts[k], cuts[k + 1]
         if result.failed or job.first + result.span[0] != done or _at_limit(job, result):
@@ -242,9 +243,11 @@ def _align_located(audio: Audio, spoken: list[str], progress: Progress) -> Recog
         else:
             w, p = _stretch(_Stretch(t0, t1, []), result, "en", len(words), [])
             done = job.first + result.span[1]
+            fits.append((result.fit, t1 - t0))
         words += w
         phonemes += p
-    if lost > 0.5 * audio.duration or done < len(spoken) or _squeezed(phonemes):
+    fit = np.average([f for f, _ in fits], weights=[s for _, s in fits]) if fits else 0.0
+    if lost > 0.5 * audio.duration or done < len(spoken) or pocketsphinx.forced(phonemes, fit):
         return None
     if lost:
         warnings.append(
@@ -252,14 +255,6 @@ def _align_located(audio: Audio, spoken: list[str], progress: Progress) -> Recog
             "script's estimated place, less exactly"
         )
     return Recognized(words, phonemes, "en", "script", warnings)
-
-
-def _squeezed(phonemes: list[Phoneme]) -> bool:
-    """Whether the alignment forced words onto sounds that are not them: pocketsphinx then
-    gives many phones its shortest length, 30 ms (29% of them for a wrong script, 6-12% for
-    the right one on TTS and LibriVox speech)."""
-    short = sum(p.end - p.start < 0.035 for p in phonemes)
-    return len(phonemes) >= 30 and short > 0.2 * len(phonemes)
 
 
 @dataclass
@@ -412,6 +407,9 @@ def _stretches(words: list[Word], duration: float) -> list[_Stretch]:
         current.append(w)
     if current:
         out.append(_close(current, duration))
+    for a, b in zip(out, out[1:]):  # no shared time: words aligned in one cannot overlap the next
+        if a.end > b.start:
+            a.end = b.start = max(a.words[-1].end, min(b.words[0].start, (a.end + b.start) / 2))
     return out
 
 
