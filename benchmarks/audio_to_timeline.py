@@ -6,7 +6,9 @@
    English accents, rp and 029) say the 23 test sentences,
    their own phoneme times are the reference, and `bake --text` must find them again: the
    share of phone boundaries within 20 ms and the mean error (phones matched in order);
-   and on real speech, word boundaries in the two GRID clips against GRID's own alignment;
+   the whole bake on eSpeak's held-out accents (--accents N lines, clean and degraded: a line
+   that fails to align goes to Whisper, and that shows here); and on real speech, word
+   boundaries in the two GRID clips against GRID's own alignment;
 2. agreement with Rhubarb Lip Sync 1.13 on the 356.6 s LibriVox reading: our rhubarb-set cues
    against Rhubarb's own, per 10 ms, and how often our mouth is closed (A) where Rhubarb's is;
 3. speed as x realtime on that reading, with its script and with Whisper transcribing, each in
@@ -34,6 +36,16 @@ from bridge_server import engines  # noqa: E402
 from bridge_server.core.visemes import load_set  # noqa: E402
 from bridge_server.media.audio import wav_bytes  # noqa: E402
 from bridge_server.pipeline import bake  # noqa: E402
+from models.exact_speech import (  # noqa: E402
+    HELD_ACCENTS,
+    HELD_VARIANTS,
+    degrade,
+    dictionary_words,
+    lines,
+    pairs,
+    scaled,
+    synthesize,
+)
 
 KITTENS = ROOT.parent / "shared" / "data" / "librivox_kittens"
 READING = KITTENS / "threelittlekittens_01_rountreesmith.ogg"
@@ -76,6 +88,33 @@ def accuracy(tmp: Path) -> list[tuple]:
         rows.append(
             (label, total, len(e) / total * 100, (e <= 20).mean() * 100, e.mean(), np.median(e))
         )
+    return rows
+
+
+def accents(tmp: Path, n: int) -> list[tuple]:
+    """The whole bake on voices nothing was tuned on: eSpeak's British RP and Caribbean English
+    in two variants (models/exact_speech.py's held-out voices), n lines of dictionary words,
+    clean and degraded. Every reference phone counts: a line that does not align goes to
+    Whisper, as in any bake. Stops start at their closure, as people label them."""
+    rng = np.random.default_rng(11)
+    words = dictionary_words()
+    voices = [a + v for a in HELD_ACCENTS for v in HELD_VARIANTS]
+    rows = []
+    for label, degraded in (("clean", False), ("degraded", True)):
+        errors, total = [], 0
+        for k, text in enumerate(lines(n, rng, words)):
+            audio, rate, truth = synthesize(voices[k % len(voices)], text)
+            if degraded:
+                audio, scale = degrade(audio, rate, rng)
+                truth = scaled(truth, scale)
+            wav = tmp / f"accent{k}.wav"
+            wav.write_bytes(wav_bytes(audio, rate))
+            timeline = bake(wav, text=text)
+            errors += [abs(t - b.time) * 1000 for b, t in pairs(truth, timeline.phonemes)]
+            total += len(truth)
+        e = np.array(errors)
+        within = [(e <= ms).mean() * 100 for ms in (10, 20, 25)]
+        rows.append((label, total, len(e) / total * 100, *within, e.mean()))
     return rows
 
 
@@ -160,6 +199,10 @@ def main() -> None:
     )
     ap.add_argument("--no-accuracy", action="store_true", help="skip table 1")
     ap.add_argument(
+        "--accents", type=int, default=30, metavar="N",
+        help="lines per condition of the held-out accents in table 1 (0: none)",
+    )  # fmt: skip
+    ap.add_argument(
         "--rhubarb",
         nargs="?",
         const=str(RHUBARB),
@@ -177,6 +220,16 @@ def main() -> None:
         )
         for r in [] if args.no_accuracy else accuracy(tmp):
             print(f"{r[0]:<8}{r[1]:>8}{r[2]:>11.1f}{r[3]:>11.1f}{r[4]:>9.1f}{r[5]:>11.1f}")
+        if args.accents and not args.no_accuracy:
+            print(
+                f"\nheld-out accents (rp, 029; variants m7, f4), {args.accents} lines of "
+                "dictionary words each, the whole bake (boundaries by broad class, in order)"
+            )
+            print(f"{'lines':<10}{'phones':>8}{'matched %':>11}{'<=10 ms':>9}{'<=20 ms':>9}"
+                  f"{'<=25 ms':>9}{'mean ms':>9}")  # fmt: skip
+            for r in accents(tmp, args.accents):
+                print(f"{r[0]:<10}{r[1]:>8}{r[2]:>11.1f}{r[3]:>9.1f}{r[4]:>9.1f}{r[5]:>9.1f}"
+                      f"{r[6]:>9.1f}")  # fmt: skip
         n, near, mean = grid_words()
         print(
             f"real speech (GRID, 2 clips): {n} word boundaries against GRID's own alignment: "

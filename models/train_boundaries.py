@@ -24,7 +24,6 @@ import datetime
 import json
 import sys
 import time
-from difflib import SequenceMatcher
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,117 +35,22 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from bridge_server.core.timeline import Phoneme  # noqa: E402
-from bridge_server.engines.espeak import EspeakVoice  # noqa: E402
 from bridge_server.media.audio import Audio, load_audio, wav_bytes  # noqa: E402
 from bridge_server.media.mel import MELS  # noqa: E402
 from bridge_server.speech import refine as R  # noqa: E402
 from bridge_server.speech.recognize import _from_script  # noqa: E402  (the script's path only)
-
-TRAIN_ACCENTS = ("en-us", "en", "en-gb-scotland", "en-gb-x-gbclan", "en-us-nyc")
-TRAIN_VARIANTS = ("", "+m1", "+m3", "+f2", "+f5")
-HELD_ACCENTS = ("en-gb-x-rp", "en-029")
-HELD_VARIANTS = ("+m7", "+f4")
-STOP_CLASSES = (1, 2)
-SILENT_DB = -50.0  # eSpeak's closures are digital silence; anything this quiet is one
-
-
-# --- speech with exact times --------------------------------------------------------------
-
-
-def dictionary_words() -> list[str]:
-    import pocketsphinx
-
-    path = Path(pocketsphinx.__file__).parent / "model" / "en-us" / "cmudict-en-us.dict"
-    words = {line.split()[0] for line in path.read_text().splitlines() if line.strip()}
-    return sorted(w for w in words if w.isalpha() and w.isascii() and 3 <= len(w) <= 8)
-
-
-def lines(n: int, rng: np.random.Generator, words: list[str]) -> list[str]:
-    return [" ".join(rng.choice(words, rng.integers(5, 11))) for _ in range(n)]
-
-
-def closure_starts(phonemes: list[Phoneme], audio: np.ndarray, rate: int) -> list[Phoneme]:
-    """eSpeak's stops start at the burst; start them where the silence before it starts."""
-    hop = int(0.005 * rate)
-    rms = np.sqrt(np.convolve(audio.astype(np.float64) ** 2, np.ones(hop) / hop, "same"))
-    quiet = 20 * np.log10(rms + 1e-9) < SILENT_DB
-    out = list(phonemes)
-    for i in range(1, len(out)):
-        p, prev = out[i], out[i - 1]
-        if R.phone_class(p.ipa) not in STOP_CLASSES or abs(prev.end - p.start) > 1e-6:
-            continue
-        k = int(p.start * rate) - 1
-        lo = max(int((p.start - 0.15) * rate), int(prev.start * rate) + hop)
-        j = k
-        while j > lo and quiet[j]:
-            j -= hop // 5
-        if (k - j) / rate >= 0.015:
-            t = j / rate
-            out[i - 1], out[i] = (
-                Phoneme(prev.ipa, prev.start, t, prev.word),
-                Phoneme(p.ipa, t, p.end, p.word),
-            )
-    return out
-
-
-def degrade(x: np.ndarray, rate: int, rng: np.random.Generator) -> tuple[np.ndarray, float]:
-    """A random mix of what real recordings go through; returns the sound and its time scale."""
-    scale = 1.0
-    if rng.random() < 0.5:  # speed +-10%: every time scales
-        scale = rng.uniform(0.9, 1.1)
-        n = int(len(x) * scale)
-        x = np.interp(np.linspace(0, len(x) - 1, n), np.arange(len(x)), x)
-    if rng.random() < 0.4:  # a room: exponentially decaying noise after the direct sound
-        rt60 = rng.uniform(0.15, 0.6)
-        t = np.arange(int(rt60 * rate)) / rate
-        rir = rng.standard_normal(len(t)) * np.exp(-6.9 * t / rt60) * rng.uniform(0.1, 0.4)
-        rir[0] = 1.0
-        x = np.convolve(x, rir)[: len(x)]
-    if rng.random() < 0.25:  # telephone band
-        spec = np.fft.rfft(x)
-        f = np.fft.rfftfreq(len(x), 1 / rate)
-        spec[(f < 300) | (f > 3400)] = 0
-        x = np.fft.irfft(spec, len(x))
-    if rng.random() < 0.6:  # noise, white or pink, 5-30 dB below the speech
-        noise = rng.standard_normal(len(x))
-        if rng.random() < 0.5:
-            spec = np.fft.rfft(noise)
-            spec /= np.sqrt(np.maximum(np.fft.rfftfreq(len(x)), 1e-3))
-            noise = np.fft.irfft(spec, len(x))
-        snr = rng.uniform(5, 30)
-        noise *= np.sqrt(np.mean(x**2) / np.mean(noise**2) / 10 ** (snr / 10))
-        x = x + noise
-    x = x * rng.uniform(0.2, 1.0) / max(np.abs(x).max(), 1e-6)
-    return x.astype(np.float32), scale
-
-
-def synthesize(voice: str, text: str) -> tuple[np.ndarray, int, list[Phoneme]]:
-    speech = EspeakVoice(voice, None).synthesize(text)
-    audio = np.asarray(speech.audio, np.float32)
-    return audio, speech.sample_rate, closure_starts(speech.phonemes, audio, speech.sample_rate)
-
-
-def scaled(phonemes: list[Phoneme], scale: float) -> list[Phoneme]:
-    return [Phoneme(p.ipa, p.start * scale, p.end * scale, p.word) for p in phonemes]
-
-
-def pairs(truth: list[Phoneme], aligned: list[Phoneme]) -> list[tuple[R.Boundary, float]]:
-    """Each aligned boundary with its true time (phones matched in order by broad class)."""
-    a = [R.phone_class(p.ipa) for p in aligned]
-    b = [R.phone_class(p.ipa) for p in truth]
-    match = {}
-    for i, j, n in SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks():
-        match.update({i + k: j + k for k in range(n)})
-    out = []
-    for bd in R.boundaries(aligned):
-        if bd.before >= 0 and bd.before in match:
-            out.append((bd, truth[match[bd.before]].start))
-        elif bd.before < 0 and bd.after in match:
-            j = match[bd.after]
-            pause_after = j + 1 >= len(truth) or truth[j + 1].start - truth[j].end > 1e-6
-            if pause_after:
-                out.append((bd, truth[j].end))
-    return out
+from models.exact_speech import (  # noqa: E402
+    HELD_ACCENTS,
+    HELD_VARIANTS,
+    TRAIN_ACCENTS,
+    TRAIN_VARIANTS,
+    degrade,
+    dictionary_words,
+    lines,
+    pairs,
+    scaled,
+    synthesize,
+)
 
 
 def examples(audio: Audio, text: str, truth: list[Phoneme]) -> dict:

@@ -37,16 +37,18 @@ FRAME_S = 0.01  # pocketsphinx's frame step
 # boundary error goes from -11 to -4 ms, the share within 20 ms from 66% to 72%).
 EDGE_S = (0.025625 - FRAME_S) / 2
 BLOCK = RATE  # samples per process_raw call: progress and cancelling every second of audio
-FIT_MIN = -60.0  # see forced
+FIT_MIN = -50.0  # see forced
 _QUIET = dict(loglevel="FATAL")  # failures come back as warnings instead
-# Alignment needs bestpath off (as `pocketsphinx align` sets it) and no pruning. Of 49 test
-# clips (TTS sentences, 55 s of TTS, 37 s of LibriVox) the defaults failed 17, bestpath off 3,
-# beams of 1e-48 as well 2, beams of 1e-80 without bestpath off 23. Beams of 1e-80 still lost
-# the path in 20 of 40 lines of eSpeak's accented voices (en-gb-x-rp, en-029), which then went
-# to Whisper; with none (0) every line aligns, 9% slower. The search is one line of words.
+# Alignment needs bestpath off (as `pocketsphinx align` sets it) and wide, equal beams. Of 49
+# test clips (TTS sentences, 55 s of TTS, 37 s of LibriVox) the defaults failed 17, bestpath
+# off 3, beams of 1e-48 as well 2, beams of 1e-80 without bestpath off 23; this setting none.
+# Accents the model fits less well still lose every path: 20 of 40 lines of eSpeak's en-gb-x-rp
+# and en-029 voices, which then went to Whisper. Those are searched again without pruning
+# (_UNPRUNED), and all align; unpruned throughout, the 356.6 s reading took 1.4x as long.
 # topn 2 (of the 4 best Gaussians per codebook): alignment 15% faster, eSpeak boundaries
 # within 20 ms 71.3% -> 72.0%, GRID's word boundaries unchanged.
-_ALIGN = dict(beam=0.0, wbeam=0.0, pbeam=0.0, bestpath=False, lm=None, topn=2)
+_ALIGN = dict(beam=1e-80, wbeam=1e-80, pbeam=1e-80, bestpath=False, lm=None, topn=2)
+_UNPRUNED = dict(_ALIGN, beam=0.0, wbeam=0.0, pbeam=0.0)
 _MODEL_FILES = ("en-us/mdef", "cmudict-en-us.dict", "en-us-phone.lm.bin")
 _PLAIN = re.compile(r"[a-z][a-z'-]*")
 _lock = threading.Lock()  # decoders are not thread-safe; both are loaded once and kept
@@ -80,6 +82,7 @@ def align(
     *,
     offset: float = 0.0,
     loose: tuple[int, int] = (0, 0),
+    judge: bool = True,
     progress: Progress = no_progress,
 ) -> Alignment:
     """Times of `words` and of their phonemes in `samples` (float32 mono 16 kHz).
@@ -87,35 +90,35 @@ def align(
     loose=(a, b): the audio may start up to `a` words early or late around words[a], and end up
     to `b` words around words[-1 - b]: a stretch cut from a long recording by estimated times.
     The words found are words[span[0]:span[1]]. Audio that does not fit the words gives
-    `failed=True` and a warning, never an exception.
+    `failed=True` and a warning, never an exception; judge=False keeps an alignment that looks
+    forced (see `forced`), for words already known to be the ones spoken.
     """
     pcm = _pcm(samples)
     warnings: list[str] = []
     with _lock:
-        decoder = _aligner()
-        keys = [_entry(decoder, w, warnings) for w in words]
+        keys = [_entry(_aligner(), w, warnings) for w in words]
         spoken = [k for k in keys if k]
         if not spoken:
             return _failed(warnings, "no word of the script can be pronounced")
         try:
-            _search(decoder, spoken, loose)
             cmn = _cepstral_mean(pcm)
-            _decode(decoder, pcm, cmn, progress, 0.0, 0.5)
-            if decoder.hyp() is None:
-                raise RuntimeError("no path through the words fits the audio")
-            decoder.set_alignment()  # second pass: phones within the words found above
-            _decode(decoder, pcm, cmn, progress, 0.5, 1.0)
-            alignment = decoder.get_alignment()
-            aligned, fit = _words(alignment), _fit(alignment)
-        except RuntimeError as e:
-            return _failed(warnings, f"pocketsphinx could not align the script to the audio ({e})")
+            aligned, fit = _passes(_aligner(), spoken, loose, pcm, cmn, progress)
+        except RuntimeError:
+            try:  # the beams lost every path: search them all (about 1.5x the time)
+                for w in words:
+                    _entry(_aligner(unpruned=True), w, [])
+                aligned, fit = _passes(_aligner(unpruned=True), spoken, loose, pcm, cmn, progress)
+            except RuntimeError as e:
+                return _failed(
+                    warnings, f"pocketsphinx could not align the script to the audio ({e})"
+                )
     found = _found(spoken, aligned, loose)
     if found is None:
         return _failed(warnings, "pocketsphinx lost words while aligning")
     words, keys, span = _keep(words, keys, found)
     result = _timed(words, keys, aligned, offset, len(samples) / RATE, warnings)
     result.span, result.fit = span, fit
-    if forced(result.phonemes, fit):
+    if judge and forced(result.phonemes, fit):
         return _failed(warnings, f"the script's words do not fit the sound (score {fit:.0f} per "
                                  "frame, many phones at the shortest length); check the script")  # fmt: skip
     unheard = _outside(samples, result.words, offset)
@@ -130,14 +133,26 @@ def forced(phonemes: list[Phoneme], fit: float) -> bool:
     """Whether the alignment forced words onto sounds that are not them: pocketsphinx then
     gives many phones its shortest length, 30 ms (29% of them for a wrong script, 6-12% for
     the right one on TTS and LibriVox speech), and the sounds fit them badly. Fast speech also
-    has many short phones (up to 57% in eSpeak's lines), so the fit decides: a right script
-    scores -12 to -36 per frame on real and neural-TTS speech and down to -72 in eSpeak's
-    accented voices. Of 310 lines (eSpeak's held-out voices, Piper, GRID s1) with unpruned
-    search, short phones alone (30 phones or more, over 20% short) failed 34 right lines and
-    let 154 wrong scripts through; with the fit (20 phones or more) 15 and 158, 147 of those
-    GRID lines: real speech fits any GRID line well, and nothing tells them apart."""
+    has many short phones (up to 57% in eSpeak's lines), so the fit decides too: per frame, a
+    right script scores -12 to -36 on real and neural-TTS speech (-72 at worst in eSpeak's
+    accented voices), a wrong one -53 to -58 on the LibriVox reading. Of 310 lines (eSpeak's
+    held-out voices, Piper, GRID s1; searched unpruned), short phones alone failed 42 right
+    lines and let 140 wrong scripts through, with the fit 29 and 149 (147 of them GRID lines:
+    real speech fits any GRID line well, and nothing here tells them apart)."""
     short = sum(p.end - p.start < 0.035 for p in phonemes)
     return len(phonemes) >= 20 and short > 0.2 * len(phonemes) and fit < FIT_MIN
+
+
+def _passes(decoder, spoken, loose, pcm: bytes, cmn: str, progress: Progress):
+    """pocketsphinx's two passes: the words, then the phones within them; (words, fit)."""
+    _search(decoder, spoken, loose)
+    _decode(decoder, pcm, cmn, progress, 0.0, 0.5)
+    if decoder.hyp() is None:
+        raise RuntimeError("no path through the words fits the audio")
+    decoder.set_alignment()  # second pass: phones within the words found above
+    _decode(decoder, pcm, cmn, progress, 0.5, 1.0)
+    alignment = decoder.get_alignment()
+    return _words(alignment), _fit(alignment)
 
 
 class PhoneLoop:
@@ -181,8 +196,8 @@ def _ps():
 
 
 @functools.cache
-def _aligner():
-    return _ps().Decoder(**_QUIET, **_ALIGN)
+def _aligner(unpruned: bool = False):
+    return _ps().Decoder(**_QUIET, **(_UNPRUNED if unpruned else _ALIGN))
 
 
 @functools.cache

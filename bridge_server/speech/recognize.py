@@ -169,6 +169,8 @@ def _from_whisper(audio, text, engine, model, lang, progress) -> Recognized:
     jobs = [
         _job(audio, _spoken(" ".join(w.text for w in s.words)), s.start, s.end) for s in stretches
     ]
+    for job in jobs:  # a script already checked against Whisper's words: keep its alignment
+        job.judge = text is None
     align = english and engine != "whisper"
     aligned = _align_all(jobs, part(progress, 0.5, 1.0)) if align else [None] * len(jobs)
     words, phonemes = [], []
@@ -266,6 +268,7 @@ class _Job:
     offset: float
     loose: tuple[int, int] = (0, 0)
     first: int = 0  # index of words[0] among all the words
+    judge: bool = True  # fail an alignment that looks forced (pocketsphinx.forced)
 
 
 def _job(audio, words, t0, t1, span=None, exact_start=False, loose=LOOSE) -> _Job:
@@ -310,7 +313,9 @@ def _align_all(jobs: list[_Job], progress: Progress) -> list:
 
 
 def _align_job(job: _Job):
-    return pocketsphinx.align(job.samples, job.words, offset=job.offset, loose=job.loose)
+    return pocketsphinx.align(
+        job.samples, job.words, offset=job.offset, loose=job.loose, judge=job.judge
+    )
 
 
 def _cores() -> int:
