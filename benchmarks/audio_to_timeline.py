@@ -94,13 +94,16 @@ def accuracy(tmp: Path) -> list[tuple]:
 def accents(tmp: Path, n: int) -> list[tuple]:
     """The whole bake on voices nothing was tuned on: eSpeak's British RP and Caribbean English
     in two variants (models/exact_speech.py's held-out voices), n lines of dictionary words,
-    clean and degraded. Every reference phone counts: a line that does not align goes to
-    Whisper, as in any bake. Stops start at their closure, as people label them."""
+    clean and degraded with their script, and clean with none (Whisper hears them). Every
+    reference phone counts: a line that does not align goes to Whisper, as in any bake. Stops
+    start at their closure, as people label them."""
     rng = np.random.default_rng(11)
     words = dictionary_words()
     voices = [a + v for a in HELD_ACCENTS for v in HELD_VARIANTS]
     rows = []
-    for label, degraded in (("clean", False), ("degraded", True)):
+    for label, degraded, script in (
+        ("clean", False, True), ("degraded", True, True), ("no script", False, False)
+    ):  # fmt: skip
         errors, total = [], 0
         for k, text in enumerate(lines(n, rng, words)):
             audio, rate, truth = synthesize(voices[k % len(voices)], text)
@@ -109,7 +112,7 @@ def accents(tmp: Path, n: int) -> list[tuple]:
                 truth = scaled(truth, scale)
             wav = tmp / f"accent{k}.wav"
             wav.write_bytes(wav_bytes(audio, rate))
-            timeline = bake(wav, text=text)
+            timeline = bake(wav, text=text if script else None)
             errors += [abs(t - b.time) * 1000 for b, t in pairs(truth, timeline.phonemes)]
             total += len(truth)
         e = np.array(errors)

@@ -229,7 +229,7 @@ def test_an_accent_the_model_fits_less_well_still_aligns():
 def test_a_forced_looking_alignment_is_kept_when_the_words_are_known():
     """eSpeak's Caribbean English says this line fast (many phones at the 30 ms minimum) and
     unlike the model (a poor fit): judged, it looks like a script forced onto other speech;
-    once Whisper has heard the script's words (judge=False), the alignment stands."""
+    where the words were heard (judge=False: the Whisper path), the alignment stands."""
     from bridge_server.engines.espeak import EspeakVoice
 
     text = "The juice of lemons makes fine punch."

@@ -90,8 +90,8 @@ def align(
     loose=(a, b): the audio may start up to `a` words early or late around words[a], and end up
     to `b` words around words[-1 - b]: a stretch cut from a long recording by estimated times.
     The words found are words[span[0]:span[1]]. Audio that does not fit the words gives
-    `failed=True` and a warning, never an exception; judge=False keeps an alignment that looks
-    forced (see `forced`), for words already known to be the ones spoken.
+    `failed=True` and a warning, never an exception, and so does an alignment that looks forced
+    (`forced`) unless judge=False: words that were heard, not only written.
     """
     pcm = _pcm(samples)
     warnings: list[str] = []

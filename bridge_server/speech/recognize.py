@@ -169,8 +169,8 @@ def _from_whisper(audio, text, engine, model, lang, progress) -> Recognized:
     jobs = [
         _job(audio, _spoken(" ".join(w.text for w in s.words)), s.start, s.end) for s in stretches
     ]
-    for job in jobs:  # a script already checked against Whisper's words: keep its alignment
-        job.judge = text is None
+    for job in jobs:  # Whisper heard these words (or the script's placed on them): keep them
+        job.judge = False
     align = english and engine != "whisper"
     aligned = _align_all(jobs, part(progress, 0.5, 1.0)) if align else [None] * len(jobs)
     words, phonemes = [], []
