@@ -36,16 +36,7 @@ from bridge_server import engines  # noqa: E402
 from bridge_server.core.visemes import load_set  # noqa: E402
 from bridge_server.media.audio import wav_bytes  # noqa: E402
 from bridge_server.pipeline import bake  # noqa: E402
-from models.exact_speech import (  # noqa: E402
-    HELD_ACCENTS,
-    HELD_VARIANTS,
-    degrade,
-    dictionary_words,
-    lines,
-    pairs,
-    scaled,
-    synthesize,
-)
+from models import exact_speech  # noqa: E402
 
 KITTENS = ROOT.parent / "shared" / "data" / "librivox_kittens"
 READING = KITTENS / "threelittlekittens_01_rountreesmith.ogg"
@@ -98,22 +89,24 @@ def accents(tmp: Path, n: int) -> list[tuple]:
     reference phone counts: a line that does not align goes to Whisper, as in any bake. Stops
     start at their closure, as people label them."""
     rng = np.random.default_rng(11)
-    words = dictionary_words()
-    voices = [a + v for a in HELD_ACCENTS for v in HELD_VARIANTS]
+    words = exact_speech.dictionary_words()
+    voices = [a + v for a in exact_speech.HELD_ACCENTS for v in exact_speech.HELD_VARIANTS]
     rows = []
     for label, degraded, script in (
         ("clean", False, True), ("degraded", True, True), ("no script", False, False)
     ):  # fmt: skip
         errors, total = [], 0
-        for k, text in enumerate(lines(n, rng, words)):
-            audio, rate, truth = synthesize(voices[k % len(voices)], text)
+        for k, text in enumerate(exact_speech.lines(n, rng, words)):
+            audio, rate, truth = exact_speech.synthesize(voices[k % len(voices)], text)
             if degraded:
-                audio, scale = degrade(audio, rate, rng)
-                truth = scaled(truth, scale)
+                audio, scale = exact_speech.degrade(audio, rate, rng)
+                truth = exact_speech.scaled(truth, scale)
             wav = tmp / f"accent{k}.wav"
             wav.write_bytes(wav_bytes(audio, rate))
             timeline = bake(wav, text=text if script else None)
-            errors += [abs(t - b.time) * 1000 for b, t in pairs(truth, timeline.phonemes)]
+            errors += [
+                abs(t - b.time) * 1000 for b, t in exact_speech.pairs(truth, timeline.phonemes)
+            ]
             total += len(truth)
         e = np.array(errors)
         within = [(e <= ms).mean() * 100 for ms in (10, 20, 25)]
