@@ -65,7 +65,7 @@ VOICES = [("espeak", "espeak", ""), ("piper", "piper", ""),
 def accuracy(tmp: Path) -> list[tuple]:
     rows = []
     for label, engine, voice in VOICES:
-        tts = engines.create(engine, voice=voice) if voice else engines.create(engine)
+        tts = engines.create(engine, voice=voice)  # "": the engine's default voice
         errors, total = [], 0
         for i, text in enumerate(SENTENCES):
             speech = tts.synthesize(text)

@@ -27,9 +27,6 @@ STOP_CLASSES = (1, 2)
 SILENT_DB = -50.0  # eSpeak's closures are digital silence; anything this quiet is one
 
 
-# --- speech with exact times --------------------------------------------------------------
-
-
 def dictionary_words() -> list[str]:
     import pocketsphinx
 

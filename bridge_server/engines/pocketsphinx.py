@@ -100,18 +100,20 @@ def align(
         spoken = [k for k in keys if k]
         if not spoken:
             return _failed(warnings, "no word of the script can be pronounced")
-        try:
-            cmn = _cepstral_mean(pcm)
-            aligned, fit = _passes(_aligner(), spoken, loose, pcm, cmn, progress)
-        except RuntimeError:
-            try:  # the beams lost every path: search them all (about 1.5x the time)
-                for w in words:
-                    _entry(_aligner(unpruned=True), w, [])
-                aligned, fit = _passes(_aligner(unpruned=True), spoken, loose, pcm, cmn, progress)
+        cmn = _cepstral_mean(pcm)
+        for unpruned in (False, True):  # where the beams lose every path, search them all
+            decoder = _aligner(unpruned)
+            for w in words if unpruned else ():
+                _entry(decoder, w, [])  # the same keys, in this decoder's dictionary too
+            try:
+                aligned, fit = _passes(decoder, spoken, loose, pcm, cmn, progress)
+                break
             except RuntimeError as e:
-                return _failed(
-                    warnings, f"pocketsphinx could not align the script to the audio ({e})"
-                )
+                error = e
+        else:
+            return _failed(
+                warnings, f"pocketsphinx could not align the script to the audio ({error})"
+            )
     found = _found(spoken, aligned, loose)
     if found is None:
         return _failed(warnings, "pocketsphinx lost words while aligning")
