@@ -2,12 +2,16 @@
 
     .venv/bin/python benchmarks/audio_to_timeline.py [--hour]
 
+Every measure is taken twice in the same run: the bake with its phone boundaries as the aligner
+left them (`--no-refine`), and refined by the boundary model (the default; speech/refine.py).
+
 1. accuracy on speech with exact reference times: our two voices (and two of eSpeak's other
    English accents, rp and 029) say the 23 test sentences,
    their own phoneme times are the reference, and `bake --text` must find them again: the
    share of phone boundaries within 20 ms and the mean error (phones matched in order);
    the whole bake on eSpeak's held-out accents (--accents N lines, clean and degraded: a line
-   that fails to align goes to Whisper, and that shows here); and on real speech, word
+   that fails to align goes to Whisper, and that shows here); German (eSpeak's de: the
+   pronunciation rules on Whisper's word times, no aligner); and on real speech, word
    boundaries in the two GRID clips against GRID's own alignment;
 2. agreement with Rhubarb Lip Sync 1.13 on the 356.6 s LibriVox reading: our rhubarb-set cues
    against Rhubarb's own, per 10 ms, and how often our mouth is closed (A) where Rhubarb's is;
@@ -36,6 +40,7 @@ from bridge_server import engines  # noqa: E402
 from bridge_server.core.visemes import load_set  # noqa: E402
 from bridge_server.media.audio import wav_bytes  # noqa: E402
 from bridge_server.pipeline import bake  # noqa: E402
+from bridge_server.speech.refine import boundaries  # noqa: E402
 from models import exact_speech  # noqa: E402
 
 KITTENS = ROOT.parent / "shared" / "data" / "librivox_kittens"
@@ -62,7 +67,7 @@ VOICES = [("espeak", "espeak", ""), ("piper", "piper", ""),
           ("rp", "espeak", "en-gb-x-rp"), ("029", "espeak", "en-029")]  # fmt: skip
 
 
-def accuracy(tmp: Path) -> list[tuple]:
+def accuracy(tmp: Path, refine: bool) -> list[tuple]:
     rows = []
     for label, engine, voice in VOICES:
         tts = engines.create(engine, voice=voice)  # "": the engine's default voice
@@ -71,7 +76,7 @@ def accuracy(tmp: Path) -> list[tuple]:
             speech = tts.synthesize(text)
             wav = tmp / f"{label}{i}.wav"
             wav.write_bytes(wav_bytes(speech.audio, speech.sample_rate))
-            timeline = bake(wav, text=text)
+            timeline = bake(wav, text=text, refine=refine)
             e, n = boundary_errors(speech.phonemes, timeline.phonemes)
             errors += e
             total += n
@@ -82,11 +87,11 @@ def accuracy(tmp: Path) -> list[tuple]:
     return rows
 
 
-def accents(tmp: Path, n: int) -> list[tuple]:
+def accents(tmp: Path, n: int, refine: bool) -> list[tuple]:
     """The whole bake on voices nothing was tuned on: eSpeak's British RP and Caribbean English
     in two variants (models/exact_speech.py's held-out voices), n lines of dictionary words,
     clean and degraded with their script, and clean with none (Whisper hears them). Every
-    reference phone counts: a line that does not align goes to Whisper, as in any bake. Stops
+    reference boundary counts: a line that does not align goes to Whisper, as in any bake. Stops
     start at their closure, as people label them."""
     rng = np.random.default_rng(11)
     words = exact_speech.dictionary_words()
@@ -103,18 +108,49 @@ def accents(tmp: Path, n: int) -> list[tuple]:
                 truth = exact_speech.scaled(truth, scale)
             wav = tmp / f"accent{k}.wav"
             wav.write_bytes(wav_bytes(audio, rate))
-            timeline = bake(wav, text=text if script else None)
+            timeline = bake(wav, text=text if script else None, refine=refine)
             errors += [
                 abs(t - b.time) * 1000 for b, t in exact_speech.pairs(truth, timeline.phonemes)
             ]
-            total += len(truth)
+            total += len(boundaries(truth))
         e = np.array(errors)
         within = [(e <= ms).mean() * 100 for ms in (10, 20, 25)]
         rows.append((label, total, len(e) / total * 100, *within, e.mean()))
     return rows
 
 
-def grid_words() -> tuple[int, float, float]:
+GERMAN = [
+    "Der Hund läuft schnell über die grüne Wiese.",
+    "Morgen fahren wir mit dem Zug nach Berlin.",
+    "Bitte bring mir ein Glas kaltes Wasser.",
+    "Die Kinder spielen im Garten mit einem Ball.",
+    "Im Winter ist es draußen sehr kalt und dunkel.",
+    "Mein Bruder kocht heute Abend eine Suppe.",
+    "Das Buch liegt auf dem Tisch neben der Lampe.",
+    "Wir haben gestern lange auf den Bus gewartet.",
+    "Meine Mutter trinkt jeden Morgen starken Kaffee.",
+    "Am Montag beginnt die Schule wieder um acht.",
+]
+
+
+def other_language(tmp: Path, refine: bool) -> tuple:
+    """Not English: eSpeak's German says ten sentences with their script; phonemes come from
+    the pronunciation rules spread over Whisper's word times (no aligner for German), and the
+    refinement moves their boundaries. Boundaries by broad class, in order, as for the accents."""
+    errors, total = [], 0
+    for k, text in enumerate(GERMAN):
+        audio, rate, truth = exact_speech.synthesize("de", text)
+        wav = tmp / f"de{k}.wav"
+        wav.write_bytes(wav_bytes(audio, rate))
+        timeline = bake(wav, text=text, lang="de", refine=refine)
+        errors += [abs(t - b.time) * 1000 for b, t in exact_speech.pairs(truth, timeline.phonemes)]
+        total += len(boundaries(truth))
+    e = np.array(errors)
+    return ("German", total, len(e) / total * 100, *[(e <= ms).mean() * 100 for ms in (10, 20, 25)],
+            e.mean())  # fmt: skip
+
+
+def grid_words(refine: bool) -> tuple[int, float, float]:
     """Word starts and ends found by `bake --text` in the two GRID clips that come with word
     alignments (real speech; GRID's own forced alignment, 10 ms steps): count, share within
     20 ms, mean error (ms)."""
@@ -127,7 +163,7 @@ def grid_words() -> tuple[int, float, float]:
         ref = [line.split() for line in path.read_text().splitlines()]
         ref = [(int(a) / 25000, int(b) / 25000) for a, b, w in ref if w != "sil"]
         video = next((GRID / "videos").glob(f"*{code}.mpg"))
-        found = bake(video, text=rows[code]).words
+        found = bake(video, text=rows[code], refine=refine).words
         assert len(found) == len(ref), (code, [w.text for w in found])
         errors += [
             abs(t - u) * 1000 for w, r in zip(found, ref) for t, u in zip((w.start, w.end), r)
@@ -136,7 +172,7 @@ def grid_words() -> tuple[int, float, float]:
     return len(e), (e <= 20).mean() * 100, e.mean()
 
 
-def rhubarb_agreement() -> tuple[float, float, float, int]:
+def rhubarb_agreement(refine: bool) -> tuple[float, float, float, int]:
     expected = json.loads(
         (KITTENS / "threelittlekittens_01_rountreesmith-expected.json").read_text()
     )
@@ -144,7 +180,8 @@ def rhubarb_agreement() -> tuple[float, float, float, int]:
     script = (KITTENS / "threelittlekittens_01_rountreesmith.txt").read_text()
     from bridge_server.formats.exporters import export
 
-    ours_json = json.loads(export(bake(READING, text=script, viseme_set="rhubarb"), "rhubarb-json"))
+    baked = bake(READING, text=script, viseme_set="rhubarb", refine=refine)
+    ours_json = json.loads(export(baked, "rhubarb-json"))
     ours = _per_centisecond(ours_json["mouthCues"])
     n = min(len(ours), len(theirs))
     ours, theirs = ours[:n], theirs[:n]
@@ -211,40 +248,59 @@ def main() -> None:
         print(
             "\n1. Alignment against exact synthesiser times (bake --text, phones matched in order)"
         )
-        print(
-            f"{'voice':<8}{'phones':>8}{'matched %':>11}{'<=20 ms %':>11}{'mean ms':>9}{'median ms':>11}"
-        )
-        for r in [] if args.no_accuracy else accuracy(tmp):
-            print(f"{r[0]:<8}{r[1]:>8}{r[2]:>11.1f}{r[3]:>11.1f}{r[4]:>9.1f}{r[5]:>11.1f}")
+        print(f"{'voice':<8}{'bake':<9}{'phones':>8}{'matched %':>11}{'<=20 ms %':>11}{'mean ms':>9}"
+              f"{'median ms':>11}")  # fmt: skip
+        for r, step in [] if args.no_accuracy else _both(accuracy, tmp):
+            for row in r:
+                print(f"{row[0]:<8}{step:<9}{row[1]:>8}{row[2]:>11.1f}{row[3]:>11.1f}"
+                      f"{row[4]:>9.1f}{row[5]:>11.1f}")  # fmt: skip
+        rows = []
         if args.accents and not args.no_accuracy:
             print(
                 f"\nheld-out accents (rp, 029; variants m7, f4), {args.accents} lines of "
-                "dictionary words each, the whole bake (boundaries by broad class, in order)"
+                "dictionary words each, the whole bake (boundaries by broad class, in order); "
+                "German: the pronunciation rules on Whisper's word times"
             )
-            print(f"{'lines':<10}{'phones':>8}{'matched %':>11}{'<=10 ms':>9}{'<=20 ms':>9}"
-                  f"{'<=25 ms':>9}{'mean ms':>9}")  # fmt: skip
-            for r in accents(tmp, args.accents):
-                print(f"{r[0]:<10}{r[1]:>8}{r[2]:>11.1f}{r[3]:>9.1f}{r[4]:>9.1f}{r[5]:>9.1f}"
-                      f"{r[6]:>9.1f}")  # fmt: skip
-        n, near, mean = grid_words()
-        print(
-            f"real speech (GRID, 2 clips): {n} word boundaries against GRID's own alignment: "
-            f"{near:.1f}% within 20 ms, mean error {mean:.1f} ms"
-        )
+            rows = [(r, step) for r, step in _both(accents, tmp, args.accents)]
+            rows += [([r], step) for r, step in _both(other_language, tmp)]
+        if rows:
+            print(f"{'lines':<10}{'bake':<9}{'bounds':>8}{'matched %':>11}{'<=10 ms':>9}"
+                  f"{'<=20 ms':>9}{'<=25 ms':>9}{'mean ms':>9}")  # fmt: skip
+        for r, step in rows:
+            for row in r:
+                print(f"{row[0]:<10}{step:<9}{row[1]:>8}{row[2]:>11.1f}{row[3]:>9.1f}"
+                      f"{row[4]:>9.1f}{row[5]:>9.1f}{row[6]:>9.1f}")  # fmt: skip
+        for (n, near, mean), step in _both(grid_words):
+            print(
+                f"real speech (GRID, 2 clips, {step}): {n} word boundaries against GRID's own "
+                f"alignment: {near:.1f}% within 20 ms, mean error {mean:.1f} ms"
+            )
 
-        agree, closed, (hit, theirs, ours), n = rhubarb_agreement()
         print("\n2. Agreement with Rhubarb Lip Sync 1.13 on the 356.6 s reading (its script)")
-        print(
-            f"per 10 ms over {n / 100:.1f} s: same shape {agree:.1f}%; where Rhubarb's mouth is "
-            f"closed (A) ours is too {closed:.1f}%\nclosures: {hit} of Rhubarb's {theirs} A cues "
-            f"overlap one of our {ours} ({hit / theirs:.0%})"
-        )
+        for (agree, closed, (hit, theirs, ours), n), step in _both(rhubarb_agreement):
+            print(
+                f"{step}: per 10 ms over {n / 100:.1f} s: same shape {agree:.1f}%; where "
+                f"Rhubarb's mouth is closed (A) ours is too {closed:.1f}%; closures: {hit} of "
+                f"Rhubarb's {theirs} A cues overlap one of our {ours} ({hit / theirs:.0%})"
+            )
 
         script = KITTENS / "threelittlekittens_01_rountreesmith.txt"
         duration = 356.57
         runs = [
             (
-                "with its script",
+                "script, aligned",
+                [
+                    str(READING),
+                    "--text-file",
+                    str(script),
+                    "-q",
+                    "--timeline",
+                    str(tmp / "a.json"),
+                    "--no-refine",
+                ],
+            ),
+            (
+                "script, refined",
                 [str(READING), "--text-file", str(script), "-q", "--timeline", str(tmp / "a.json")],
             ),
             (
@@ -272,6 +328,12 @@ def main() -> None:
             print(
                 f"{label:<18}{seconds:>9.1f}{wall:>9.1f}{seconds / wall:>12.1f}{rss:>9.0f}{faster}"
             )
+
+
+def _both(measure, *args) -> list[tuple]:
+    """(result, "aligned") and (result, "refined"): one measure without and with refinement."""
+    return [(measure(*args, refine=refine), step)
+            for refine, step in ((False, "aligned"), (True, "refined"))]  # fmt: skip
 
 
 def peak_mb() -> float:

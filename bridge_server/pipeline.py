@@ -1,7 +1,7 @@
 """The whole pipeline on one screen: each step is one stage module.
 
 text ─► check ─► speech engine ─► phonemes ─► viseme cues + curves ─► Timeline
-audio ─► decode ─► script or Whisper ─► alignment ─► phonemes ─► ... ─► Timeline
+audio ─► decode ─► script or Whisper ─► alignment ─► refinement ─► phonemes ─► ... ─► Timeline
 audio ─► decode ─► Whisper ─► words (transcribe: only the transcript)
 """
 
@@ -77,9 +77,11 @@ def bake(
     fps: float = 24.0,
     settings: CurveSettings = CurveSettings(),
     name: str = "",
+    refine: bool = True,
     progress: Progress = no_progress,
 ) -> Timeline:
-    """Animate a recording (optionally with its script): the timeline lines up with what is heard."""
+    """Animate a recording (optionally with its script): the timeline lines up with what is heard.
+    `refine=False` keeps the aligner's phone boundaries (speech/refine.py)."""
     load_set(viseme_set)  # a wrong set name fails before any work
     progress(0.0, "decoding")
     audio = _heard(source, name)
@@ -89,9 +91,8 @@ def bake(
         audio.duration,
         "with its script" if text else "no script",
     )
-    found = recognize(
-        audio, text=text, engine=engine, model=model, lang=lang, progress=part(progress, 0.05, 0.95)
-    )
+    found = recognize(audio, text=text, engine=engine, model=model, lang=lang, refine=refine,
+                      progress=part(progress, 0.05, 0.95))  # fmt: skip
     source_info = {
         "kind": "audio",
         "audio": audio.source,
@@ -180,6 +181,7 @@ def track_video(
     neutral: tuple[float, float] | None = None,
     fix_sync: bool = False,
     name: str = "",
+    refine: bool = True,
     progress: Progress = no_progress,
 ) -> VideoTrack:
     """`track`, with the face tracking, the mouth and the sound it was made from. `fix_sync`:
@@ -194,7 +196,7 @@ def track_video(
         moved = _sync_fix(mouth, sound) if fix_sync else 0.0
         sound = shifted(sound, -moved / 1000) if moved else sound
         timeline = bake(sound, text=text, engine=engine, model=model, lang=lang,
-                        viseme_set=viseme_set, fps=fps, settings=settings,
+                        viseme_set=viseme_set, fps=fps, settings=settings, refine=refine,
                         progress=part(progress, 0.5, 0.95))  # fmt: skip
     else:
         source_info = {"kind": "video", "video": name or str(source)[:200], "text": said(text, [])}

@@ -1,5 +1,10 @@
 """Speech with exact phone times: eSpeak NG saying random lines of dictionary words in many
-English accents and voice variants, as they are or degraded the way real recordings are.
+English accents and voice variants, and Festival's and Flite's voices (Debian's `festival`,
+`festvox-kallpc16k`, `festvox-kdlpc16k`, `festvox-us-slt-hts` and `flite`), as they are or
+degraded the way real recordings are. Festival's diphone voices join diphones cut from a real
+speaker's recordings, and Flite's awb, rms and slt voices model real speakers (CMU ARCTIC):
+sounds nearer people's than eSpeak's formants. A voice is an eSpeak voice ("en-us+m3"),
+"flite:NAME" or "festival:NAME".
 
 Used to train the boundary model (models/train_boundaries.py) and to measure the whole bake on
 voices it never saw (benchmarks/audio_to_timeline.py). eSpeak's own phone events are the truth,
@@ -10,19 +15,27 @@ to the start of the silence before its burst. No torch here: benchmarks import i
 
 from __future__ import annotations
 
+import subprocess
+import tempfile
 from difflib import SequenceMatcher
 from pathlib import Path
 
 import numpy as np
 
+from bridge_server.core.phonemes import normalize
 from bridge_server.core.timeline import Phoneme
 from bridge_server.engines.espeak import EspeakVoice
+from bridge_server.media.audio import load_audio
 from bridge_server.speech import refine as R
 
 TRAIN_ACCENTS = ("en-us", "en", "en-gb-scotland", "en-gb-x-gbclan", "en-us-nyc")
 TRAIN_VARIANTS = ("", "+m1", "+m3", "+f2", "+f5")
 HELD_ACCENTS = ("en-gb-x-rp", "en-029")
 HELD_VARIANTS = ("+m7", "+f4")
+# Festival's and Flite's voices: ked's diphones (a speaker no other voice has) and slt are
+# held out; kal_diphone is Festival's version of a speaker Flite's kal16 trains on.
+TRAIN_OTHERS = ("flite:rms", "flite:awb", "flite:kal16")
+HELD_OTHERS = ("festival:ked_diphone", "flite:slt", "festival:cmu_us_slt_arctic_hts")
 STOP_CLASSES = (1, 2)
 SILENT_DB = -50.0  # eSpeak's closures are digital silence; anything this quiet is one
 
@@ -95,9 +108,70 @@ def degrade(x: np.ndarray, rate: int, rng: np.random.Generator) -> tuple[np.ndar
 
 
 def synthesize(voice: str, text: str) -> tuple[np.ndarray, int, list[Phoneme]]:
-    speech = EspeakVoice(voice, None).synthesize(text)
-    audio = np.asarray(speech.audio, np.float32)
-    return audio, speech.sample_rate, closure_starts(speech.phonemes, audio, speech.sample_rate)
+    return synthesize_lines(voice, [text])[0]
+
+
+def synthesize_lines(voice: str, texts: list[str]) -> list[tuple[np.ndarray, int, list[Phoneme]]]:
+    """(audio, sample rate, phonemes with their exact times) of each line in one voice."""
+    kind, _, name = voice.rpartition(":")
+    if kind == "flite":
+        return [_flite(name, t) for t in texts]
+    if kind == "festival":
+        return _festival(name, texts)
+    out = []
+    for text in texts:
+        speech = EspeakVoice(voice, None).synthesize(text)
+        audio = np.asarray(speech.audio, np.float32)
+        out.append(
+            (audio, speech.sample_rate, closure_starts(speech.phonemes, audio, speech.sample_rate))
+        )
+    return out
+
+
+def _flite(name: str, text: str) -> tuple[np.ndarray, int, list[Phoneme]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "line.wav"
+        run = _run(["flite", "-voice", name, "-t", text, "-psdur", "-o", str(wav)])
+        sound = load_audio(wav)
+    ends = [(ph, float(t)) for ph, t in (x.rsplit(":", 1) for x in run.stdout.split())]
+    return sound.samples, sound.sample_rate, _timed(ends)
+
+
+def _festival(name: str, texts: list[str]) -> list[tuple[np.ndarray, int, list[Phoneme]]]:
+    """One Festival process for all the lines (loading a voice takes most of a second)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        lines = [f"(voice_{name})"] + [
+            f'(set! u (Utterance Text "{t}")) (utt.synth u) '
+            f'(utt.save.wave u "{tmp}/{k}.wav" \'riff) (utt.save.segs u "{tmp}/{k}.segs")'
+            for k, t in enumerate(texts)
+        ]
+        (Path(tmp) / "lines.scm").write_text("\n".join(lines))
+        _run(["festival", "-b", f"{tmp}/lines.scm"])
+        out = []
+        for k in range(len(texts)):
+            rows = (Path(tmp) / f"{k}.segs").read_text().split("#", 1)[1].split()
+            ends = [(rows[i + 2], float(rows[i])) for i in range(0, len(rows), 3)]
+            sound = load_audio(Path(tmp) / f"{k}.wav")
+            out.append((sound.samples, sound.sample_rate, _timed(ends)))
+    return out
+
+
+def _run(cmd: list[str]) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, check=True)
+    except FileNotFoundError:
+        raise SystemExit(f"{cmd[0]} is missing: apt-get install festival festvox-kallpc16k "
+                         "festvox-kdlpc16k festvox-us-slt-hts flite") from None  # fmt: skip
+
+
+def _timed(ends: list[tuple[str, float]]) -> list[Phoneme]:
+    """Phonemes from (ARPAbet phone, end time) in order; pauses are the gaps between them."""
+    out, start = [], 0.0
+    for phone, end in ends:
+        if phone not in ("pau", "h#") and end > start:
+            out.append(Phoneme(normalize(phone.upper(), "arpabet")[0], start, end, 0))
+        start = end
+    return out
 
 
 def scaled(phonemes: list[Phoneme], scale: float) -> list[Phoneme]:

@@ -1,18 +1,23 @@
 """Train the boundary model: where, within +-50 ms of an aligned phone boundary, the sound puts it.
 
     .venv/bin/python models/train_boundaries.py --out models/boundaries.onnx
-        [--clips 1500] [--epochs 20] [--seed 0] [--grid ALIGN_DIR AUDIO_DS] [--piper]
+        [--clips 1500] [--others 400] [--epochs 12] [--sure 0.25] [--seed 0]
+        [--grid ALIGN_DIR AUDIO_DS] [--piper]
 
-Speech with exact phone times: eSpeak NG says random lines of dictionary words in five English
-accents and five voice variants, and its own phone events are the truth, with one correction:
-eSpeak starts a stop at its burst, and people (TIMIT, and the hand-labelled speech we are judged
-on) start it where the lips or tongue close, so a stop's start moves back to the start of the
-silence before its burst. Augmentation teaches the acoustics, not the synthesiser: speed +-10%,
+Speech with exact phone times (models/exact_speech.py): eSpeak NG says random lines of
+dictionary words in five English accents and five voice variants, and Flite's rms, awb and kal16
+voices say 400 lines each (needs Debian's festival, festvox-kallpc16k, festvox-kdlpc16k,
+festvox-us-slt-hts and flite). The synthesisers' own phone events are the truth, with two
+corrections: eSpeak starts a stop at its burst, and people (TIMIT, and the hand-labelled speech
+we are judged on) start it where the lips or tongue close, so a stop's start moves back to the
+start of the silence before its burst; and a Festival or Flite voice's lag (its phones against
+the aligner's, the median) is removed. Augmentation teaches the acoustics, not the synthesiser: speed +-10%,
 noise at 5-30 dB SNR, room reverberation, telephone band, gain. Each line is aligned by the
 project's own aligner (`recognize` with the script), and every aligned boundary paired with its
 true one (phones matched in order by broad class) is a training example (bridge_server.speech
-.refine defines the inputs). Held out, never trained on: two accents with two other variants
-(clean and degraded), Piper's neural voice (its lag measured and removed first) and GRID s1's
+.refine defines the inputs). Held out, never trained on: two eSpeak accents with two other
+variants, Festival's ked diphones (a speaker no training voice has, his recorded diphones) and
+the slt voices of Flite and Festival (HTS), each clean and degraded; Piper's neural voice (its lag measured and removed first) and GRID s1's
 word alignments on real speech (forced alignments: a check, not the truth). The card reports
 each, before and after, within 10/20/25 ms and per phone class.
 """
@@ -41,15 +46,17 @@ from bridge_server.speech import refine as R  # noqa: E402
 from bridge_server.speech.recognize import _from_script  # noqa: E402  (the script's path only)
 from models.exact_speech import (  # noqa: E402
     HELD_ACCENTS,
+    HELD_OTHERS,
     HELD_VARIANTS,
     TRAIN_ACCENTS,
+    TRAIN_OTHERS,
     TRAIN_VARIANTS,
     degrade,
     dictionary_words,
     lines,
     pairs,
     scaled,
-    synthesize,
+    synthesize_lines,
 )
 
 
@@ -70,26 +77,41 @@ def examples(audio: Audio, text: str, truth: list[Phoneme]) -> dict:
 
 
 def build(voices: list[str], texts: list[str], rng, degraded: float, cache: Path | None) -> dict:
+    """Examples of the lines, said in turn by the voices; a share `degraded` of them degraded.
+    Festival's and Flite's phone times are shifted by the voice's lag (`lag`)."""
     if cache and cache.is_file():
         return dict(np.load(cache))
     parts = []
     t0 = time.time()
-    for k, text in enumerate(texts):
-        voice = voices[k % len(voices)]
-        audio, rate, truth = synthesize(voice, text)
-        scale = 1.0
-        if rng.random() < degraded:
-            audio, scale = degrade(audio, rate, rng)
-        sound = load_audio(wav_bytes(audio, rate))
-        ex = examples(sound, text, scaled(truth, scale))
-        if ex:
-            parts.append(ex)
-        if k % 100 == 0:
-            print(f"  {k}/{len(texts)} lines, {time.time() - t0:.0f} s", flush=True)
+    for v, voice in enumerate(voices):
+        said = synthesize_lines(voice, texts[v :: len(voices)])
+        shift = lag([(load_audio(wav_bytes(a, r)), t, p) for (a, r, p), t in
+                     zip(said[:40], texts[v :: len(voices)])]) if ":" in voice else 0.0  # fmt: skip
+        for (audio, rate, truth), text in zip(said, texts[v :: len(voices)]):
+            scale = 1.0
+            if rng.random() < degraded:
+                audio, scale = degrade(audio, rate, rng)
+            truth = [Phoneme(p.ipa, p.start - shift, p.end - shift, p.word) for p in truth]
+            ex = examples(load_audio(wav_bytes(audio, rate)), text, scaled(truth, scale))
+            if ex:
+                parts.append(ex | {"voice": np.full(len(ex["offset"]), v)})
+        print(f"  {voice}: {len(said)} lines (lag {shift * 1000:.1f} ms), {time.time() - t0:.0f} s",
+              flush=True)  # fmt: skip
     data = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     if cache:
         np.savez(cache, **data)
     return data
+
+
+def lag(items: list[tuple[Audio, str, list[Phoneme]]]) -> float:
+    """How much later a synthesiser puts its phones than they sound: the median of (its phone
+    start - the aligned start) over boundaries into speech."""
+    offsets = []
+    for sound, text, truth in items:
+        found = _from_script(sound, text, lambda *_: None)
+        if found:
+            offsets += [t - b.time for b, t in pairs(truth, found.phonemes) if b.right != 0]
+    return float(np.median(offsets)) if offsets else 0.0
 
 
 # --- the model ------------------------------------------------------------------------------
@@ -245,21 +267,17 @@ def grid_words(align_dir: Path, ds: Path, model: R.BoundaryModel, skip: int, n: 
 
 
 def piper_lines(texts: list[str]) -> tuple[list, float]:
-    """Piper's lines with their phone times, and Piper's lag: the median of (Piper's phone
-    start - the aligned start) over the lines (Piper says its phones later than they sound)."""
+    """Piper's lines with their phone times, and Piper's lag (`lag`: it says its phones later
+    than they sound)."""
     from bridge_server import engines
 
     piper = engines.create("piper")
-    items, lags = [], []
+    items = []
     for text in texts:
         speech = piper.synthesize(text)
         sound = load_audio(wav_bytes(np.asarray(speech.audio, np.float32), speech.sample_rate))
-        found = _from_script(sound, text, lambda *_: None)
-        if not found:
-            continue
-        lags += [t - b.time for b, t in pairs(speech.phonemes, found.phonemes)]
         items.append((sound, text, speech.phonemes))
-    return items, float(np.median(lags))
+    return items, lag(items)
 
 
 def main() -> None:
@@ -269,7 +287,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "models" / "boundaries.onnx")
     ap.add_argument("--clips", type=int, default=1500)
     ap.add_argument("--test-clips", type=int, default=120)
-    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", type=Path, help="folder to keep the built examples in")
     ap.add_argument("--grid", nargs=2, type=Path, metavar=("ALIGN_DIR", "DATASET"))
@@ -281,24 +299,42 @@ def main() -> None:
         metavar="N",
         help="also train on the word edges of the first N GRID clips (real speech)",
     )
+    ap.add_argument("--others", type=int, default=400, help="lines per Festival/Flite voice")
+    ap.add_argument("--sure", type=float, default=0.25,
+                    help="move a boundary only where the model's top probability reaches this")  # fmt: skip
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
     words = dictionary_words()
     cache = args.cache
     if cache:
         cache.mkdir(parents=True, exist_ok=True)
-    train_voices = [a + v for a in TRAIN_ACCENTS for v in TRAIN_VARIANTS]
-    held_voices = [a + v for a in HELD_ACCENTS for v in HELD_VARIANTS]
-    print(f"building {args.clips} training lines ({len(train_voices)} voices)")
+    espeak = [a + v for a in TRAIN_ACCENTS for v in TRAIN_VARIANTS]
+    held = [a + v for a in HELD_ACCENTS for v in HELD_VARIANTS]
     t0 = time.time()
-    texts = lines(args.clips, rng, words)
-    data = build(train_voices, texts, rng, 0.65, cache and cache / "train.npz") if texts else {}
+    print(f"building {args.clips} eSpeak lines ({len(espeak)} voices) and {args.others} lines "
+          f"of each of {', '.join(TRAIN_OTHERS)}")  # fmt: skip
+    parts = [
+        build(espeak, lines(args.clips, rng, words), rng, 0.65, cache and cache / "train.npz"),
+        build(list(TRAIN_OTHERS), lines(args.others * len(TRAIN_OTHERS), rng, words), rng, 0.65,
+              cache and cache / "train_others.npz"),
+    ]  # fmt: skip
+    data = {k: np.concatenate([p[k] for p in parts if p]) for k in parts[0]}
+    n = args.test_clips
     tests = {
-        "held-out eSpeak voices, clean": build(held_voices, lines(args.test_clips, rng, words), rng, 0.0,
+        "held-out eSpeak voices, clean": build(held, lines(n, rng, words), rng, 0.0,
                                                cache and cache / "held_clean.npz"),
-        "held-out eSpeak voices, degraded": build(held_voices, lines(args.test_clips, rng, words), rng, 1.0,
+        "held-out eSpeak voices, degraded": build(held, lines(n, rng, words), rng, 1.0,
                                                   cache and cache / "held_degraded.npz"),
     }  # fmt: skip
+    for voice in HELD_OTHERS:
+        for kind, share in (("clean", 0.0), ("degraded", 1.0)):
+            tests[f"{voice} (held out), {kind}"] = build(
+                [voice],
+                lines(n // 2, rng, words),
+                rng,
+                share,
+                cache and cache / f"{voice.replace(':', '_')}_{kind}.npz",
+            )
     if args.grid and args.grid_train:
         real = grid_examples(
             *args.grid, args.grid_train, cache and cache / f"grid{args.grid_train}.npz"
@@ -306,18 +342,18 @@ def main() -> None:
         data = {k: np.concatenate([data[k], real[k]]) for k in real} if data else real
     print(f"built in {time.time() - t0:.0f} s: {len(data['offset'])} training boundaries")
     net = train(data, args.epochs, args.seed)
-    meta = {"features_version": R.FEATURES_VERSION, "sure": json.dumps(0.0),
+    meta = {"features_version": R.FEATURES_VERSION, "sure": json.dumps(args.sure),
             "trained": datetime.date.today().isoformat(), "training_boundaries": str(len(data["offset"]))}  # fmt: skip
     export(net, args.out, meta)
     model = R.BoundaryModel.load(args.out)
     report = {name: compare(d, model) for name, d in tests.items()}
     if args.piper:
-        items, lag = piper_lines(lines(args.test_clips // 2, rng, words))
-        parts = [examples(s, t, [Phoneme(p.ipa, p.start - lag, p.end - lag, p.word) for p in ph])
+        items, late = piper_lines(lines(args.test_clips // 2, rng, words))
+        parts = [examples(s, t, [Phoneme(p.ipa, p.start - late, p.end - late, p.word) for p in ph])
                  for s, t, ph in items]  # fmt: skip
         parts = [p for p in parts if p]
         piper = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        report[f"Piper (its lag, {lag * 1000:.0f} ms, removed)"] = compare(piper, model)
+        report[f"Piper (its lag, {late * 1000:.0f} ms, removed)"] = compare(piper, model)
     if args.grid:
         name = f"GRID s1 words (real speech; clips after the first {args.grid_train})"
         report[name] = grid_words(*args.grid, model, args.grid_train, 200)

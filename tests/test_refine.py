@@ -7,8 +7,9 @@ import pytest
 
 from bridge_server.core.errors import EngineUnavailable, InputError
 from bridge_server.core.timeline import Phoneme, Word
-from bridge_server.media.audio import Audio
+from bridge_server.media.audio import Audio, load_audio, wav_bytes
 from bridge_server.speech import refine as R
+from bridge_server.speech.recognize import recognize
 
 
 def phones(spec: str) -> list[Phoneme]:
@@ -76,3 +77,45 @@ def test_a_missing_or_wrong_model_file_says_how_to_make_one(tmp_path):
     bad.write_bytes(b"not a model")
     with pytest.raises(InputError, match="not a readable ONNX model"):
         R.BoundaryModel.load(bad)
+
+
+def held_out_lines(n: int):
+    """n lines of dictionary words in eSpeak voices the shipped model never trained on, with
+    their exact phone times (models/exact_speech.py)."""
+    from models import exact_speech as X
+
+    rng = np.random.default_rng(7)
+    voices = [a + v for a in X.HELD_ACCENTS for v in X.HELD_VARIANTS]
+    for k, text in enumerate(X.lines(n, rng, X.dictionary_words())):
+        audio, rate, truth = X.synthesize(voices[k % len(voices)], text)
+        yield load_audio(wav_bytes(audio, rate)), text, truth
+
+
+def test_the_shipped_model_moves_boundaries_nearer_the_sound_in_voices_it_never_heard():
+    from models.exact_speech import pairs
+
+    errors = {True: [], False: []}
+    for sound, text, truth in held_out_lines(4):
+        for refine in errors:
+            found = recognize(sound, text=text, refine=refine)
+            assert not any("left as aligned" in w for w in found.warnings)
+            errors[refine] += [abs(t - b.time) for b, t in pairs(truth, found.phonemes)]
+    within = {k: np.mean(np.array(v) <= 0.02) for k, v in errors.items()}
+    assert within[True] >= within[False] + 0.1, within
+    assert np.mean(errors[True]) < np.mean(errors[False])
+
+
+def test_without_a_usable_model_the_bake_keeps_the_aligned_boundaries_and_says_why(
+    tmp_path, monkeypatch
+):
+    sound, text, _ = next(held_out_lines(1))
+    aligned = recognize(sound, text=text, refine=False)
+    (tmp_path / "boundaries.onnx").write_bytes(b"truncated download")
+    monkeypatch.setattr(R, "SHIPPED", tmp_path / "boundaries.onnx")
+    R.BoundaryModel.shipped.cache_clear()
+    try:
+        found = recognize(sound, text=text)
+    finally:
+        R.BoundaryModel.shipped.cache_clear()
+    assert found.phonemes == aligned.phonemes
+    assert any("left as aligned" in w and "boundaries.onnx" in w for w in found.warnings)

@@ -101,6 +101,9 @@ def _recognition_options(p: argparse.ArgumentParser) -> None:
         f"Whisper's word times only; {' / '.join(engines.names(engines.PHONES))}: phones "
         "without a transcript",
     )
+    g.add_argument("--no-refine", dest="refine", action="store_false",
+                   help="keep the aligner's phone boundaries (default: each moves to where the "
+                   "boundary model hears it, within 50 ms)")  # fmt: skip
     whisper_options(g)
 
 
@@ -127,6 +130,7 @@ def recording(a: argparse.Namespace, text: str | None) -> dict:
         engine=a.engine,
         model=a.model,
         lang=a.lang,
+        refine=a.refine,
         viseme_set=a.visemes,
         fps=a.fps,
         settings=settings(a),

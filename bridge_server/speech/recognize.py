@@ -9,6 +9,7 @@ Stretches are aligned in parallel, one process per core.
 not English           ─► G2P per word, spread over Whisper's word times (a warning says so)
 --engine allosaurus / phoneloop ─► phones straight from the audio, no words
 words only (`hear`)   ─► Whisper's words and times, nothing aligned
+then, on every path  ─► each phone boundary moved to where the sound puts it (refine.py)
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from difflib import SequenceMatcher
 import numpy as np
 
 from .. import engines
-from ..core.errors import InputError
+from ..core.errors import EngineUnavailable, InputError
 from ..core.progress import Progress, check_cancel, no_progress, part
 from ..core.spread import spread
 from ..core.timeline import Phoneme, Word
@@ -33,6 +34,7 @@ from ..engines import pocketsphinx
 from ..engines.g2p import can_pronounce, pronounce
 from ..engines.whisper import choose_model
 from ..media.audio import Audio, loudness
+from . import refine as _refine
 from .locate import locate
 
 log = logging.getLogger(__name__)
@@ -88,9 +90,30 @@ def recognize(
     engine: str = "auto",
     model: str = "auto",
     lang: str = "",
+    refine: bool = True,
     progress: Progress = no_progress,
 ) -> Recognized:
-    """Words and phonemes of `audio`; the strategy follows the inputs (see the module doc)."""
+    """Words and phonemes of `audio`; the strategy follows the inputs (see the module doc).
+    `refine`: move each phone boundary to where the boundary model hears it."""
+    found = _recognized(audio, text, engine, model, lang, progress)
+    return _refined(audio, found) if refine else found
+
+
+def _refined(audio: Audio, found: Recognized) -> Recognized:
+    """The boundaries refined; without a usable boundary model, as aligned (a warning says why)."""
+    if not found.phonemes:
+        return found
+    try:
+        model = _refine.BoundaryModel.shipped()
+    except (InputError, EngineUnavailable) as e:
+        log.warning("boundary model unusable", exc_info=True)
+        found.warnings.append(f"phone boundaries left as aligned: {e}")
+        return found
+    found.phonemes, found.words = _refine.refine(audio, found.phonemes, found.words, model)
+    return found
+
+
+def _recognized(audio, text, engine, model, lang, progress) -> Recognized:
     if engine in engines.names(engines.PHONES):
         return _phones_only(audio, engine, progress)
     if engine not in ("auto", "pocketsphinx", "whisper"):

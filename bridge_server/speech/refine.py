@@ -1,8 +1,7 @@
 """Boundary refinement: move each aligned phone boundary to where the sound puts it.
 
-Not in the pipeline yet: no trained model has beaten the aligner on voices unlike the ones it
-trained on (models/boundaries.md has the measurements), so none ships and bake does not call
-this. The aligner's boundaries come on a 10 ms grid from a model of phones, not of their
+Every bake runs it after recognition (`recognize(refine=True)`; `bake --no-refine` skips it).
+The aligner's boundaries come on a 10 ms grid from a model of phones, not of their
 edges. A small trained model (models/train_boundaries.py makes it) looks at 40-band
 log-mel in 5 ms hops for 160 ms each side of a boundary, told the broad classes of the phones
 on either side, and scores the candidate positions within +-50 ms; the boundary moves to the
