@@ -285,11 +285,17 @@ def test_bake_of_a_grid_clip_against_its_alignment(video, text, align):
     from bridge_server.evaluate.plot import plot_comparison
     from bridge_server.pipeline import bake
 
-    tl, ref = bake(GRID / "videos" / video, text=text), read_reference(GRID / "align" / align)
-    report = evaluate(tl, ref)
-    assert report.words.matched == report.words.ref_words == 6
-    assert report.words.mean_abs_error_ms < 50  # measured 23 and 26 ms
-    assert report.words.within_50ms >= 0.8  # measured 6/6 and 5/6
+    ref = read_reference(GRID / "align" / align)
+    aligned = evaluate(bake(GRID / "videos" / video, text=text, refine=False), ref)
+    assert aligned.words.matched == aligned.words.ref_words == 6
+    assert aligned.words.mean_abs_error_ms < 50  # measured 23 and 26 ms
+    assert aligned.words.within_50ms >= 0.8  # measured 6/6 and 5/6
+    # Refined, bbaf2n strays further from GRID's times (HTK forced alignments, not people's
+    # labels): "blue|at" moves 31 ms later. Measured 35 and 26 ms, 3/6 and 5/6 within 50 ms.
+    tl = bake(GRID / "videos" / video, text=text)
+    refined = evaluate(tl, ref)
+    assert refined.words.matched == 6 and refined.words.mean_abs_error_ms < 50
+    assert refined.words.within_50ms >= 0.5
     assert plot_comparison(tl, ref)[:4] == b"\x89PNG"  # words only: ours above GRID's
 
 

@@ -8,6 +8,7 @@ import functools
 import numpy as np
 
 MELS = 40
+BLOCK_HOPS = 4096  # hops framed at once: all of the 356.6 s reading's 5 ms hops took 800 MB
 
 
 def log_mel(samples: np.ndarray, sample_rate: int, hop_s: float = 0.01) -> np.ndarray:
@@ -17,9 +18,13 @@ def log_mel(samples: np.ndarray, sample_rate: int, hop_s: float = 0.01) -> np.nd
     n = 1 << (win - 1).bit_length()
     count = max(1, 1 + (len(x) - 1) // hop)
     x = np.pad(x, (win // 2, win + count * hop))
-    frames = np.stack([x[i * hop : i * hop + win] for i in range(count)]) * np.hanning(win)
-    power = np.abs(np.fft.rfft(frames, n)) ** 2
-    return np.log(power @ _mel_bank(sample_rate, n).T + 1e-10).astype(np.float32)
+    out = np.empty((count, MELS), np.float32)
+    for a in range(0, count, BLOCK_HOPS):
+        b = min(count, a + BLOCK_HOPS)
+        frames = np.stack([x[i * hop : i * hop + win] for i in range(a, b)]) * np.hanning(win)
+        power = np.abs(np.fft.rfft(frames, n)) ** 2
+        out[a:b] = np.log(power @ _mel_bank(sample_rate, n).T + 1e-10)
+    return out
 
 
 @functools.cache

@@ -5,8 +5,9 @@ The aligner's boundaries come on a 10 ms grid from a model of phones, not of the
 edges. A small trained model (models/train_boundaries.py makes it) looks at 40-band
 log-mel in 5 ms hops for 160 ms each side of a boundary, told the broad classes of the phones
 on either side, and scores the candidate positions within +-50 ms; the boundary moves to the
-expected position when the model is sure enough. Phones keep at least MIN_PHONE_S and their
-order; words follow their first and last phones.
+expected position when the model is sure enough. Phones keep their order and at least
+MIN_PHONE_S (the aligner's own shortest phone; one already shorter keeps its length); words
+follow their first and last phones.
 
     boundaries / windows / class_inputs   the model's inputs (ONE definition: training, run time)
     BoundaryModel                         load(path) / shipped() -> scores (onnxruntime)
@@ -36,7 +37,7 @@ FEATURES_VERSION = "logmel40-5ms-65-classes7-1"  # change when the inputs change
 HOP_S = 0.005
 HALF = 32  # hops each side of the boundary the model sees (160 ms)
 REACH = 10  # candidate positions each side, one hop apart (+-50 ms)
-MIN_PHONE_S = 0.01
+MIN_PHONE_S = 0.03  # at 0.01 GRID s1's "at" (60 ms by GRID's alignment) shrank to 20 ms
 CLASSES = ("silence", "stop", "affricate", "fricative", "nasal", "approximant", "vowel")
 _CLASS_OF = {**dict.fromkeys("pbtdkgʔɾ", 1), "tʃ": 2, "dʒ": 2, **dict.fromkeys("fvθðszʃʒhxç", 3),
              **dict.fromkeys("mnŋɲ", 4), **dict.fromkeys("lɹrjwɫɻʍɦ", 5)}  # fmt: skip
@@ -160,19 +161,20 @@ def refine(
         if b.after >= 0:
             ends[b.after] = float(t)
     joined = [i > 0 and phonemes[i - 1].end == p.start for i, p in enumerate(phonemes)]
-    starts, ends = _ordered(starts, ends, joined)
+    shortest = [min(MIN_PHONE_S, p.end - p.start) for p in phonemes]
+    starts, ends = _ordered(starts, ends, joined, shortest)
     out = [replace(p, start=s, end=e) for p, s, e in zip(phonemes, starts, ends)]
     return out, _words_follow(words, phonemes, out)
 
 
-def _ordered(s: list[float], e: list[float], joined: list[bool]) -> tuple[list, list]:
-    """Every phone at least MIN_PHONE_S long and in order; joined phones stay joined."""
+def _ordered(s: list[float], e: list[float], joined: list[bool], shortest: list[float]):
+    """Every phone at least its `shortest` long and in order; joined phones stay joined."""
     for i in range(len(s)):
-        lo = 0.0 if i == 0 else s[i - 1] + MIN_PHONE_S if joined[i] else e[i - 1]
+        lo = 0.0 if i == 0 else s[i - 1] + shortest[i - 1] if joined[i] else e[i - 1]
         s[i] = max(s[i], lo)
         if joined[i]:
             e[i - 1] = s[i]
-        e[i] = max(e[i], s[i] + MIN_PHONE_S)
+        e[i] = max(e[i], s[i] + shortest[i])
     return s, e
 
 
