@@ -21,7 +21,9 @@ def log_mel(samples: np.ndarray, sample_rate: int, hop_s: float = 0.01) -> np.nd
     out = np.empty((count, MELS), np.float32)
     for a in range(0, count, BLOCK_HOPS):
         b = min(count, a + BLOCK_HOPS)
-        frames = np.stack([x[i * hop : i * hop + win] for i in range(a, b)]) * np.hanning(win)
+        frames = np.lib.stride_tricks.as_strided(
+            x[a * hop :], (b - a, win), (hop * x.strides[0], x.strides[0]), writeable=False
+        ) * np.hanning(win)
         power = np.abs(np.fft.rfft(frames, n)) ** 2
         out[a:b] = np.log(power @ _mel_bank(sample_rate, n).T + 1e-10)
     return out

@@ -179,8 +179,10 @@ def _ordered(s: list[float], e: list[float], joined: list[bool], shortest: list[
 
 
 def _words_follow(words: list[Word], old: list[Phoneme], new: list[Phoneme]) -> list[Word]:
-    out = []
-    for k, w in enumerate(words):
-        mine = [n for o, n in zip(old, new) if o.word == k]
-        out.append(replace(w, start=mine[0].start, end=mine[-1].end) if mine else w)
-    return out
+    first: dict[int, Phoneme] = {}
+    last: dict[int, Phoneme] = {}
+    for o, n in zip(old, new):
+        first.setdefault(o.word, n)
+        last[o.word] = n
+    return [replace(w, start=first[k].start, end=last[k].end) if k in first else w
+            for k, w in enumerate(words)]  # fmt: skip
