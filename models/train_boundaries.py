@@ -5,21 +5,22 @@
         [--grid ALIGN_DIR AUDIO_DS] [--piper]
 
 Speech with exact phone times (models/exact_speech.py): eSpeak NG says random lines of
-dictionary words in five English accents and five voice variants, and Flite's rms, awb and kal16
-voices say 400 lines each (needs Debian's festival, festvox-kallpc16k, festvox-kdlpc16k,
+dictionary words in five English accents and five voice variants, and Flite's rms, awb and
+kal16 voices say 400 lines each (needs Debian's festival, festvox-kallpc16k, festvox-kdlpc16k,
 festvox-us-slt-hts and flite). The synthesisers' own phone events are the truth, with two
 corrections: eSpeak starts a stop at its burst, and people (TIMIT, and the hand-labelled speech
 we are judged on) start it where the lips or tongue close, so a stop's start moves back to the
 start of the silence before its burst; and a Festival or Flite voice's lag (its phones against
-the aligner's, the median) is removed. Augmentation teaches the acoustics, not the synthesiser: speed +-10%,
-noise at 5-30 dB SNR, room reverberation, telephone band, gain. Each line is aligned by the
-project's own aligner (`recognize` with the script), and every aligned boundary paired with its
-true one (phones matched in order by broad class) is a training example (bridge_server.speech
-.refine defines the inputs). Held out, never trained on: two eSpeak accents with two other
-variants, Festival's ked diphones (a speaker no training voice has, his recorded diphones) and
-the slt voices of Flite and Festival (HTS), each clean and degraded; Piper's neural voice (its lag measured and removed first) and GRID s1's
-word alignments on real speech (forced alignments: a check, not the truth). The card reports
-each, before and after, within 10/20/25 ms and per phone class.
+the aligner's, the median) is removed. Augmentation teaches the acoustics, not the synthesiser:
+speed +-10%, noise at 5-30 dB SNR, room reverberation, telephone band, gain. Each line is aligned
+by the project's own aligner (`recognize` with the script), and every aligned boundary paired
+with its true one (phones matched in order by broad class) is a training example
+(bridge_server.speech.refine defines the inputs). Held out, never trained on: two eSpeak accents
+with two other variants, Festival's ked diphones (a speaker no training voice has, his recorded
+diphones) and the slt voices of Flite and Festival (HTS), each clean and degraded; Piper's
+neural voice (its lag measured and removed first) and GRID s1's word alignments on real speech
+(forced alignments: a check, not the truth). The card reports each, before and after, within
+10/20/25 ms and per phone class.
 """
 
 from __future__ import annotations
