@@ -113,10 +113,15 @@ def accents(tmp: Path, n: int, refine: bool) -> list[tuple]:
                 abs(t - b.time) * 1000 for b, t in exact_speech.pairs(truth, timeline.phonemes)
             ]
             total += len(boundaries(truth))
-        e = np.array(errors)
-        within = [(e <= ms).mean() * 100 for ms in (10, 20, 25)]
-        rows.append((label, total, len(e) / total * 100, *within, e.mean()))
+        rows.append(_row(label, errors, total))
     return rows
+
+
+def _row(label: str, errors: list[float], total: int) -> tuple:
+    """(label, boundaries, matched %, within 10/20/25 ms %, mean ms) of one whole-bake table row."""
+    e = np.array(errors)
+    return (label, total, len(e) / total * 100, *[(e <= ms).mean() * 100 for ms in (10, 20, 25)],
+            e.mean())  # fmt: skip
 
 
 GERMAN = [
@@ -145,9 +150,7 @@ def other_language(tmp: Path, refine: bool) -> tuple:
         timeline = bake(wav, text=text, lang="de", refine=refine)
         errors += [abs(t - b.time) * 1000 for b, t in exact_speech.pairs(truth, timeline.phonemes)]
         total += len(boundaries(truth))
-    e = np.array(errors)
-    return ("German", total, len(e) / total * 100, *[(e <= ms).mean() * 100 for ms in (10, 20, 25)],
-            e.mean())  # fmt: skip
+    return _row("German", errors, total)
 
 
 def grid_words(refine: bool) -> tuple[int, float, float]:
@@ -261,7 +264,7 @@ def main() -> None:
                 "dictionary words each, the whole bake (boundaries by broad class, in order); "
                 "German: the pronunciation rules on Whisper's word times"
             )
-            rows = [(r, step) for r, step in _both(accents, tmp, args.accents)]
+            rows = _both(accents, tmp, args.accents)
             rows += [([r], step) for r, step in _both(other_language, tmp)]
         if rows:
             print(f"{'lines':<10}{'bake':<9}{'bounds':>8}{'matched %':>11}{'<=10 ms':>9}"
@@ -286,23 +289,17 @@ def main() -> None:
 
         script = KITTENS / "threelittlekittens_01_rountreesmith.txt"
         duration = 356.57
+        with_script = [
+            str(READING),
+            "--text-file",
+            str(script),
+            "-q",
+            "--timeline",
+            str(tmp / "a.json"),
+        ]
         runs = [
-            (
-                "script, aligned",
-                [
-                    str(READING),
-                    "--text-file",
-                    str(script),
-                    "-q",
-                    "--timeline",
-                    str(tmp / "a.json"),
-                    "--no-refine",
-                ],
-            ),
-            (
-                "script, refined",
-                [str(READING), "--text-file", str(script), "-q", "--timeline", str(tmp / "a.json")],
-            ),
+            ("script, aligned", [*with_script, "--no-refine"]),
+            ("script, refined", with_script),
             (
                 "Whisper tiny.en",
                 [str(READING), "--no-sidecar", "-q", "--timeline", str(tmp / "b.json")],

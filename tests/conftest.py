@@ -98,6 +98,18 @@ def refuse_sound(mp: pytest.MonkeyPatch) -> None:
     mp.setattr("bridge_server.pipeline.load_audio", refuse)
 
 
+def said_first(code: str, *args: str):
+    """What `code` (Python, run in the project root with `args`) pickles to standard output,
+    run in a fresh process: libespeak carries state from one utterance to the next, so a line
+    said after other tests sounds slightly different, and some lines sit near a threshold."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, check=True,
+                         cwd=ROOT).stdout  # fmt: skip
+    return pickle.loads(out)
+
+
 def wer(ref: list[str], hyp: list[str]) -> float:
     """Word error rate: word-level edit distance / reference length."""
     from bridge_server.evaluate.speech import edits

@@ -4,10 +4,7 @@ References: our own TTS, whose phoneme times are exact (eSpeak) or the model's o
 a LibriVox reading whose transcript is known.
 """
 
-import io
 import sqlite3
-import subprocess
-import sys
 import time
 from difflib import SequenceMatcher
 from math import gcd
@@ -19,7 +16,7 @@ from bridge_server.core.errors import Cancelled
 from bridge_server.core.phonemes import ipa_arpabet, normalize, read_tsv
 from bridge_server.engines import pocketsphinx as ps
 from bridge_server.engines.g2p import pronounce
-from tests.conftest import SHARED
+from tests.conftest import SHARED, said_first
 
 KITTENS = SHARED / "librivox_kittens"
 # The 36.8 s cut starts and ends here in the (machine-made) transcript of the whole chapter.
@@ -216,19 +213,14 @@ def test_loose_ends_find_which_words_a_stretch_holds(kittens, kittens_aligned):
 
 
 def first_words_of(voice: str, text: str) -> tuple[np.ndarray, list[float]]:
-    """eSpeak's sound (16 kHz) and word starts for `text`, said first in a fresh process:
-    libespeak carries state from one utterance to the next, and these lines sit near the
-    thresholds they test."""
+    """eSpeak's sound (16 kHz) and word starts for `text`, said first in a fresh process."""
     code = (
-        "import sys, numpy as np; from bridge_server.engines.espeak import EspeakVoice; "
+        "import pickle, sys; from bridge_server.engines.espeak import EspeakVoice; "
         "s = EspeakVoice(sys.argv[1], None).synthesize(sys.argv[2]); "
-        "np.savez(sys.stdout.buffer, audio=s.audio, rate=s.sample_rate, "
-        "starts=[w.start for w in s.words])"
+        "pickle.dump((s.audio, s.sample_rate, [w.start for w in s.words]), sys.stdout.buffer)"
     )
-    out = subprocess.run([sys.executable, "-c", code, voice, text], capture_output=True,
-                         check=True).stdout  # fmt: skip
-    got = np.load(io.BytesIO(out))
-    return to_16k(got["audio"], int(got["rate"])), list(got["starts"])
+    audio, rate, starts = said_first(code, voice, text)
+    return to_16k(audio, rate), starts
 
 
 def test_an_accent_the_model_fits_less_well_still_aligns():

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -15,8 +10,7 @@ from bridge_server.core.timeline import Phoneme, Word
 from bridge_server.media.audio import Audio, load_audio, wav_bytes
 from bridge_server.speech import refine as R
 from bridge_server.speech.recognize import recognize
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import said_first
 
 
 def phones(spec: str) -> list[Phoneme]:
@@ -88,8 +82,7 @@ def test_a_missing_or_wrong_model_file_says_how_to_make_one(tmp_path):
 
 def held_out_lines(n: int) -> list:
     """n lines of dictionary words in eSpeak voices the shipped model never trained on, with
-    their exact phone times (models/exact_speech.py), said in a fresh process: libespeak carries
-    state from one utterance to the next, so lines said after other tests differ."""
+    their exact phone times (models/exact_speech.py), said first in a fresh process."""
     code = (
         "import pickle, sys, numpy as np; from models import exact_speech as X; "
         "rng = np.random.default_rng(7); "
@@ -98,8 +91,7 @@ def held_out_lines(n: int) -> list:
         "said = [X.synthesize(voices[k % len(voices)], t) for k, t in enumerate(texts)]; "
         "pickle.dump([(a, r, p, t) for (a, r, p), t in zip(said, texts)], sys.stdout.buffer)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, cwd=ROOT)
-    return [(load_audio(wav_bytes(a, r)), t, p) for a, r, p, t in pickle.loads(out.stdout)]
+    return [(load_audio(wav_bytes(a, r)), t, p) for a, r, p, t in said_first(code)]
 
 
 def test_the_shipped_model_moves_boundaries_nearer_the_sound_in_voices_it_never_heard():
