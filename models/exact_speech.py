@@ -25,8 +25,10 @@ import numpy as np
 from bridge_server.core.phonemes import normalize
 from bridge_server.core.timeline import Phoneme
 from bridge_server.engines.espeak import EspeakVoice
-from bridge_server.media.audio import load_audio
+from bridge_server.engines.piper import create_piper
+from bridge_server.media.audio import Audio, load_audio
 from bridge_server.speech import refine as R
+from bridge_server.speech.recognize import _from_script  # the script's path only
 
 TRAIN_ACCENTS = ("en-us", "en", "en-gb-scotland", "en-gb-x-gbclan", "en-us-nyc")
 TRAIN_VARIANTS = ("", "+m1", "+m3", "+f2", "+f5")
@@ -53,20 +55,19 @@ def lines(n: int, rng: np.random.Generator, words: list[str]) -> list[str]:
 
 
 def closure_starts(phonemes: list[Phoneme], audio: np.ndarray, rate: int) -> list[Phoneme]:
-    """eSpeak's stops start at the burst; start them where the silence before it starts."""
-    hop = int(0.005 * rate)
-    rms = np.sqrt(np.convolve(audio.astype(np.float64) ** 2, np.ones(hop) / hop, "same"))
-    quiet = 20 * np.log10(rms + 1e-9) < SILENT_DB
+    """eSpeak's stops start at the burst; start them where the silence before it starts.
+    Sample by sample: a smoothed level would let the burst leak into the closure's last hop."""
+    quiet = np.abs(audio) < 10 ** (SILENT_DB / 20)
     out = list(phonemes)
     for i in range(1, len(out)):
         p, prev = out[i], out[i - 1]
         if R.phone_class(p.ipa) not in STOP_CLASSES or abs(prev.end - p.start) > 1e-6:
             continue
-        k = int(p.start * rate) - 1
-        lo = max(int((p.start - 0.15) * rate), int(prev.start * rate) + hop)
+        k = int(p.start * rate)
+        lo = max(int((p.start - 0.15) * rate), int((prev.start + 0.005) * rate))
         j = k
-        while j > lo and quiet[j]:
-            j -= hop // 5
+        while j > lo and quiet[j - 1]:
+            j -= 1
         if (k - j) / rate >= 0.015:
             t = j / rate
             out[i - 1], out[i] = (
@@ -118,14 +119,17 @@ def synthesize_lines(voice: str, texts: list[str]) -> list[tuple[np.ndarray, int
         return [_flite(name, t) for t in texts]
     if kind == "festival":
         return _festival(name, texts)
+    if kind == "piper":
+        return [_said(create_piper(name).synthesize(t)) for t in texts]
     out = []
     for text in texts:
-        speech = EspeakVoice(voice, None).synthesize(text)
-        audio = np.asarray(speech.audio, np.float32)
-        out.append(
-            (audio, speech.sample_rate, closure_starts(speech.phonemes, audio, speech.sample_rate))
-        )
+        audio, rate, phonemes = _said(EspeakVoice(voice, None).synthesize(text))
+        out.append((audio, rate, closure_starts(phonemes, audio, rate)))
     return out
+
+
+def _said(speech) -> tuple[np.ndarray, int, list[Phoneme]]:
+    return np.asarray(speech.audio, np.float32), speech.sample_rate, speech.phonemes
 
 
 def _flite(name: str, text: str) -> tuple[np.ndarray, int, list[Phoneme]]:
@@ -176,6 +180,17 @@ def _timed(ends: list[tuple[str, float]]) -> list[Phoneme]:
 
 def scaled(phonemes: list[Phoneme], scale: float) -> list[Phoneme]:
     return [Phoneme(p.ipa, p.start * scale, p.end * scale, p.word) for p in phonemes]
+
+
+def lag(items: list[tuple[Audio, str, list[Phoneme]]]) -> float:
+    """How much later a synthesiser puts its phones than they sound: the median of (its phone
+    start - the aligned start) over boundaries into speech."""
+    offsets = []
+    for sound, text, truth in items:
+        found = _from_script(sound, text, lambda *_: None)
+        if found:
+            offsets += [t - b.time for b, t in pairs(truth, found.phonemes) if b.right != 0]
+    return float(np.median(offsets)) if offsets else 0.0
 
 
 def pairs(truth: list[Phoneme], aligned: list[Phoneme]) -> list[tuple[R.Boundary, float]]:

@@ -122,3 +122,21 @@ def test_without_a_usable_model_the_bake_keeps_the_aligned_boundaries_and_says_w
         R.BoundaryModel.shipped.cache_clear()
     assert found.phonemes == aligned.phonemes
     assert any("left as aligned" in w and "boundaries.onnx" in w for w in found.warnings)
+
+
+def test_espeak_stops_start_where_their_closure_starts_as_people_label_them():
+    from bridge_server.engines.espeak import EspeakVoice
+    from models.exact_speech import closure_starts
+
+    speech = EspeakVoice("en-us", None).synthesize("a happy topic")
+    audio = np.asarray(speech.audio, np.float32)
+    moved = closure_starts(speech.phonemes, audio, speech.sample_rate)
+    stops = [(p, q) for p, q in zip(speech.phonemes, moved) if q.ipa in ("p", "t")]
+    assert len(stops) == 3
+    for burst, closure in stops:
+        assert burst.start - closure.start >= 0.015, (burst, closure)  # eSpeak's closures: 30-40 ms
+        span = audio[
+            int(closure.start * speech.sample_rate) : int(burst.start * speech.sample_rate)
+        ]
+        assert np.abs(span).max() < 0.01  # the closure is silent
+    assert all(a.end == b.start for a, b in zip(moved, moved[1:]))  # still joined
