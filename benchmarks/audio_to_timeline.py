@@ -167,6 +167,35 @@ def other_language(tmp: Path, refine: bool) -> tuple:
     return _row("German", errors, total)
 
 
+def hand_labelled(folder: Path, refine: bool) -> tuple:
+    """`lipsync evaluate`'s scores summed over TIMIT-format utterances (sound .wav beside its
+    hand-labelled .phn and .wrd; the words are the script): phone boundaries within 10/20/25 ms
+    and mean error, Rhubarb-shape agreement per 10 ms, p/b/m closures closed."""
+    from bridge_server.evaluate.references import read_reference
+    from bridge_server.evaluate.scores import evaluate, phone_pairs
+
+    errors, frames, agree, hits, closures, n = [], 0, 0.0, 0, 0, 0
+    for phn in sorted(q for q in folder.rglob("*") if q.suffix.lower() == ".phn"):
+        sound = next((w for w in (phn.with_suffix(".wav"), phn.with_suffix(".WAV.wav"))
+                      if w.is_file()), None)  # fmt: skip
+        ref = read_reference(phn)
+        if sound is None or not ref.words:
+            continue
+        baked = bake(sound, text=" ".join(w.label for w in ref.words), viseme_set="rhubarb",
+                     refine=refine)  # fmt: skip
+        errors += [abs(o - r) * 1000 for r, o in phone_pairs(baked, ref)[3].items()]
+        report = evaluate(baked, ref, "rhubarb")
+        frames += report.visemes.frames
+        agree += report.visemes.agreement * report.visemes.frames
+        if report.closures:  # a line without p, b or m has none
+            hits += report.closures.hits
+            closures += report.closures.closures
+        n += 1
+    e = np.array(errors)
+    return (n, len(e), *[(e <= ms).mean() * 100 for ms in (10, 20, 25)], e.mean(),
+            agree / frames * 100, hits, closures)  # fmt: skip
+
+
 def grid_words(refine: bool) -> tuple[int, float, float]:
     """Word starts and ends found by `bake --text` in the two GRID clips that come with word
     alignments (real speech; GRID's own forced alignment, 10 ms steps): count, share within
@@ -249,6 +278,10 @@ def main() -> None:
     )
     ap.add_argument("--no-accuracy", action="store_true", help="skip table 1")
     ap.add_argument(
+        "--hand-labelled", type=Path, metavar="DIR",
+        help="TIMIT-format utterances (.wav with its .phn and .wrd) to score in table 1",
+    )  # fmt: skip
+    ap.add_argument(
         "--accents", type=int, default=30, metavar="N",
         help="lines per condition of the held-out accents in table 1 (0: none)",
     )  # fmt: skip
@@ -288,6 +321,14 @@ def main() -> None:
             for row in r:
                 print(f"{row[0]:<10}{step:<9}{row[1]:>8}{row[2]:>11.1f}{row[3]:>9.1f}"
                       f"{row[4]:>9.1f}{row[5]:>9.1f}{row[6]:>9.1f}")  # fmt: skip
+        for (n, b, *share, mean, shapes, hit, of), step in (
+            _both(hand_labelled, args.hand_labelled) if args.hand_labelled else []
+        ):
+            print(
+                f"hand-labelled ({n} utterances in {args.hand_labelled.name}, {step}): {b} phone "
+                f"boundaries within 10/20/25 ms {share[0]:.1f} / {share[1]:.1f} / {share[2]:.1f}%, "
+                f"mean error {mean:.1f} ms; Rhubarb shapes {shapes:.1f}%; closures {hit}/{of}"
+            )
         for (n, near, mean), step in _both(grid_words):
             print(
                 f"real speech (GRID, 2 clips, {step}): {n} word boundaries against GRID's own "

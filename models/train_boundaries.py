@@ -154,7 +154,7 @@ def train(data: dict, epochs: int, seed: int) -> Net:
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += loss.item() * len(idx)
         sched.step()
         print(f"  epoch {epoch + 1}/{epochs}: loss {total / len(y):.3f}", flush=True)
     return net.eval()
