@@ -285,7 +285,7 @@ def main() -> None:
         metavar="N",
         help="also train on the word edges of the first N GRID clips (real speech)",
     )
-    ap.add_argument("--piper-train", type=int, default=600, metavar="N",
+    ap.add_argument("--piper-train", type=int, default=0, metavar="N",
                     help="lines of Piper's joe to train on (its lag removed)")  # fmt: skip
     ap.add_argument("--others", type=int, default=400, help="lines per Festival/Flite voice")
     ap.add_argument("--sure", type=float, default=0.25,
