@@ -2,7 +2,7 @@
 
     .venv/bin/python models/train_boundaries.py --out models/boundaries.onnx
         [--clips 1500] [--others 400] [--epochs 12] [--sure 0.25] [--seed 0]
-        [--grid ALIGN_DIR AUDIO_DS] [--piper]
+        [--grid ALIGN_DIR AUDIO_DS] [--piper] [--piper-train N]
 
 Speech with exact phone times (models/exact_speech.py): eSpeak NG says random lines of
 dictionary words in five English accents and five voice variants, and Flite's rms, awb and
