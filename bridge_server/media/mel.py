@@ -19,13 +19,17 @@ def log_mel(samples: np.ndarray, sample_rate: int, hop_s: float = 0.01) -> np.nd
     count = max(1, 1 + (len(x) - 1) // hop)
     x = np.pad(x, (win // 2, win + count * hop))
     out = np.empty((count, MELS), np.float32)
+    window, bank = np.hanning(win), _mel_bank(sample_rate, n).T
     for a in range(0, count, BLOCK_HOPS):
         b = min(count, a + BLOCK_HOPS)
-        frames = np.lib.stride_tricks.as_strided(
-            x[a * hop :], (b - a, win), (hop * x.strides[0], x.strides[0]), writeable=False
-        ) * np.hanning(win)
+        frames = (
+            np.lib.stride_tricks.as_strided(
+                x[a * hop :], (b - a, win), (hop * x.strides[0], x.strides[0]), writeable=False
+            )
+            * window
+        )
         power = np.abs(np.fft.rfft(frames, n)) ** 2
-        out[a:b] = np.log(power @ _mel_bank(sample_rate, n).T + 1e-10)
+        out[a:b] = np.log(power @ bank + 1e-10)
     return out
 
 
