@@ -202,3 +202,20 @@ def test_whole_chapter(engine, reference):
     """The 356 s chapter: measured WER 0.035 at ~6x realtime on 2 cores."""
     t = engine.transcribe(decode(CHAPTER))
     assert wer(reference, words(t.text)) < 0.06
+
+
+@pytest.mark.slow
+def test_the_same_audio_gets_the_same_words_every_time(engine):
+    # Lines of random words make Whisper unsure, where it used to fall back to sampling at a
+    # higher temperature and heard other words on each run (a bake not reproducible).
+    from bridge_server.engines.espeak import EspeakVoice
+    from bridge_server.media.audio import load_audio, wav_bytes
+
+    for voice, text in (("en-gb-x-rp+f4", "tangle ruckus pinto seaward mauled gospel rooney"),
+                        ("en-029+m7", "quarry bellows hatchet dunmore vials spicer fenced"),
+                        ("en-029+f4", "oddly primal gruff tweed lumbar pleated cascade")):  # fmt: skip
+        speech = EspeakVoice(voice, None).synthesize(text)
+        audio = load_audio(wav_bytes(np.asarray(speech.audio), speech.sample_rate)).samples
+        heard = [[(w.text, w.start, w.end) for w in engine.transcribe(audio).words]
+                 for _ in range(3)]  # fmt: skip
+        assert heard[0] and heard[0] == heard[1] == heard[2], (voice, heard)
