@@ -15,6 +15,7 @@ to the start of the silence before its burst. No torch here: benchmarks import i
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import tempfile
 from difflib import SequenceMatcher
@@ -30,6 +31,8 @@ from bridge_server.media.audio import Audio, load_audio
 from bridge_server.speech import refine as R
 from bridge_server.speech.recognize import _from_script  # the script's path only
 
+log = logging.getLogger(__name__)
+
 TRAIN_ACCENTS = ("en-us", "en", "en-gb-scotland", "en-gb-x-gbclan", "en-us-nyc")
 TRAIN_VARIANTS = ("", "+m1", "+m3", "+f2", "+f5")
 HELD_ACCENTS = ("en-gb-x-rp", "en-029")
@@ -38,6 +41,23 @@ HELD_VARIANTS = ("+m7", "+f4")
 # held out; kal_diphone is Festival's version of a speaker Flite's kal16 trains on.
 TRAIN_OTHERS = ("flite:rms", "flite:awb", "flite:kal16")
 HELD_OTHERS = ("festival:ked_diphone", "flite:slt", "festival:cmu_us_slt_arctic_hts")
+# Debian's Festival voices of other languages: more real speakers' recorded diphones (Italian,
+# Czech, Finnish), units (Russian) and an HTS voice (Catalan), saying the same English words by
+# their own spelling rules. The English aligner cannot follow them, so they are trained on
+# with aligner-like errors drawn around their exact boundaries (train_boundaries.py).
+FOREIGN = ("festival:pc_diphone", "festival:lp_diphone", "festival:czech_dita",
+           "festival:czech_krb", "festival:czech_machac", "festival:czech_ph",
+           "festival:hy_fi_mv_diphone", "festival:suo_fi_lj_diphone",
+           "festival:msu_ru_nsh_clunits", "festival:upc_ca_ona_hts")  # fmt: skip
+FOREIGN_PACKAGES = ("festvox-italp16k festvox-itapc16k festvox-czech-dita festvox-czech-krb "
+                    "festvox-czech-machac festvox-czech-ph festvox-suopuhe-lj festvox-suopuhe-mv "
+                    "festvox-ru festvox-ca-ona-hts")  # fmt: skip
+# A phone of each broad class (refine.CLASSES): all the model is told of a phone is its class.
+_OF_CTYPE = {"s": "t", "a": "tʃ", "f": "s", "n": "n", "l": "l", "r": "l"}
+_STAND_IN = {1: "t", 2: "tʃ", 3: "s", 4: "n", 5: "l", 6: "a"}
+_CZECH = {**dict.fromkeys("b d d~ g k p t t~ _".split(), "t"), **dict.fromkeys("c c~ dz dz~".split(), "tʃ"),
+          **dict.fromkeys("m n n* n~".split(), "n"), **dict.fromkeys("j l r".split(), "l")}  # fmt: skip
+_PAUSES = {"#", "pau", "h#", "sil"}
 STOP_CLASSES = (1, 2)
 SILENT_DB = -50.0  # eSpeak's closures are digital silence; anything this quiet is one
 
@@ -117,6 +137,8 @@ def synthesize_lines(voice: str, texts: list[str]) -> list[tuple[np.ndarray, int
     kind, _, name = voice.rpartition(":")
     if kind == "flite":
         return [_flite(name, t) for t in texts]
+    if kind == "festival" and voice in FOREIGN:
+        return _festival_classes(name, texts)
     if kind == "festival":
         return _festival(name, texts)
     if kind == "piper":
@@ -157,6 +179,66 @@ def _festival(name: str, texts: list[str]) -> list[tuple[np.ndarray, int, list[P
             ends = [(rows[i + 2], float(rows[i])) for i in range(0, len(rows), 3)]
             sound = load_audio(Path(tmp) / f"{k}.wav")
             out.append((sound.samples, sound.sample_rate, _timed(ends)))
+    return out
+
+
+def _festival_classes(name: str, texts: list[str]) -> list[tuple[np.ndarray, int, list[Phoneme]]]:
+    """A foreign voice's lines, each phone a stand-in of its broad class (from the voice's
+    phone set: vowel or not, consonant type; Czech's phone set has no type, so by name). Some
+    words crash a voice's spelling rules (Finnish): those lines, retried alone, come back empty."""
+    if not list(Path("/usr/share/festival/voices").glob(f"*/{name}")):
+        raise SystemExit(f"Festival's voice {name} is missing: apt-get install {FOREIGN_PACKAGES}")
+    out = []
+    for k in range(0, len(texts), 25):
+        try:
+            out += _festival_run(name, texts[k : k + 25])
+        except subprocess.CalledProcessError:
+            for text in texts[k : k + 25]:
+                try:
+                    out += _festival_run(name, [text])
+                except subprocess.CalledProcessError:
+                    log.warning("Festival's %s cannot say %r", name, text)
+                    out.append((np.zeros(0, np.float32), 16000, []))
+    return out
+
+
+def _festival_run(name: str, texts: list[str]) -> list[tuple[np.ndarray, int, list[Phoneme]]]:
+    ctype = '"-"' if name.startswith("czech") else '(item.feat s "ph_ctype")'
+    show = (f'(mapcar (lambda (s) (format fd "%s %f %s %s\\n" (item.name s) (item.feat s "end") '
+            f'(item.feat s "ph_vc") {ctype})) (utt.relation.items u \'Segment))')  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        lines = [f"(voice_{name})"] + [
+            f'(set! u (Utterance Text "{t}")) (utt.synth u) (utt.save.wave u "{tmp}/{k}.wav" '
+            f'\'riff) (set! fd (fopen "{tmp}/{k}.segs" "w")) {show} (fclose fd)'
+            for k, t in enumerate(texts)
+        ]
+        (Path(tmp) / "lines.scm").write_text("\n".join(lines))
+        _run(["festival", "-b", f"{tmp}/lines.scm"])
+        out = []
+        for k in range(len(texts)):
+            rows = [r.split() for r in (Path(tmp) / f"{k}.segs").read_text().splitlines()]
+            sound = load_audio(Path(tmp) / f"{k}.wav")
+            out.append((sound.samples, sound.sample_rate, _classed(rows)))
+    return out
+
+
+def _classed(rows: list[list[str]]) -> list[Phoneme]:
+    """Phonemes from (name, end, vowel?, consonant type) rows: each phone a stand-in of its
+    class, a run of one phone (a geminate: no edge to hear) one phone, pauses the gaps."""
+    out, start, last = [], 0.0, ""
+    for name, end, vc, ctype in rows:
+        t = float(end)
+        if name in _PAUSES:
+            ipa = ""
+        elif vc == "+":
+            ipa = "a"
+        else:  # a consonant's type, else its name's class
+            ipa = _OF_CTYPE.get(ctype) or _CZECH.get(name) or _STAND_IN[R.phone_class(name)]
+        if ipa and name == last and out:
+            out[-1] = Phoneme(ipa, out[-1].start, t, 0)
+        elif ipa and t > start:
+            out.append(Phoneme(ipa, start, t, 0))
+        start, last = max(start, t), name
     return out
 
 

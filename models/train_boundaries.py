@@ -2,7 +2,7 @@
 
     .venv/bin/python models/train_boundaries.py --out models/boundaries.onnx
         [--clips 1500] [--others 400] [--epochs 12] [--sure 0.25] [--seed 0]
-        [--grid ALIGN_DIR AUDIO_DS] [--piper] [--piper-train N]
+        [--grid ALIGN_DIR AUDIO_DS] [--piper] [--piper-train N] [--foreign N]
 
 Speech with exact phone times (models/exact_speech.py): eSpeak NG says random lines of
 dictionary words in five English accents and five voice variants, and Flite's rms, awb and
@@ -46,6 +46,7 @@ from bridge_server.media.mel import MELS  # noqa: E402
 from bridge_server.speech import refine as R  # noqa: E402
 from bridge_server.speech.recognize import _from_script  # noqa: E402  (the script's path only)
 from models.exact_speech import (  # noqa: E402
+    FOREIGN,
     HELD_ACCENTS,
     HELD_OTHERS,
     HELD_VARIANTS,
@@ -78,9 +79,44 @@ def examples(audio: Audio, text: str, truth: list[Phoneme]) -> dict:
     }
 
 
-def build(voices: list[str], texts: list[str], rng, degraded: float, cache: Path | None) -> dict:
+def jittered(audio: Audio, truth: list[Phoneme], errors: dict, rng) -> dict:
+    """Examples for a voice the aligner cannot follow: each exact boundary seen from where the
+    aligner might have put it, an error drawn from its errors at the same kind of edge
+    (`aligner_errors`)."""
+    bds = R.boundaries(truth)
+    if not bds:
+        return {}
+    offset = np.array([rng.choice(errors.get((b.left, b.right), errors[b.right])) for b in bds])
+    times = np.array([b.time for b in bds]) - offset
+    return {
+        "mel": R.windows(R.features(audio), times).astype(np.float16),
+        "classes": R.class_inputs(bds),
+        "offset": offset.astype(np.float32),
+        "right": np.array([b.right for b in bds]),
+    }
+
+
+def aligner_errors(data: dict) -> dict:
+    """The aligner's errors (true - aligned time) on the English voices, by the classes on
+    both sides of the edge where there are enough, and by the class after it."""
+    left, right = data["classes"][:, : len(R.CLASSES)].argmax(1), data["right"]
+    keep = np.abs(data["offset"]) <= (R.REACH + 2) * R.HOP_S
+    out = {}
+    for c in range(len(R.CLASSES)):
+        out[c] = data["offset"][keep & (right == c)]
+        for a in range(len(R.CLASSES)):
+            both = data["offset"][keep & (right == c) & (left == a)]
+            if len(both) >= 50:
+                out[a, c] = both
+    return out
+
+
+def build(voices: list[str], texts: list[str], rng, degraded: float, cache: Path | None,
+          errors: dict | None = None) -> dict:  # fmt: skip
     """Examples of the lines, said in turn by the voices; a share `degraded` of them degraded.
-    Festival's and Flite's phone times are shifted by the voice's lag (`lag`)."""
+    Festival's and Flite's phone times are shifted by the voice's lag (`lag`). With `errors`,
+    the boundaries are `jittered`, not aligned (voices the aligner cannot follow; lag not
+    measurable, taken as none)."""
     if cache and cache.is_file():
         return dict(np.load(cache))
     parts = []
@@ -89,13 +125,18 @@ def build(voices: list[str], texts: list[str], rng, degraded: float, cache: Path
         mine = texts[v :: len(voices)]
         said = synthesize_lines(voice, mine)
         shift = lag([(load_audio(wav_bytes(a, r)), t, p) for (a, r, p), t in zip(said[:40], mine)]
-                    ) if ":" in voice else 0.0  # fmt: skip
+                    ) if ":" in voice and errors is None else 0.0  # fmt: skip
         for (audio, rate, truth), text in zip(said, mine):
+            if not truth:  # a line the voice could not say
+                continue
             scale = 1.0
             if rng.random() < degraded:
                 audio, scale = degrade(audio, rate, rng)
-            truth = [Phoneme(p.ipa, p.start - shift, p.end - shift, p.word) for p in truth]
-            ex = examples(load_audio(wav_bytes(audio, rate)), text, scaled(truth, scale))
+            truth = scaled(
+                [Phoneme(p.ipa, p.start - shift, p.end - shift, p.word) for p in truth], scale
+            )
+            sound = load_audio(wav_bytes(audio, rate))
+            ex = jittered(sound, truth, errors, rng) if errors else examples(sound, text, truth)
             if ex:
                 parts.append(ex | {"voice": np.full(len(ex["offset"]), v)})
         print(f"  {voice}: {len(said)} lines (lag {shift * 1000:.1f} ms), {time.time() - t0:.0f} s",
@@ -287,6 +328,8 @@ def main() -> None:
     )
     ap.add_argument("--piper-train", type=int, default=0, metavar="N",
                     help="lines of Piper's joe to train on (its lag removed)")  # fmt: skip
+    ap.add_argument("--foreign", type=int, default=0, metavar="N",
+                    help="lines per foreign Festival voice to train on (exact_speech.FOREIGN)")  # fmt: skip
     ap.add_argument("--others", type=int, default=400, help="lines per Festival/Flite voice")
     ap.add_argument("--sure", type=float, default=0.25,
                     help="move a boundary only where the model's top probability reaches this")  # fmt: skip
@@ -323,6 +366,11 @@ def main() -> None:
                 share,
                 cache and cache / f"{voice.replace(':', '_')}_{kind}.npz",
             )
+    if args.foreign:  # its own generator: the sets above stay those of the card
+        frng = np.random.default_rng(args.seed + 2)
+        said = build(list(FOREIGN), lines(args.foreign * len(FOREIGN), frng, words), frng, 0.65,
+                     cache and cache / f"foreign{args.foreign}.npz", aligner_errors(data))  # fmt: skip
+        data = {k: np.concatenate([data[k], said[k]]) for k in data}
     if args.piper_train:  # its own generator: the sets above stay those of the card
         said = build(["piper:joe"], lines(args.piper_train, np.random.default_rng(args.seed + 1),
                      words), rng, 0.65, cache and cache / f"piper{args.piper_train}.npz")  # fmt: skip

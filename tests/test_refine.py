@@ -141,3 +141,16 @@ def test_espeak_stops_start_where_their_closure_starts_as_people_label_them():
         ]
         assert np.abs(span).max() < 0.01  # the closure is silent
     assert all(a.end == b.start for a, b in zip(moved, moved[1:]))  # still joined
+
+
+def test_foreign_festival_phones_train_by_their_class_with_pauses_as_gaps_and_geminates_joined():
+    from models.exact_speech import _classed
+
+    # Festival's Italian and Czech segments: name, end, vowel?, consonant type ("-": Czech has none)
+    rows = [["#", "0.30", "-", "0"], ["p", "0.38", "-", "s"], ["a1", "0.47", "+", "0"],
+            ["l", "0.51", "-", "l"], ["l", "0.55", "-", "l"], ["w", "0.60", "-", "0"],
+            ["c~", "0.70", "-", "-"], ["n*", "0.76", "-", "-"], ["#", "1.00", "0", "0"]]  # fmt: skip
+    got = [(R.phone_class(p.ipa), p.start, p.end) for p in _classed(rows)]
+    stop, affricate, nasal, approximant, vowel = 1, 2, 4, 5, 6
+    assert got == [(stop, 0.30, 0.38), (vowel, 0.38, 0.47), (approximant, 0.47, 0.55),
+                   (approximant, 0.55, 0.60), (affricate, 0.60, 0.70), (nasal, 0.70, 0.76)]  # fmt: skip
