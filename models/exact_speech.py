@@ -164,22 +164,27 @@ def _flite(name: str, text: str) -> tuple[np.ndarray, int, list[Phoneme]]:
 
 
 def _festival(name: str, texts: list[str]) -> list[tuple[np.ndarray, int, list[Phoneme]]]:
-    """One Festival process for all the lines (loading a voice takes most of a second)."""
+    out = []
+    for sound, segs in _festival_say(name, texts, lambda f: f'(utt.save.segs u "{f}")'):
+        rows = segs.split("#", 1)[1].split()
+        ends = [(rows[i + 2], float(rows[i])) for i in range(0, len(rows), 3)]
+        out.append((sound.samples, sound.sample_rate, _timed(ends)))
+    return out
+
+
+def _festival_say(name: str, texts: list[str], save) -> list[tuple[Audio, str]]:
+    """Each line's sound and segments (the Scheme `save(path)` writes them), from one Festival
+    process for all the lines (loading a voice takes most of a second)."""
     with tempfile.TemporaryDirectory() as tmp:
         lines = [f"(voice_{name})"] + [
             f'(set! u (Utterance Text "{t}")) (utt.synth u) '
-            f'(utt.save.wave u "{tmp}/{k}.wav" \'riff) (utt.save.segs u "{tmp}/{k}.segs")'
+            f'(utt.save.wave u "{tmp}/{k}.wav" \'riff) {save(f"{tmp}/{k}.segs")}'
             for k, t in enumerate(texts)
         ]
         (Path(tmp) / "lines.scm").write_text("\n".join(lines))
         _run(["festival", "-b", f"{tmp}/lines.scm"])
-        out = []
-        for k in range(len(texts)):
-            rows = (Path(tmp) / f"{k}.segs").read_text().split("#", 1)[1].split()
-            ends = [(rows[i + 2], float(rows[i])) for i in range(0, len(rows), 3)]
-            sound = load_audio(Path(tmp) / f"{k}.wav")
-            out.append((sound.samples, sound.sample_rate, _timed(ends)))
-    return out
+        return [(load_audio(Path(tmp) / f"{k}.wav"), (Path(tmp) / f"{k}.segs").read_text())
+                for k in range(len(texts))]  # fmt: skip
 
 
 def _festival_classes(name: str, texts: list[str]) -> list[tuple[np.ndarray, int, list[Phoneme]]]:
@@ -206,20 +211,9 @@ def _festival_run(name: str, texts: list[str]) -> list[tuple[np.ndarray, int, li
     ctype = '"-"' if name.startswith("czech") else '(item.feat s "ph_ctype")'
     show = (f'(mapcar (lambda (s) (format fd "%s %f %s %s\\n" (item.name s) (item.feat s "end") '
             f'(item.feat s "ph_vc") {ctype})) (utt.relation.items u \'Segment))')  # fmt: skip
-    with tempfile.TemporaryDirectory() as tmp:
-        lines = [f"(voice_{name})"] + [
-            f'(set! u (Utterance Text "{t}")) (utt.synth u) (utt.save.wave u "{tmp}/{k}.wav" '
-            f'\'riff) (set! fd (fopen "{tmp}/{k}.segs" "w")) {show} (fclose fd)'
-            for k, t in enumerate(texts)
-        ]
-        (Path(tmp) / "lines.scm").write_text("\n".join(lines))
-        _run(["festival", "-b", f"{tmp}/lines.scm"])
-        out = []
-        for k in range(len(texts)):
-            rows = [r.split() for r in (Path(tmp) / f"{k}.segs").read_text().splitlines()]
-            sound = load_audio(Path(tmp) / f"{k}.wav")
-            out.append((sound.samples, sound.sample_rate, _classed(rows)))
-    return out
+    said = _festival_say(name, texts, lambda f: f'(set! fd (fopen "{f}" "w")) {show} (fclose fd)')
+    return [(sound.samples, sound.sample_rate, _classed([r.split() for r in segs.splitlines()]))
+            for sound, segs in said]  # fmt: skip
 
 
 def _classed(rows: list[list[str]]) -> list[Phoneme]:
