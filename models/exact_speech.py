@@ -97,6 +97,14 @@ def closure_starts(phonemes: list[Phoneme], audio: np.ndarray, rate: int) -> lis
     return out
 
 
+def noise_floor(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The sound with white noise 40-70 dB below it. No recording is digitally silent, but
+    the synthesisers' pauses and closures are: without a floor the model can learn that a
+    pause or a stop starts where the samples turn to zero, a cue real speech never gives."""
+    level = np.sqrt(np.mean(x.astype(np.float64) ** 2)) * 10 ** (-rng.uniform(40, 70) / 20)
+    return (x + rng.standard_normal(len(x)) * level).astype(np.float32)
+
+
 def degrade(x: np.ndarray, rate: int, rng: np.random.Generator) -> tuple[np.ndarray, float]:
     """A random mix of what real recordings go through; returns the sound and its time scale."""
     scale = 1.0
