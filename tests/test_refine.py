@@ -154,3 +154,16 @@ def test_foreign_festival_phones_train_by_their_class_with_pauses_as_gaps_and_ge
     stop, affricate, nasal, approximant, vowel = 1, 2, 4, 5, 6
     assert got == [(stop, 0.30, 0.38), (vowel, 0.38, 0.47), (approximant, 0.47, 0.55),
                    (approximant, 0.55, 0.60), (affricate, 0.60, 0.70), (nasal, 0.70, 0.76)]  # fmt: skip
+
+
+def test_training_lines_keep_no_digital_silence_and_their_floor_stays_far_below_the_speech():
+    # the synthesisers' pauses are exact zeros, a cue no recording gives the model
+    from models.exact_speech import noise_floor
+
+    rng = np.random.default_rng(0)
+    speech = np.concatenate([np.zeros(4000), 0.3 * np.sin(np.arange(8000) / 5), np.zeros(4000)])
+    floored = noise_floor(speech.astype(np.float32), rng)
+    pause = floored[:4000]
+    assert np.all(pause != 0)
+    below = 20 * np.log10(np.sqrt(np.mean(speech**2)) / np.sqrt(np.mean(pause**2)))
+    assert 39 <= below <= 71, below  # 40-70 dB below the line's level
