@@ -184,13 +184,15 @@ def other_language(tmp: Path, refine: bool) -> tuple:
 def hand_labelled(folder: Path, refine: bool) -> tuple:
     """`lipsync evaluate`'s scores summed over TIMIT-format utterances (sound .wav beside its
     hand-labelled .phn and .wrd; the words are the script): phone boundaries within 10/20/25 ms
-    and mean error, Rhubarb-shape agreement per 10 ms, p/b/m closures closed."""
+    and mean error, Rhubarb-shape agreement per 10 ms, p/b/m closures closed, and the share
+    within 20 ms by the broad class of the phone after each boundary."""
     from bridge_server.evaluate.references import read_reference
     from bridge_server.evaluate.scores import evaluate
 
     # sums over utterances of: boundaries, of them within 10/20/25 ms, error (ms), frames,
     # frames agreeing, closures closed, closures
     total = np.zeros(9)
+    classes: dict[str, np.ndarray] = {}  # class -> (boundaries, of them within 20 ms)
     n = 0
     for phn in sorted(q for q in folder.rglob("*") if q.suffix.lower() == ".phn"):
         sound = next((w for w in (phn.with_suffix(".wav"), phn.with_suffix(".WAV.wav"))
@@ -205,10 +207,13 @@ def hand_labelled(folder: Path, refine: bool) -> tuple:
         per = (ph.within_10ms, ph.within_20ms, ph.within_25ms, ph.mean_abs_error_ms)
         total += [ph.boundaries, *(x * ph.boundaries for x in per), v.frames,
                   v.agreement * v.frames, c.hits if c else 0, c.closures if c else 0]  # fmt: skip
+        for k, got in ph.by_class.items():
+            classes[k] = classes.get(k, 0) + np.array([1, got["within_20ms"]]) * got["boundaries"]
         n += 1
     bounds, w10, w20, w25, err, frames, agree, hits, closures = total
+    by_class = {k: f"{k} {100 * h / b:.0f}% ({b:.0f})" for k, (b, h) in classes.items()}
     return (n, int(bounds), *(100 * x / bounds for x in (w10, w20, w25)), err / bounds,
-            100 * agree / frames, int(hits), int(closures))  # fmt: skip
+            100 * agree / frames, int(hits), int(closures), ", ".join(by_class.values()))  # fmt: skip
 
 
 def grid_words(refine: bool) -> tuple[int, float, float]:
@@ -336,13 +341,14 @@ def main() -> None:
             for row in r:
                 print(f"{row[0]:<10}{step:<9}{row[1]:>8}{row[2]:>11.1f}{row[3]:>9.1f}"
                       f"{row[4]:>9.1f}{row[5]:>9.1f}{row[6]:>9.1f}")  # fmt: skip
-        for (n, b, *share, mean, shapes, hit, of), step in (
+        for (n, b, *share, mean, shapes, hit, of, by_class), step in (
             _both(hand_labelled, args.hand_labelled) if args.hand_labelled else []
         ):
             print(
                 f"hand-labelled ({n} utterances in {args.hand_labelled.name}, {step}): {b} phone "
                 f"boundaries within 10/20/25 ms {share[0]:.1f} / {share[1]:.1f} / {share[2]:.1f}%, "
-                f"mean error {mean:.1f} ms; Rhubarb shapes {shapes:.1f}%; closures {hit}/{of}"
+                f"mean error {mean:.1f} ms; Rhubarb shapes {shapes:.1f}%; closures {hit}/{of}; "
+                f"within 20 ms by the class of the phone after the boundary: {by_class}"
             )
         for (n, near, mean), step in _both(grid_words):
             print(

@@ -179,6 +179,25 @@ def test_a_timeline_against_itself_is_perfect(tmp_path):
     assert (c.closures, c.hits) == (5, 5)
 
 
+def test_boundaries_are_also_scored_by_the_class_of_the_phone_after_them(tmp_path):
+    ref = read_reference(write(tmp_path, "ref.json", export(line(), "timeline-json")))
+    # every stop starts 30 ms late (the phone before it ends there): only stops miss
+    starts = [s + 0.03 if ipa in "btp" else s for ipa, _, s, _, _ in PHONES]
+    ends = [starts[i + 1] if i + 1 < len(PHONES) and e == PHONES[i + 1][2] else e
+            for i, (_, _, _, e, _) in enumerate(PHONES)]  # fmt: skip
+    late = [Phoneme(ipa, a, b, w) for (ipa, _, _, _, w), a, b in zip(PHONES, starts, ends)]
+    words = [Word(w, s, e) for w, s, e in WORDS]
+    tl = animate(words, late, DURATION, "oculus15", 24.0, CurveSettings(), {"kind": "test"})
+    report = evaluate(tl, ref)
+    assert report.phones.by_class == {
+        "silence": {"boundaries": 1, "within_20ms": 1.0},
+        "stop": {"boundaries": 5, "within_20ms": 0.0},
+        "nasal": {"boundaries": 1, "within_20ms": 1.0},
+        "vowel": {"boundaries": 4, "within_20ms": 1.0},
+    }
+    assert "stop 0.0% (5)" in report.table()
+
+
 def test_15_ms_late_is_within_20_but_not_10_ms(tmp_path):
     ref = read_reference(write(tmp_path, "ref.json", export(line(), "timeline-json")))
     p = evaluate(line(shift=0.015), ref).phones

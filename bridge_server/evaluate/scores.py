@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from ..core.errors import InputError
 from ..core.phonemes import ipa_arpabet, normalize, read_tsv
 from ..core.timeline import Timeline
 from ..core.visemes import VisemeSet, load_set
+from ..speech.refine import CLASSES, phone_class
 from .references import Reference, Span, label_ipa, read_reference, word_key
 
 FRAME_RATE_HZ = 100
@@ -41,6 +42,9 @@ class PhoneScore:
     within_20ms: float
     within_25ms: float
     mean_abs_error_ms: float
+    # by the broad class of the reference phone after the boundary ("silence": a pause):
+    # {"stop": {"boundaries": 49, "within_20ms": 0.76}, ...}
+    by_class: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -97,6 +101,9 @@ class Report:
                 f"10/20/25 ms: {_pct(p.within_10ms)} / {_pct(p.within_20ms)} / "
                 f"{_pct(p.within_25ms)}; mean error {p.mean_abs_error_ms:.1f} ms"
             )
+            rows.append("  by class, within 20 ms (boundaries): " + ", ".join(
+                f"{k} {_pct(c['within_20ms'])} ({c['boundaries']})" for k, c in p.by_class.items()
+            ))  # fmt: skip
         if w := self.words:
             rows.append(
                 f"words      {w.matched}/{w.ref_words} matched; mean error {w.mean_abs_error_ms:.1f} ms "
@@ -266,7 +273,17 @@ def phone_score(timeline: Timeline, ref: Reference) -> PhoneScore:
     shares = [_share(errors <= tol + 1e-6) for tol in PHONE_TOLERANCES_MS]
     speech = sum(s.label != "sil" for s in theirs)
     matched = sum(theirs[i].label != "sil" for i, _ in pairs)
-    return PhoneScore(speech, matched, len(errors), *shares, _mean(errors))
+    after = {s.start: s.label for s in theirs}
+    kinds = np.array([_broad_class(after.get(r, "sil")) for r in bounds])
+    by_class = {k: {"boundaries": int(np.sum(kinds == k)),
+                    "within_20ms": _share(errors[kinds == k] <= 20 + 1e-6)}
+                for k in CLASSES if np.any(kinds == k)}  # fmt: skip
+    return PhoneScore(speech, matched, len(errors), *shares, _mean(errors), by_class)
+
+
+def _broad_class(folded: str) -> str:
+    """A 39-set label's broad class (the boundary refinement's: stop, vowel, ...)."""
+    return CLASSES[0 if folded == "sil" else phone_class(normalize(folded.upper(), "arpabet")[0])]
 
 
 def _share(hits: np.ndarray) -> float:
