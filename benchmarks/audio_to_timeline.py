@@ -70,28 +70,15 @@ VOICES = [("espeak", "espeak", ""), ("piper", "piper", ""),
 
 
 def accuracy(tmp: Path, refine: bool) -> list[tuple]:
-    """Each voice says the test sentences; `bake --text` must find its phone starts again.
-    eSpeak's stops start where their closure does (exact_speech.closure_starts), as people
-    label them. Piper says its phones later than they sound (by about 26 ms), so its times move
-    earlier by its lag (exact_speech.lag, measured against the aligner)."""
+    """Each voice says the test sentences; `bake --text` must find its phone starts again."""
     rows = []
     for label, engine, voice in VOICES:
-        said = list(zip(SENTENCES, _spoken(engine, voice)))
-        late = 0.0
-        if engine == "piper":
-            late = exact_speech.lag([(load_audio(wav_bytes(s.audio, s.sample_rate)), text,
-                                      s.phonemes) for text, s in said])  # fmt: skip
+        said, late = _spoken(engine, voice)
         errors, total = [], 0
-        for i, (text, speech) in enumerate(said):
+        for i, (text, speech, truth) in enumerate(said):
             wav = tmp / f"{label}{i}.wav"
             wav.write_bytes(wav_bytes(speech.audio, speech.sample_rate))
             timeline = bake(wav, text=text, refine=refine)
-            truth = speech.phonemes
-            if engine == "espeak":  # its stops start at the burst; people's at the closure
-                truth = exact_speech.closure_starts(
-                    truth, np.asarray(speech.audio), speech.sample_rate
-                )
-            truth = [replace(p, start=p.start - late) for p in truth]
             e, n = boundary_errors(truth, timeline.phonemes)
             errors += e
             total += n
@@ -105,9 +92,24 @@ def accuracy(tmp: Path, refine: bool) -> list[tuple]:
 # utterance to the next, so a line said again sounds slightly different, and the aligned and
 # refined rows would measure other sounds (and Whisper hear other words).
 @functools.cache
-def _spoken(engine: str, voice: str) -> list:
+def _spoken(engine: str, voice: str) -> tuple[list, float]:
+    """(text, speech, true phone times) of each test sentence, and the voice's lag. eSpeak's
+    stops start where their closure does (exact_speech.closure_starts), as people label them.
+    Piper says its phones later than they sound (by about 26 ms), so its times move earlier by
+    its lag (exact_speech.lag, measured against the aligner)."""
     tts = engines.create(engine, voice=voice)  # "": the engine's default voice
-    return [tts.synthesize(text) for text in SENTENCES]
+    said = [(text, tts.synthesize(text)) for text in SENTENCES]
+    late = 0.0
+    if engine == "piper":
+        late = exact_speech.lag([(load_audio(wav_bytes(s.audio, s.sample_rate)), text,
+                                  s.phonemes) for text, s in said])  # fmt: skip
+    out = []
+    for text, speech in said:
+        truth = speech.phonemes
+        if engine == "espeak":  # its stops start at the burst; people's at the closure
+            truth = exact_speech.closure_starts(truth, np.asarray(speech.audio), speech.sample_rate)
+        out.append((text, speech, [replace(p, start=p.start - late) for p in truth]))
+    return out, late
 
 
 @functools.cache

@@ -274,16 +274,12 @@ def phone_score(timeline: Timeline, ref: Reference) -> PhoneScore:
     speech = sum(s.label != "sil" for s in theirs)
     matched = sum(theirs[i].label != "sil" for i, _ in pairs)
     after = {s.start: s.label for s in theirs}
-    kinds = np.array([_broad_class(after.get(r, "sil")) for r in bounds])
+    kinds = np.array([CLASSES[phone_class(label_ipa(after.get(r, "sil"), "arpabet"))]
+                      for r in bounds])  # fmt: skip
     by_class = {k: {"boundaries": int(np.sum(kinds == k)),
                     "within_20ms": _share(errors[kinds == k] <= 20 + 1e-6)}
                 for k in CLASSES if np.any(kinds == k)}  # fmt: skip
     return PhoneScore(speech, matched, len(errors), *shares, _mean(errors), by_class)
-
-
-def _broad_class(folded: str) -> str:
-    """A 39-set label's broad class (the boundary refinement's: stop, vowel, ...)."""
-    return CLASSES[0 if folded == "sil" else phone_class(normalize(folded.upper(), "arpabet")[0])]
 
 
 def _share(hits: np.ndarray) -> float:
