@@ -58,7 +58,6 @@ _STAND_IN = {1: "t", 2: "tʃ", 3: "s", 4: "n", 5: "l", 6: "a"}
 _CZECH = {**dict.fromkeys("b d d~ g k p t t~ _".split(), "t"), **dict.fromkeys("c c~ dz dz~".split(), "tʃ"),
           **dict.fromkeys("m n n* n~".split(), "n"), **dict.fromkeys("j l r".split(), "l")}  # fmt: skip
 _PAUSES = {"#", "pau", "h#", "sil"}
-STOP_CLASSES = (1, 2)
 SILENT_DB = -50.0  # eSpeak's closures are digital silence; anything this quiet is one
 
 
@@ -81,7 +80,7 @@ def closure_starts(phonemes: list[Phoneme], audio: np.ndarray, rate: int) -> lis
     out = list(phonemes)
     for i in range(1, len(out)):
         p, prev = out[i], out[i - 1]
-        if R.phone_class(p.ipa) not in STOP_CLASSES or abs(prev.end - p.start) > 1e-6:
+        if R.phone_class(p.ipa) not in R.STOP_CLASSES or abs(prev.end - p.start) > 1e-6:
             continue
         k = int(p.start * rate)
         lo = max(int((p.start - 0.15) * rate), int((prev.start + 0.005) * rate))

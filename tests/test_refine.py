@@ -10,7 +10,7 @@ from bridge_server.core.timeline import Phoneme, Word
 from bridge_server.media.audio import Audio, load_audio, wav_bytes
 from bridge_server.speech import refine as R
 from bridge_server.speech.recognize import recognize
-from tests.conftest import said_first
+from tests.conftest import SHARED, said_first
 
 
 def phones(spec: str) -> list[Phoneme]:
@@ -69,6 +69,32 @@ def test_refined_phones_stay_ordered_joined_and_words_follow_them():
         assert new[0].end == new[1].start and new[1].end == new[2].start  # still one word
         assert (new_words[0].start, new_words[0].end) == (new[0].start, new[2].end)
     assert R.refine(sound, [], words, Pushy(0.05)) == ([], words)
+
+
+def test_phones_next_to_a_pause_start_and_end_where_the_sound_does_but_not_in_noise():
+    rng = np.random.default_rng(0)
+    sound = np.zeros(16000, np.float32)
+    sound[4000:12000] = 0.3 * rng.standard_normal(8000)  # 0.25-0.75 s: the speech
+    ps = phones("s 0.05 0.40 ɑ 0.40 0.95")  # the aligner ran both ends into the silence
+    quiet = Audio(sound + 1e-4 * rng.standard_normal(16000).astype(np.float32), 16000, "quiet")
+    new, words = R.refine(quiet, ps, [Word("saw", 0.05, 0.95)], Pushy(0.0))
+    assert (new[0].start, new[1].end) == pytest.approx((0.25, 0.75), abs=0.006)
+    assert new[0].end == new[1].start == 0.40  # a joined boundary is the model's alone
+    assert (words[0].start, words[0].end) == (new[0].start, new[1].end)
+    noisy = Audio(sound + 0.01 * rng.standard_normal(16000).astype(np.float32), 16000, "noisy")
+    assert R.refine(noisy, ps, [], Pushy(0.0))[0] == ps  # 30 dB down: not silence enough
+
+
+def test_a_real_recording_line_ends_where_its_sound_ends_not_in_the_silence_after_it(tmp_path):
+    """A man saying "Electricity." (Rhubarb's cues: speech from 0.10 to 0.96 s), with half a
+    second of quiet before and after: the aligner lets the last vowel run on 70 ms into it."""
+    clip = load_audio(SHARED / "librivox_kittens" / "en_male_electricity.ogg").samples
+    pad = np.random.default_rng(0).normal(0, 1e-4, 8000).astype(np.float32)
+    sound = Audio(np.concatenate([pad, clip, pad]), 16000, "electricity")
+    aligned = recognize(sound, text="Electricity.", refine=False).words[0]
+    refined = recognize(sound, text="Electricity.").words[0]
+    assert aligned.end > 0.5 + 0.96 + 0.04
+    assert (refined.start, refined.end) == pytest.approx((0.5 + 0.10, 0.5 + 0.96), abs=0.02)
 
 
 def test_a_missing_or_wrong_model_file_says_how_to_make_one(tmp_path):

@@ -199,15 +199,21 @@ def fold_phones(phones: list[Span], alphabet: str, duration: float) -> list[Span
 
 
 def _with_silence(spans: list[Span], duration: float) -> list[Span]:
+    """Gaps filled with sil, and silences next to each other one silence: a TIMIT h# that
+    ends before the sound does is no boundary."""
     out: list[Span] = []
-    pos = 0.0
-    for s in spans + [Span("sil", max(duration, pos), max(duration, pos))]:
-        if s.start > pos + _EPS:
-            out.append(Span("sil", pos, s.start))
+
+    def add(s: Span) -> None:
         if out and out[-1].label == s.label == "sil":
             out[-1] = out[-1]._replace(end=max(out[-1].end, s.end))
         elif s.end > s.start:
             out.append(s)
+
+    pos = 0.0
+    for s in spans + [Span("sil", max(duration, pos), max(duration, pos))]:
+        if s.start > pos + _EPS:
+            add(Span("sil", pos, s.start))
+        add(s)
         pos = max(pos, s.end)
     return out
 
