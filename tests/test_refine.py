@@ -83,6 +83,10 @@ def test_phones_next_to_a_pause_start_and_end_where_the_sound_does_but_not_in_no
     assert (words[0].start, words[0].end) == (new[0].start, new[1].end)
     noisy = Audio(sound + 0.01 * rng.standard_normal(16000).astype(np.float32), 16000, "noisy")
     assert R.refine(noisy, ps, [], Pushy(0.0))[0] == ps  # 30 dB down: not silence enough
+    # a whispered line and, after it, a door slam 40 dB louder: the speech is no silence
+    slam = np.concatenate([0.01 * quiet.samples, rng.uniform(-1, 1, 8000).astype(np.float32)])
+    new, _ = R.refine(Audio(slam, 16000, "slam"), ps, [], Pushy(0.0))
+    assert (new[0].start, new[1].end) == pytest.approx((0.25, 0.75), abs=0.006)
 
 
 def test_a_real_recording_line_ends_where_its_sound_ends_not_in_the_silence_after_it(tmp_path):

@@ -174,7 +174,9 @@ def refine(
     opens = [not j and (i == 0 or phone_class(p.ipa) not in STOP_CLASSES)
              for i, (j, p) in enumerate(zip(joined, phonemes))]  # fmt: skip
     closes = [i + 1 == len(joined) or not joined[i + 1] for i in range(len(joined))]
-    starts, ends = _out_of_silence(silent_hops(audio), starts, ends, opens, closes, shortest)
+    starts, ends = _out_of_silence(
+        silent_hops(audio, phonemes), starts, ends, opens, closes, shortest
+    )
     out = [replace(p, start=s, end=e) for p, s, e in zip(phonemes, starts, ends)]
     return out, _words_follow(words, phonemes, out)
 
@@ -190,15 +192,19 @@ def _ordered(s: list[float], e: list[float], joined: list[bool], shortest: list[
     return s, e
 
 
-def silent_hops(audio: Audio) -> np.ndarray:
-    """Which HOP_S hops of the sound are silence (SILENCE_DB below its loud level)."""
+def silent_hops(audio: Audio, phonemes: list[Phoneme]) -> np.ndarray:
+    """Which HOP_S hops of the sound are silence: SILENCE_DB below the loud level of the speech
+    (its hops' 95th percentile; a loud noise or music elsewhere in the recording is no measure)."""
     hop = int(round(HOP_S * audio.sample_rate))
     n = len(audio.samples) // hop
     if not n:
         return np.zeros(0, bool)
     frames = np.asarray(audio.samples[: n * hop], np.float64).reshape(n, hop)
     level = 10 * np.log10(np.mean(np.square(frames), 1) + 1e-12)
-    return level < np.percentile(level, 95) - SILENCE_DB
+    speech = np.zeros(n, bool)
+    for p in phonemes:
+        speech[int(p.start / HOP_S) : int(np.ceil(p.end / HOP_S))] = True
+    return level < np.percentile(level[speech] if speech.any() else level, 95) - SILENCE_DB
 
 
 def _out_of_silence(silent: np.ndarray, s: list[float], e: list[float], opens: list[bool],
