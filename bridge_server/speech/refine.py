@@ -174,9 +174,8 @@ def refine(
     opens = [not j and (i == 0 or phone_class(p.ipa) not in STOP_CLASSES)
              for i, (j, p) in enumerate(zip(joined, phonemes))]  # fmt: skip
     closes = [i + 1 == len(joined) or not joined[i + 1] for i in range(len(joined))]
-    starts, ends = _out_of_silence(
-        silent_hops(audio, phonemes), starts, ends, opens, closes, shortest
-    )
+    silent = silent_hops(audio, phonemes)
+    starts, ends = _out_of_silence(silent, starts, ends, opens, closes, shortest)
     out = [replace(p, start=s, end=e) for p, s, e in zip(phonemes, starts, ends)]
     return out, _words_follow(words, phonemes, out)
 
