@@ -103,7 +103,8 @@ def _recognition_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--no-refine", dest="refine", action="store_false",
                    help="keep the aligner's phone boundaries (default: each moves to where the "
-                   "boundary model hears it, within 50 ms)")  # fmt: skip
+                   "boundary model hears it, within 50 ms, and phones next to a pause start and "
+                   "end where their sound does)")  # fmt: skip
     whisper_options(g)
 
 
