@@ -8,9 +8,9 @@ on either side, and scores the candidate positions within +-50 ms; the boundary 
 expected position when the model is sure enough. A phone next to a pause or the recording's
 edge then starts and ends where its sound does (SILENCE_DB): the aligner lets a phone run on
 into silence, far beyond the model's reach (on 8 TIMIT utterances the last phone ran 30-120 ms
-on in six, and three first stops started 40-90 ms before their burst). Phones keep
-their order and at least MIN_PHONE_S (the aligner's own shortest phone; one already shorter keeps
-its length); words follow their first and last phones.
+on in six, and three first stops started 40-90 ms before their burst). Phones keep their
+order and at least MIN_PHONE_S (the aligner's own shortest phone; one already shorter keeps its
+length); words follow their first and last phones.
 
     boundaries / windows / class_inputs   the model's inputs (ONE definition: training, run time)
     BoundaryModel                         load(path) / shipped() -> scores (onnxruntime)
@@ -41,7 +41,7 @@ HOP_S = 0.005
 HALF = 32  # hops each side of the boundary the model sees (160 ms)
 REACH = 10  # candidate positions each side, one hop apart (+-50 ms)
 MIN_PHONE_S = 0.03  # at 0.01 GRID s1's "at" (60 ms by GRID's alignment) shrank to 20 ms
-# A hop this far below the recording's loud level (its 95th percentile) is silence: where a
+# A hop this far below the speech's loud level (its 95th percentile) is silence: where a
 # waveform looks flat to a labeller. In noise louder than that, nothing is trimmed.
 SILENCE_DB = 35.0
 CLASSES = ("silence", "stop", "affricate", "fricative", "nasal", "approximant", "vowel")
