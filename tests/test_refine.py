@@ -53,7 +53,7 @@ class Pushy:
     def __init__(self, shift: float):
         self.shift = shift
 
-    def offsets(self, mel, classes):
+    def offsets(self, mel, classes, prior_s=None):
         n = len(mel)
         return np.full(n, self.shift), np.ones(n)
 
@@ -99,6 +99,35 @@ def test_a_real_recording_line_ends_where_its_sound_ends_not_in_the_silence_afte
     refined = recognize(sound, text="Electricity.").words[0]
     assert aligned.end > 0.5 + 0.96 + 0.04
     assert (refined.start, refined.end) == pytest.approx((0.5 + 0.10, 0.5 + 0.96), abs=0.02)
+
+
+class Scores:
+    """An onnxruntime session stand-in with fixed logits: two equally likely candidates, one
+    40 ms early, one 5 ms late."""
+
+    def __init__(self):
+        self.logits = np.full((1, 2 * R.REACH + 1), -10.0, np.float32)
+        self.logits[0, [R.REACH - 8, R.REACH + 1]] = 0.0
+
+    def get_modelmeta(self):
+        meta = {"features_version": R.FEATURES_VERSION, "sure": "0.25"}
+        return type("Meta", (), {"custom_metadata_map": meta})()
+
+    def get_inputs(self):
+        return [type("In", (), {"name": n, "shape": [1, k]})()
+                for n, k in (("mel", R.MELS), ("classes", 2 * len(R.CLASSES)))]  # fmt: skip
+
+    def run(self, _outputs, _inputs):
+        return [self.logits]
+
+
+def test_where_the_aligner_placed_a_boundary_a_far_candidate_must_be_much_likelier_to_win():
+    model = R.BoundaryModel(Scores(), "scores")
+    mel, classes = np.zeros((1, 2 * R.HALF + 1, R.MELS), np.float32), np.zeros((1, 14), np.float32)
+    alone, _ = model.offsets(mel, classes)
+    trusted, sure = model.offsets(mel, classes, R.ALIGNED_PRIOR_S)
+    assert alone[0] == pytest.approx(-0.0175, abs=1e-3)  # halfway: right on neither
+    assert trusted[0] == pytest.approx(0.005, abs=2e-3) and sure[0] > 0.9  # the near one
 
 
 def test_a_missing_or_wrong_model_file_says_how_to_make_one(tmp_path):

@@ -59,6 +59,7 @@ class Recognized:
     language: str
     transcript: str  # "script", "whisper" or "none"
     warnings: list[str] = field(default_factory=list)
+    aligned: bool = False  # the forced aligner timed the phones (refinement trusts it more)
 
 
 @dataclass
@@ -109,7 +110,8 @@ def _refined(audio: Audio, found: Recognized) -> Recognized:
         log.warning("boundary model unusable", exc_info=True)
         found.warnings.append(f"phone boundaries left as aligned: {e}")
         return found
-    found.phonemes, found.words = _refine.refine(audio, found.phonemes, found.words, model)
+    prior = _refine.ALIGNED_PRIOR_S if found.aligned else None
+    found.phonemes, found.words = _refine.refine(audio, found.phonemes, found.words, model, prior)
     return found
 
 
@@ -202,7 +204,7 @@ def _from_whisper(audio, text, engine, model, lang, progress) -> Recognized:
         words += w
         phonemes += p
     return Recognized(
-        words, phonemes, language, "script" if text is not None else "whisper", warnings
+        words, phonemes, language, "script" if text is not None else "whisper", warnings, align
     )
 
 
@@ -237,7 +239,7 @@ def _align_script(audio: Audio, spoken: list[str], progress: Progress) -> Recogn
     a = pocketsphinx.align(audio.samples, spoken, progress=progress)
     if a.failed:
         return None
-    return Recognized(a.words, a.phonemes, "en", "script", list(a.warnings))
+    return Recognized(a.words, a.phonemes, "en", "script", list(a.warnings), aligned=True)
 
 
 def _align_located(audio: Audio, spoken: list[str], progress: Progress) -> Recognized | None:
@@ -279,7 +281,7 @@ def _align_located(audio: Audio, spoken: list[str], progress: Progress) -> Recog
             f"alignment failed for {lost:.0f} s of the audio; phones there are timed by the "
             "script's estimated place, less exactly"
         )
-    return Recognized(words, phonemes, "en", "script", warnings)
+    return Recognized(words, phonemes, "en", "script", warnings, aligned=True)
 
 
 @dataclass
