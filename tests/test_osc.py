@@ -12,6 +12,7 @@ import argparse
 import json
 import queue
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -81,6 +82,9 @@ class PythonReceiver:
         dispatcher = Recorder(strict_timing=False)  # record arrival, not the timetag's time
         dispatcher.set_default_handler(self._count)
         self.server = ThreadingOSCUDPServer(("127.0.0.1", 0), dispatcher)
+        # Room for seconds of 60 fps bundles: the default buffer (~200 KB, a few hundred small
+        # datagrams) overflows while a loaded test machine keeps this process waiting.
+        self.server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
         self.port = self.server.server_address[1]
         threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
