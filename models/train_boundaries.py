@@ -72,12 +72,18 @@ def examples(audio: Audio, text: str, truth: list[Phoneme]) -> dict:
     got = pairs(truth, found.phonemes) if found else []
     if not got:
         return {}
-    bds = [b for b, _ in got]
-    offset = np.array([t - b.time for b, t in got])
+    return seen_from(audio, [b for b, _ in got], np.array([t - b.time for b, t in got]), 0.0)
+
+
+def seen_from(audio: Audio, bds: list, offset: np.ndarray, error) -> dict:
+    """Training examples: the model's inputs at each boundary's time less `error` (where the
+    aligner put it, for a boundary given at its true time; 0 for an aligned one), and
+    `offset`, the true time less that."""
+    times = np.array([b.time for b in bds]) - error
     return {
-        "mel": R.windows(R.features(audio), np.array([b.time for b in bds])).astype(np.float16),
+        "mel": R.windows(R.features(audio), times).astype(np.float16),
         "classes": R.class_inputs(bds),
-        "offset": offset.astype(np.float32),
+        "offset": np.asarray(offset, np.float32),
         "right": np.array([b.right for b in bds]),
     }
 
@@ -90,13 +96,7 @@ def jittered(audio: Audio, truth: list[Phoneme], errors: dict, rng) -> dict:
     if not bds:
         return {}
     offset = np.array([rng.choice(errors.get((b.left, b.right), errors[b.right])) for b in bds])
-    times = np.array([b.time for b in bds]) - offset
-    return {
-        "mel": R.windows(R.features(audio), times).astype(np.float16),
-        "classes": R.class_inputs(bds),
-        "offset": offset.astype(np.float32),
-        "right": np.array([b.right for b in bds]),
-    }
+    return seen_from(audio, bds, offset, offset)
 
 
 def aligner_errors(data: dict) -> dict:
@@ -291,13 +291,8 @@ def grid_examples(align_dir: Path, ds: Path, n: int, cache: Path | None) -> dict
         got = [(b, ref[first[b.before]][0]) if b.before in first else (b, ref[last[b.after]][1])
                for b in R.boundaries(found.phonemes)
                if b.before in first or (b.before < 0 and b.after in last)]  # fmt: skip
-        bds = [b for b, _ in got]
-        parts.append({
-            "mel": R.windows(R.features(audio), np.array([b.time for b in bds])).astype(np.float16),
-            "classes": R.class_inputs(bds),
-            "offset": np.array([t - b.time for b, t in got], np.float32),
-            "right": np.array([b.right for b in bds]),
-        })  # fmt: skip
+        parts.append(seen_from(audio, [b for b, _ in got],
+                               np.array([t - b.time for b, t in got]), 0.0))  # fmt: skip
     data = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     if cache:
         np.savez(cache, **data)

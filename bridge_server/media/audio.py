@@ -204,13 +204,19 @@ def _ogg_ends_whole(tail: bytes) -> bool:
     return False
 
 
+def hop_rms(samples: np.ndarray, hop: int) -> np.ndarray:
+    """RMS of each whole run of `hop` samples (a trailing part hop is left out)."""
+    n = len(samples) // hop
+    frames = np.asarray(samples[: n * hop], np.float64).reshape(n, hop)
+    return np.sqrt(np.mean(np.square(frames), 1))
+
+
 def loudness(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """RMS of each 10 ms of 16 kHz samples, and which of them are loud: within 20 dB of the
     loud level (the 95th percentile), so the test adapts to the recording's own gain."""
-    n = len(samples) // 160
-    if not n:
-        return np.zeros(0), np.zeros(0, bool)
-    rms = np.sqrt(np.mean(np.square(samples[: n * 160].reshape(n, 160), dtype=np.float64), 1))
+    rms = hop_rms(samples, 160)
+    if not len(rms):
+        return rms, np.zeros(0, bool)
     return rms, rms > 0.1 * np.percentile(rms, 95)
 
 

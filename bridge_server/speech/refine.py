@@ -32,7 +32,7 @@ from ..core.errors import InputError
 from ..core.phonemes import VOWELS, is_silence
 from ..core.timeline import Phoneme, Word
 from ..engines import onnx
-from ..media.audio import Audio
+from ..media.audio import Audio, hop_rms
 from ..media.mel import MELS, log_mel
 
 log = logging.getLogger(__name__)
@@ -207,13 +207,11 @@ def _ordered(s: list[float], e: list[float], joined: list[bool], shortest: list[
 def silent_hops(audio: Audio, phonemes: list[Phoneme]) -> np.ndarray:
     """Which HOP_S hops of the sound are silence: SILENCE_DB below the loud level of the speech
     (its hops' 95th percentile; a loud noise or music elsewhere in the recording is no measure)."""
-    hop = int(round(HOP_S * audio.sample_rate))
-    n = len(audio.samples) // hop
-    if not n:
+    rms = hop_rms(audio.samples, int(round(HOP_S * audio.sample_rate)))
+    if not len(rms):
         return np.zeros(0, bool)
-    frames = np.asarray(audio.samples[: n * hop], np.float64).reshape(n, hop)
-    level = 10 * np.log10(np.mean(np.square(frames), 1) + 1e-12)
-    speech = np.zeros(n, bool)
+    level = 10 * np.log10(np.square(rms) + 1e-12)
+    speech = np.zeros(len(rms), bool)
     for p in phonemes:
         speech[int(p.start / HOP_S) : int(np.ceil(p.end / HOP_S))] = True
     return level < np.percentile(level[speech] if speech.any() else level, 95) - SILENCE_DB
