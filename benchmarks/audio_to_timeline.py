@@ -184,8 +184,9 @@ def other_language(tmp: Path, refine: bool) -> tuple:
 
 
 def hand_labelled(folder: Path, refine: bool) -> tuple:
-    """`lipsync evaluate`'s scores summed over TIMIT-format utterances (sound .wav beside its
-    hand-labelled .phn and .wrd; the words are the script): phone boundaries within 10/20/25 ms
+    """`lipsync evaluate`'s scores summed over the hand-labelled utterances in `folder` (a .wav
+    beside its TIMIT .phn and .wrd, or its Praat TextGrid with phone and word tiers; the words
+    are the script): phone boundaries within 10/20/25 ms
     and mean error, Rhubarb-shape agreement per 10 ms, p/b/m closures closed, and the share
     within 20 ms by the broad class of the phone after each boundary."""
     from bridge_server.evaluate.references import read_reference
@@ -196,10 +197,10 @@ def hand_labelled(folder: Path, refine: bool) -> tuple:
     total = np.zeros(9)
     classes: dict[str, np.ndarray] = {}  # class -> (boundaries, of them within 20 ms)
     n = 0
-    for phn in sorted(q for q in folder.rglob("*") if q.suffix.lower() == ".phn"):
-        sound = next((w for w in (phn.with_suffix(".wav"), phn.with_suffix(".WAV.wav"))
+    for labels in sorted(q for q in folder.rglob("*") if q.suffix.lower() in (".phn", ".textgrid")):
+        sound = next((w for w in (labels.with_suffix(".wav"), labels.with_suffix(".WAV.wav"))
                       if w.is_file()), None)  # fmt: skip
-        ref = read_reference(phn)
+        ref = read_reference(labels)
         if sound is None or not ref.words:
             continue
         baked = bake(sound, text=" ".join(w.label for w in ref.words), viseme_set="rhubarb",
@@ -300,8 +301,9 @@ def main() -> None:
     )
     ap.add_argument("--no-accuracy", action="store_true", help="skip table 1")
     ap.add_argument(
-        "--hand-labelled", type=Path, metavar="DIR",
-        help="TIMIT-format utterances (.wav with its .phn and .wrd) to score in table 1",
+        "--hand-labelled", type=Path, nargs="+", default=[], metavar="DIR",
+        help="folders of hand-labelled utterances (.wav with its TIMIT .phn and .wrd, or its "
+        "TextGrid with phone and word tiers) to score in table 1, a row each",
     )  # fmt: skip
     ap.add_argument(
         "--accents", type=int, default=30, metavar="N",
@@ -343,11 +345,11 @@ def main() -> None:
             for row in r:
                 print(f"{row[0]:<10}{step:<9}{row[1]:>8}{row[2]:>11.1f}{row[3]:>9.1f}"
                       f"{row[4]:>9.1f}{row[5]:>9.1f}{row[6]:>9.1f}")  # fmt: skip
-        for (n, b, *share, mean, shapes, hit, of, by_class), step in (
-            _both(hand_labelled, args.hand_labelled) if args.hand_labelled else []
+        for folder, ((n, b, *share, mean, shapes, hit, of, by_class), step) in (
+            (f, row) for f in args.hand_labelled for row in _both(hand_labelled, f)
         ):
             print(
-                f"hand-labelled ({n} utterances in {args.hand_labelled.name}, {step}): {b} phone "
+                f"hand-labelled ({n} utterances in {folder.name}, {step}): {b} phone "
                 f"boundaries within 10/20/25 ms {share[0]:.1f} / {share[1]:.1f} / {share[2]:.1f}%, "
                 f"mean error {mean:.1f} ms; Rhubarb shapes {shapes:.1f}%; closures {hit}/{of}; "
                 f"within 20 ms by the class of the phone after the boundary: {by_class}"
