@@ -189,7 +189,7 @@ def hand_labelled(folder: Path, refine: bool) -> tuple:
     are the script): phone boundaries within 10/20/25 ms
     and mean error, Rhubarb-shape agreement per 10 ms, p/b/m closures closed, and the share
     within 20 ms by the broad class of the phone after each boundary."""
-    from bridge_server.evaluate.references import read_reference
+    from bridge_server.evaluate.references import labelled_utterances
     from bridge_server.evaluate.scores import evaluate
 
     # sums over utterances of: boundaries, of them within 10/20/25 ms, error (ms), frames,
@@ -197,12 +197,7 @@ def hand_labelled(folder: Path, refine: bool) -> tuple:
     total = np.zeros(9)
     classes: dict[str, np.ndarray] = {}  # class -> (boundaries, of them within 20 ms)
     n = 0
-    for labels in sorted(q for q in folder.rglob("*") if q.suffix.lower() in (".phn", ".textgrid")):
-        sound = next((w for w in (labels.with_suffix(".wav"), labels.with_suffix(".WAV.wav"))
-                      if w.is_file()), None)  # fmt: skip
-        ref = read_reference(labels)
-        if sound is None or not ref.words:
-            continue
+    for sound, ref in labelled_utterances(folder):
         baked = bake(sound, text=" ".join(w.label for w in ref.words), viseme_set="rhubarb",
                      refine=refine)  # fmt: skip
         r = evaluate(baked, ref, "rhubarb")

@@ -3,6 +3,7 @@
     .venv/bin/python models/train_boundaries.py --out models/boundaries.onnx
         [--clips 1500] [--others 400] [--epochs 12] [--sure 0.25] [--seed 0]
         [--grid ALIGN_DIR AUDIO_DS] [--piper] [--piper-train N] [--foreign N] [--band-masks N]
+        [--labelled DIR ... [--labelled-copies 10]]
 
 Speech with exact phone times (models/exact_speech.py): eSpeak NG says random lines of
 dictionary words in five English accents and five voice variants, and Flite's rms, awb and
@@ -22,7 +23,10 @@ with two other variants, Festival's ked diphones (a speaker no training voice ha
 diphones) and the slt voices of Flite and Festival (HTS), each clean and degraded; Piper's
 neural voice (its lag measured and removed first) and GRID s1's word alignments on real speech
 (forced alignments: a check, not the truth). The card reports each, before and after, within
-10/20/25 ms and per phone class.
+10/20/25 ms and per phone class. `--labelled DIR ...` trains on speech labelled by people too
+(TIMIT's .phn/.wrd or TextGrids beside their .wav): what the synthesisers cannot teach, where
+people hear the edges (models/boundaries.md: on real speech the model moves a boundary that is
+20-50 ms off the right way about half the time).
 """
 
 from __future__ import annotations
@@ -42,7 +46,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from bridge_server.core.timeline import Phoneme  # noqa: E402
+from bridge_server.core.timeline import Phoneme, Timeline  # noqa: E402
+from bridge_server.evaluate.references import labelled_utterances  # noqa: E402
+from bridge_server.evaluate.scores import phone_pairs  # noqa: E402
 from bridge_server.media.audio import Audio, load_audio, wav_bytes  # noqa: E402
 from bridge_server.media.mel import MELS  # noqa: E402
 from bridge_server.speech import refine as R  # noqa: E402
@@ -97,6 +103,44 @@ def jittered(audio: Audio, truth: list[Phoneme], errors: dict, rng) -> dict:
         return {}
     offset = np.array([rng.choice(errors.get((b.left, b.right), errors[b.right])) for b in bds])
     return seen_from(audio, bds, offset, offset)
+
+
+def labelled(folders: list[Path], copies: int, rng, cache: Path | None) -> dict:
+    """Examples from speech labelled by people (`labelled_utterances`: TIMIT .phn/.wrd or
+    TextGrids): each aligned boundary that `lipsync evaluate` pairs with a labelled one, offset
+    to it; every utterance as it is and in `copies` degraded copies, each aligned afresh."""
+    if cache and cache.is_file():
+        return dict(np.load(cache))
+    parts = []
+    for folder in folders:
+        for sound, ref in labelled_utterances(folder):
+            clean = load_audio(sound)
+            text = " ".join(w.label for w in ref.words)
+            for copy in range(copies + 1):
+                x, scale = (clean.samples, 1.0) if copy == 0 else degrade(
+                    clean.samples, clean.sample_rate, rng)  # fmt: skip
+                audio = load_audio(wav_bytes(x, clean.sample_rate))
+                found = _from_script(audio, text, lambda *_: None)
+                if not found:
+                    continue
+                # paired on the labels' clock: a faster copy's times divided by its scale
+                unscaled = [Phoneme(p.ipa, p.start / scale, p.end / scale, p.word)
+                            for p in found.phonemes]  # fmt: skip
+                _, _, _, pairs = phone_pairs(Timeline(audio.duration / scale, 0.0, "",
+                                                      phonemes=unscaled), ref)  # fmt: skip
+                truth = {round(ours, 6): theirs for theirs, ours in pairs.items()}
+                bds = [b for b in R.boundaries(found.phonemes)
+                       if round(b.time / scale, 6) in truth]  # fmt: skip
+                offset = np.array([truth[round(b.time / scale, 6)] * scale - b.time for b in bds])
+                if bds:
+                    tags = {"voice": np.full(len(bds), -1), "copy": np.full(len(bds), copy)}
+                    parts.append(seen_from(audio, bds, offset, 0.0) | tags)
+    if not parts:
+        raise SystemExit(f"no labelled utterances (.wav with .phn/.wrd or TextGrid) in {folders}")
+    data = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+    if cache:
+        np.savez(cache, **data)
+    return data
 
 
 def aligner_errors(data: dict) -> dict:
@@ -332,6 +376,11 @@ def main() -> None:
     )
     ap.add_argument("--piper-train", type=int, default=0, metavar="N",
                     help="lines of Piper's joe to train on (its lag removed)")  # fmt: skip
+    ap.add_argument("--labelled", nargs="+", type=Path, default=[], metavar="DIR",
+                    help="also train on speech labelled by people (TIMIT .phn/.wrd or TextGrids "
+                    "beside their .wav)")  # fmt: skip
+    ap.add_argument("--labelled-copies", type=int, default=10, metavar="N",
+                    help="degraded copies of each labelled utterance")  # fmt: skip
     ap.add_argument("--foreign", type=int, default=0, metavar="N",
                     help="lines per foreign Festival voice to train on (exact_speech.FOREIGN)")  # fmt: skip
     ap.add_argument("--others", type=int, default=400, help="lines per Festival/Flite voice")
@@ -383,6 +432,11 @@ def main() -> None:
         said = build(["piper:joe"], lines(args.piper_train, np.random.default_rng(args.seed + 1),
                      words), rng, 0.65, cache and cache / f"piper{args.piper_train}.npz")  # fmt: skip
         data = {k: np.concatenate([data[k], said[k]]) for k in data}
+    if args.labelled:  # its own generator: the sets above stay those of the card
+        real = labelled(args.labelled, args.labelled_copies, np.random.default_rng(args.seed + 4),
+                        cache and cache / "labelled_{}_{}.npz".format(
+                            "_".join(f.name for f in args.labelled), args.labelled_copies))  # fmt: skip
+        data = {k: np.concatenate([data[k], real[k]]) for k in data}
     if args.grid and args.grid_train:
         real = grid_examples(
             *args.grid, args.grid_train, cache and cache / f"grid{args.grid_train}.npz"

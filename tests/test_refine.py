@@ -226,3 +226,52 @@ def test_training_lines_keep_no_digital_silence_and_their_floor_stays_far_below_
     assert np.all(pause != 0)
     below = 20 * np.log10(np.sqrt(np.mean(speech**2)) / np.sqrt(np.mean(pause**2)))
     assert 39 <= below <= 71, below  # 40-70 dB below the line's level
+
+
+def test_speech_labelled_by_people_trains_from_the_aligned_edges_to_where_the_labels_put_them(
+    tmp_path,
+):
+    # TIMIT's layout: a sound beside its .phn and .wrd (samples at 16 kHz); here eSpeak's own
+    # phone times stand in for a labeller's.
+    from bridge_server.core.phonemes import ipa_arpabet
+    from bridge_server.engines.espeak import EspeakVoice
+    from bridge_server.evaluate.references import labelled_utterances
+    from models.train_boundaries import labelled
+
+    text = "she had your dark suit"
+    speech = EspeakVoice("en-us", None).synthesize(text)
+    truth = speech.phonemes
+    plain, timit = tmp_path / "plain", tmp_path / "TEST" / "DR1" / "FAKE0"
+    plain.mkdir()
+    timit.mkdir(parents=True)
+    (plain / "sa1.wav").write_bytes(wav_bytes(np.asarray(speech.audio), speech.sample_rate))
+    at = lambda t: int(round(t * 16000))  # noqa: E731
+    (plain / "sa1.phn").write_text("".join(
+        f"{at(p.start)} {at(p.end)} {ipa_arpabet()[p.ipa].split()[0].lower()}\n" for p in truth))  # fmt: skip
+    spans = [[p for p in truth if p.word == k] for k in range(len(text.split()))]
+    (plain / "sa1.wrd").write_text("".join(
+        f"{at(w[0].start)} {at(w[-1].end)} {word}\n" for w, word in zip(spans, text.split())))  # fmt: skip
+    (plain / "sx2.phn").write_text("0 1600 h#\n")  # labels without their sound: skipped
+    # TIMIT's own files: upper case, the sound in NIST SPHERE
+    pcm = (load_audio(plain / "sa1.wav").samples * 32767).astype("<i2")
+    head = (f"NIST_1A\n   1024\nsample_rate -i 16000\nchannel_count -i 1\nsample_n_bytes -i 2\n"
+            f"sample_count -i {len(pcm)}\nsample_byte_format -s2 01\nsample_coding -s3 pcm\n"
+            "end_head\n").encode()  # fmt: skip
+    (timit / "SA1.WAV").write_bytes(head.ljust(1024) + pcm.tobytes())
+    for kind in ("phn", "wrd"):
+        (timit / f"SA1.{kind.upper()}").write_text((plain / f"sa1.{kind}").read_text())
+
+    found = list(labelled_utterances(tmp_path))
+    assert [s.relative_to(tmp_path).as_posix() for s, _ in found] == [
+        "TEST/DR1/FAKE0/SA1.WAV", "plain/sa1.wav"]  # fmt: skip
+    assert abs(load_audio(found[0][0]).duration - load_audio(found[1][0]).duration) < 1e-3
+    data = labelled([plain], 1, np.random.default_rng(0), None)
+    clean = data["copy"] == 0
+    assert clean.sum() >= 10 and (~clean).sum() >= 10  # the line, and a degraded copy of it
+    aligned = recognize(load_audio(plain / "sa1.wav"), text=text, refine=False).phonemes
+    edges = [b.time for b in R.boundaries(aligned)]
+    labels = [t / 16000 for p in truth for t in (at(p.start), at(p.end))]
+    # each clean example: an aligned edge, and the offset from it to a labelled edge
+    for offset in data["offset"][clean]:
+        assert any(min(abs(e + offset - t) for t in labels) < 1e-4 for e in edges), offset
+    assert np.abs(data["offset"][clean]).mean() < 0.03  # pairs, not arbitrary edges

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -72,6 +73,19 @@ def read_reference(path: str | Path, *, fps: float = 24.0) -> Reference:
     if not (ref.phones or ref.words or ref.cues):
         raise InputError(f"{p} holds no phones, words or mouth cues; give a non-empty reference.")
     return ref
+
+
+def labelled_utterances(folder: str | Path) -> Iterator[tuple[Path, Reference]]:
+    """(sound, reference) of each utterance in `folder` (and below) labelled by people: a .wav
+    (or TIMIT's own SPHERE .WAV) beside its TIMIT .phn (with its .wrd) or its TextGrid with phone
+    and word tiers. Labels without a sound or without words are skipped."""
+    found = (q for q in Path(folder).rglob("*") if q.suffix.lower() in (".phn", ".textgrid"))
+    for labels in sorted(found):
+        sound = next((w for w in (labels.with_suffix(".wav"), labels.with_suffix(".WAV"))
+                      if w.is_file()), None)  # fmt: skip
+        ref = read_reference(labels) if sound else None
+        if ref and ref.phones and ref.words:
+            yield sound, ref
 
 
 def _text(p: Path) -> str:
