@@ -184,11 +184,11 @@ def other_language(tmp: Path, refine: bool) -> tuple:
 
 
 def hand_labelled(folder: Path, refine: bool) -> tuple:
-    """`lipsync evaluate`'s scores summed over the hand-labelled utterances in `folder` (a .wav
-    beside its TIMIT .phn and .wrd, or its Praat TextGrid with phone and word tiers; the words
-    are the script): phone boundaries within 10/20/25 ms
-    and mean error, Rhubarb-shape agreement per 10 ms, p/b/m closures closed, and the share
-    within 20 ms by the broad class of the phone after each boundary."""
+    """`lipsync evaluate`'s scores summed over the hand-labelled utterances in `folder`
+    (`labelled_utterances`: TIMIT's layout or TextGrids; the words are the script): phone
+    boundaries within 10/20/25 ms and mean error, Rhubarb-shape agreement per 10 ms, p/b/m
+    closures closed, and the share within 20 ms by the broad class of the phone after each
+    boundary."""
     from bridge_server.evaluate.references import labelled_utterances
     from bridge_server.evaluate.scores import evaluate
 
@@ -297,8 +297,8 @@ def main() -> None:
     ap.add_argument("--no-accuracy", action="store_true", help="skip table 1")
     ap.add_argument(
         "--hand-labelled", type=Path, nargs="+", default=[], metavar="DIR",
-        help="folders of hand-labelled utterances (.wav with its TIMIT .phn and .wrd, or its "
-        "TextGrid with phone and word tiers) to score in table 1, a row each",
+        help="folders of hand-labelled utterances (.wav, or TIMIT's SPHERE .WAV, with its .phn "
+        "and .wrd, or with a TextGrid of phone and word tiers) to score in table 1, a row each",
     )  # fmt: skip
     ap.add_argument(
         "--accents", type=int, default=30, metavar="N",
