@@ -36,6 +36,7 @@ import datetime
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,7 +76,11 @@ from models.exact_speech import (  # noqa: E402
 def examples(audio: Audio, text: str, truth: list[Phoneme]) -> dict:
     """The model's inputs and targets for one line (boundaries within reach of their truth)."""
     found = _from_script(audio, text, lambda *_: None)
-    got = pairs(truth, found.phonemes) if found else []
+    return paired(audio, pairs(truth, found.phonemes) if found else [])
+
+
+def paired(audio: Audio, got: list) -> dict:
+    """Examples of aligned boundaries, each with its true time: (boundary, time) pairs."""
     if not got:
         return {}
     return seen_from(audio, [b for b, _ in got], np.array([t - b.time for b, t in got]), 0.0)
@@ -115,32 +120,32 @@ def labelled(folders: list[Path], copies: int, rng, cache: Path | None) -> dict:
     for folder in folders:
         for sound, ref in labelled_utterances(folder):
             clean = load_audio(sound)
-            text = " ".join(w.label for w in ref.words)
             for copy in range(copies + 1):
                 x, scale = (clean.samples, 1.0) if copy == 0 else degrade(
                     clean.samples, clean.sample_rate, rng)  # fmt: skip
                 audio = load_audio(wav_bytes(x, clean.sample_rate))
-                found = _from_script(audio, text, lambda *_: None)
-                if not found:
-                    continue
-                # paired on the labels' clock: a faster copy's times divided by its scale
-                unscaled = [Phoneme(p.ipa, p.start / scale, p.end / scale, p.word)
-                            for p in found.phonemes]  # fmt: skip
-                _, _, _, pairs = phone_pairs(Timeline(audio.duration / scale, 0.0, "",
-                                                      phonemes=unscaled), ref)  # fmt: skip
-                truth = {round(ours, 6): theirs for theirs, ours in pairs.items()}
-                bds = [b for b in R.boundaries(found.phonemes)
-                       if round(b.time / scale, 6) in truth]  # fmt: skip
-                offset = np.array([truth[round(b.time / scale, 6)] * scale - b.time for b in bds])
-                if bds:
-                    tags = {"voice": np.full(len(bds), -1), "copy": np.full(len(bds), copy)}
-                    parts.append(seen_from(audio, bds, offset, 0.0) | tags)
+                if ex := paired(audio, labelled_pairs(audio, ref, scale)):
+                    parts.append(ex | {"voice": np.full(len(ex["offset"]), -1),
+                                       "copy": np.full(len(ex["offset"]), copy)})  # fmt: skip
     if not parts:
         raise SystemExit(f"no labelled utterances (.wav with .phn/.wrd or TextGrid) in {folders}")
     data = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     if cache:
         np.savez(cache, **data)
     return data
+
+
+def labelled_pairs(audio: Audio, ref, scale: float) -> list:
+    """(aligned boundary, labelled time) in `audio`, the labelled sound `scale` times as long:
+    the pairs `lipsync evaluate` makes, on the labels' clock."""
+    found = _from_script(audio, " ".join(w.label for w in ref.words), lambda *_: None)
+    if not found:
+        return []
+    unscaled = [replace(p, start=p.start / scale, end=p.end / scale) for p in found.phonemes]
+    _, _, _, bounds = phone_pairs(Timeline(audio.duration / scale, 0.0, "", phonemes=unscaled), ref)
+    theirs = {round(ours, 6): t for t, ours in bounds.items()}
+    keys = [(b, round(b.time / scale, 6)) for b in R.boundaries(found.phonemes)]
+    return [(b, theirs[k] * scale) for b, k in keys if k in theirs]
 
 
 def aligner_errors(data: dict) -> dict:
@@ -335,8 +340,8 @@ def grid_examples(align_dir: Path, ds: Path, n: int, cache: Path | None) -> dict
         got = [(b, ref[first[b.before]][0]) if b.before in first else (b, ref[last[b.after]][1])
                for b in R.boundaries(found.phonemes)
                if b.before in first or (b.before < 0 and b.after in last)]  # fmt: skip
-        parts.append(seen_from(audio, [b for b, _ in got],
-                               np.array([t - b.time for b, t in got]), 0.0))  # fmt: skip
+        if ex := paired(audio, got):
+            parts.append(ex)
     data = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     if cache:
         np.savez(cache, **data)
