@@ -121,9 +121,10 @@ def labelled(folders: list[Path], copies: int, rng, cache: Path | None) -> dict:
         for sound, ref in labelled_utterances(folder):
             clean = load_audio(sound)
             for copy in range(copies + 1):
-                x, scale = (clean.samples, 1.0) if copy == 0 else degrade(
-                    clean.samples, clean.sample_rate, rng)  # fmt: skip
-                audio = load_audio(wav_bytes(x, clean.sample_rate))
+                audio, scale = clean, 1.0
+                if copy:
+                    x, scale = degrade(clean.samples, clean.sample_rate, rng)
+                    audio = load_audio(wav_bytes(x, clean.sample_rate))
                 if ex := paired(audio, labelled_pairs(audio, ref, scale)):
                     parts.append(ex | {"voice": np.full(len(ex["offset"]), -1),
                                        "copy": np.full(len(ex["offset"]), copy)})  # fmt: skip
